@@ -1,0 +1,427 @@
+//! The index: one row per archived message, in PostgreSQL (production) or
+//! SQLite (the embedded default).
+//!
+//! One trait, [`Index`], with one implementation per file (`postgres.rs`,
+//! `sqlite.rs`). The schema keeps upstream's `messages` columns so upstream's
+//! API could read it, plus the Kafka position and identity facts upstream
+//! never kept. Uniqueness of `uuid` is enforced by the database.
+
+mod postgres;
+mod sqlite;
+
+pub use postgres::PgIndex;
+pub use sqlite::SqliteIndex;
+
+use async_trait::async_trait;
+use std::collections::HashSet;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// How the message's timestamp was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimestampType {
+    /// Producer's CreateTime.
+    Create,
+    /// Broker's LogAppendTime.
+    LogAppend,
+    /// Kafka had no usable timestamp; `timestamp` holds the ingest time.
+    NotAvailable,
+    /// Direct upload through the API; `timestamp` is the server clock.
+    Upload,
+}
+
+impl TimestampType {
+    /// The text stored in the `timestamp_type` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimestampType::Create => "create",
+            TimestampType::LogAppend => "log_append",
+            TimestampType::NotAvailable => "not_available",
+            TimestampType::Upload => "upload",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Create, Self::LogAppend, Self::NotAvailable, Self::Upload]
+            .into_iter()
+            .find(|t| t.as_str() == text)
+    }
+}
+
+/// One row of `messages`, as written. Column names follow upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexRow {
+    pub uuid: Uuid,
+    pub topic: String,
+    /// Kafka timestamp in ms, or the ingest time when Kafka had none.
+    pub timestamp: i64,
+    /// Length of the stored BSON object.
+    pub size: i32,
+    /// Object key in the store.
+    pub key: String,
+    pub bucket: String,
+    /// CRC-32 of the stored BSON object.
+    pub crc32: u32,
+    pub is_client_uuid: bool,
+    pub public: bool,
+    pub direct_upload: bool,
+    /// CRC-32 of the payload.
+    pub message_crc32: u32,
+    pub title: String,
+    pub sender: String,
+    pub media_type: String,
+    pub file_name: String,
+    pub originator: String,
+    pub retracted: bool,
+    /// Kafka partition and offset; `None` for direct uploads.
+    pub partition: Option<i32>,
+    pub kafka_offset: Option<i64>,
+    pub timestamp_type: TimestampType,
+    /// Wall-clock ms when the archiver wrote the row.
+    pub ingested_at: i64,
+    /// SHA-256 identity fingerprint (see `identity`).
+    pub fingerprint: [u8; 32],
+    /// The client UUID this message claimed when it was stored under its
+    /// derived UUID because another message already held the claim.
+    pub claimed_uuid: Option<Uuid>,
+}
+
+/// A row as read back, with the database's serial `id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub id: i64,
+    pub row: IndexRow,
+}
+
+/// Position for keyset paging: the last `(timestamp, id)` seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub timestamp: i64,
+    pub id: i64,
+}
+
+/// A keyset-paged listing request. Times are ms, half-open `[start, end)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Topics to include; empty means every topic.
+    pub topics: Vec<String>,
+    pub start_ms: Option<i64>,
+    pub end_ms: Option<i64>,
+    pub descending: bool,
+    pub include_retracted: bool,
+    /// Rows per page; implementations cap it at [`PAGE_ROWS_MAX`].
+    pub limit: u32,
+    /// Continue after this position (exclusive).
+    pub after: Option<Cursor>,
+}
+
+/// Largest page any listing returns, whatever was asked for.
+pub const PAGE_ROWS_MAX: u32 = 1000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub entries: Vec<IndexEntry>,
+    /// Cursor for the next page; `None` when this page is the last.
+    pub next: Option<Cursor>,
+}
+
+/// Per-topic totals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicStats {
+    pub topic: String,
+    pub count: i64,
+    pub size_bytes: i64,
+    pub earliest_ms: i64,
+    pub latest_ms: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("invalid index URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error("index migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("index unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("index query failed: {0}")]
+    Query(#[source] sqlx::Error),
+    #[error("index holds a malformed row (id {id}): {reason}")]
+    CorruptRow { id: i64, reason: String },
+}
+
+impl IndexError {
+    /// Whether retrying the same call later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, IndexError::Unavailable(_))
+    }
+}
+
+/// The seam between the archiver and the database.
+#[async_trait]
+pub trait Index: Send + Sync + std::fmt::Debug {
+    /// Inserts rows in one transaction; `result[i]` tells whether `rows[i]`
+    /// was new (`false`: a row with its UUID already existed and is kept).
+    async fn insert_batch(&self, rows: &[IndexRow]) -> Result<Vec<bool>, IndexError>;
+    async fn get(&self, uuid: Uuid) -> Result<Option<IndexEntry>, IndexError>;
+    /// The entries that exist among `uuids`, in no particular order.
+    async fn get_many(&self, uuids: &[Uuid]) -> Result<Vec<IndexEntry>, IndexError>;
+    async fn list(&self, query: &ListQuery) -> Result<Page, IndexError>;
+    /// Totals per topic, sorted by topic name.
+    async fn topic_stats(&self) -> Result<Vec<TopicStats>, IndexError>;
+    /// Sets the retraction flag; returns whether the message exists.
+    async fn set_retracted(&self, uuid: Uuid, retracted: bool) -> Result<bool, IndexError>;
+}
+
+/// Opens the index a URL names: `postgres://…`/`postgresql://…`, or
+/// `sqlite://PATH` (created if missing) / `sqlite::memory:`. Migrations are
+/// applied before this returns.
+pub async fn open(url: &str) -> Result<Arc<dyn Index>, IndexError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgIndex::connect(url).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteIndex::connect(url).await?))
+    } else {
+        Err(invalid_url(
+            url,
+            "expected postgres://…, postgresql://…, sqlite://PATH or sqlite::memory:",
+        ))
+    }
+}
+
+/// `url` with any password replaced by `***`, fit for errors and logs.
+///
+/// Covers the userinfo password (`scheme://user:secret@host`) and a
+/// `password=` query parameter (libpq style). Works on text that is not a
+/// valid URL too, since a malformed URL is exactly what ends up in an error.
+pub fn mask_password(url: &str) -> String {
+    let mut masked = url.to_owned();
+    // Replace from the end so earlier spans keep their offsets.
+    for span in password_spans(url).into_iter().rev() {
+        masked.replace_range(span, "***");
+    }
+    masked
+}
+
+/// Byte ranges of the passwords in `url`, in ascending order.
+fn password_spans(url: &str) -> Vec<std::ops::Range<usize>> {
+    let mut spans = Vec::new();
+    if let Some(span) = userinfo_password(url) {
+        spans.push(span);
+    }
+    let Some(query_start) = url.find('?').map(|i| i + 1) else {
+        return spans;
+    };
+    let mut pos = query_start;
+    for pair in url[query_start..].split('&') {
+        if let Some((name, value)) = pair.split_once('=')
+            && name.eq_ignore_ascii_case("password")
+            && !value.is_empty()
+        {
+            let start = pos + name.len() + 1;
+            spans.push(start..start + value.len());
+        }
+        pos += pair.len() + 1;
+    }
+    merge_overlapping(spans)
+}
+
+/// Sorted, non-overlapping spans covering the same bytes as `spans`.
+fn merge_overlapping(mut spans: Vec<std::ops::Range<usize>>) -> Vec<std::ops::Range<usize>> {
+    spans.sort_by_key(|s| s.start);
+    let mut merged: Vec<std::ops::Range<usize>> = Vec::with_capacity(spans.len());
+    for span in spans {
+        match merged.last_mut() {
+            Some(last) if span.start <= last.end => last.end = last.end.max(span.end),
+            _ => merged.push(span),
+        }
+    }
+    merged
+}
+
+/// The password in `scheme://user:password@host…`, if any.
+fn userinfo_password(url: &str) -> Option<std::ops::Range<usize>> {
+    let rest_start = url.find("://")? + 3;
+    let rest = &url[rest_start..];
+    // Prefer an '@' before the query; fall back to any (an unencoded '?' in
+    // the password).
+    let before_query = &rest[..rest.find('?').unwrap_or(rest.len())];
+    let at = before_query.rfind('@').or_else(|| rest.rfind('@'))?;
+    let userinfo = &rest[..at];
+    let colon = userinfo.find(':')?;
+    // A '/' before the ':' means the '@' sits in the path, not in userinfo.
+    if userinfo[..colon].contains('/') || colon + 1 == at {
+        return None;
+    }
+    Some(rest_start + colon + 1..rest_start + at)
+}
+
+/// `text` (typically a driver's message about `url`) with the URL's
+/// passwords removed, in case the driver quoted them.
+fn mask_in(text: &str, url: &str) -> String {
+    password_spans(url)
+        .into_iter()
+        .fold(text.to_owned(), |acc, span| acc.replace(&url[span], "***"))
+}
+
+fn invalid_url(url: &str, reason: impl std::fmt::Display) -> IndexError {
+    IndexError::InvalidUrl {
+        url: mask_password(url),
+        reason: mask_in(&reason.to_string(), url),
+    }
+}
+
+/// Sorts a driver error into transient (`Unavailable`, worth retrying) or
+/// not (`Query`). `transient_code` recognises the backend's own transient
+/// database error codes (lock contention, server shutting down, …).
+fn classify(err: sqlx::Error, transient_code: fn(&str) -> bool) -> IndexError {
+    use sqlx::Error as E;
+    let transient = match &err {
+        // The connection broke or could not be had; a new one may work.
+        E::Io(_) | E::Tls(_) | E::Protocol(_) => true,
+        E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed => true,
+        E::Database(db) => db.code().is_some_and(|code| transient_code(&code)),
+        _ => false,
+    };
+    if transient {
+        IndexError::Unavailable(err)
+    } else {
+        IndexError::Query(err)
+    }
+}
+
+/// Columns as `SELECT`ed by both backends; [`decode_entry`] reads them by
+/// name. `"timestamp"`, `"key"` and `"partition"` are keywords somewhere.
+const SELECT_COLUMNS: &str = "id, uuid, topic, \"timestamp\", size, \"key\", bucket, crc32, \
+     is_client_uuid, public, direct_upload, message_crc32, title, sender, media_type, \
+     file_name, originator, retracted, \"partition\", kafka_offset, timestamp_type, \
+     ingested_at, fingerprint, claimed_uuid";
+
+/// Columns each backend writes, in the order its `push_values` binds them.
+const INSERT_COLUMNS: &str = "uuid, topic, \"timestamp\", size, \"key\", bucket, crc32, \
+     is_client_uuid, public, direct_upload, message_crc32, title, sender, media_type, \
+     file_name, originator, retracted, \"partition\", kafka_offset, timestamp_type, \
+     ingested_at, fingerprint, claimed_uuid";
+
+/// Number of names in [`INSERT_COLUMNS`]: bind parameters per inserted row.
+const INSERT_COLUMN_COUNT: usize = 23;
+
+/// How many UUIDs one `get_many` statement looks up; keeps every statement
+/// far below both backends' parameter limits.
+const LOOKUP_CHUNK: usize = 1000;
+
+/// The rows of a batch that reach the database: the first occurrence of each
+/// UUID, as indices into `rows` in input order. Later occurrences of a UUID
+/// are reported as not new without being sent, so one statement never holds
+/// the same key twice.
+fn first_occurrences(rows: &[IndexRow]) -> Vec<usize> {
+    let mut seen = HashSet::with_capacity(rows.len());
+    (0..rows.len()).filter(|&i| seen.insert(rows[i].uuid)).collect()
+}
+
+/// The per-row result of a batch: `true` for a first occurrence whose UUID
+/// the database reported as inserted.
+fn batch_outcome(rows: &[IndexRow], firsts: &[usize], inserted: &HashSet<Uuid>) -> Vec<bool> {
+    let mut outcome = vec![false; rows.len()];
+    for &i in firsts {
+        outcome[i] = inserted.contains(&rows[i].uuid);
+    }
+    outcome
+}
+
+/// The page size actually served: at least one row (a zero-row page could not
+/// tell whether more exist), at most [`PAGE_ROWS_MAX`].
+fn page_limit(query: &ListQuery) -> u32 {
+    query.limit.clamp(1, PAGE_ROWS_MAX)
+}
+
+/// Turns `limit + 1` fetched entries into a page: the extra row only proves
+/// that another page exists.
+fn finish_page(mut entries: Vec<IndexEntry>, limit: u32) -> Page {
+    let limit = limit as usize;
+    let more = entries.len() > limit;
+    entries.truncate(limit);
+    let next = entries
+        .last()
+        .filter(|_| more)
+        .map(|last| Cursor { timestamp: last.row.timestamp, id: last.id });
+    Page { entries, next }
+}
+
+/// A u32 CRC in a `bigint`/INTEGER column (upstream's representation).
+fn crc_to_db(crc: u32) -> i64 {
+    i64::from(crc)
+}
+
+/// Reads a backend's UUID column (`None` for SQL NULL); an `Err` is the
+/// reason the stored value is not a UUID.
+type UuidReader<R> = fn(&R, &'static str) -> Result<Option<Uuid>, String>;
+
+/// Decodes one row selected with [`SELECT_COLUMNS`]. Anything that does not
+/// fit [`IndexRow`] is reported as [`IndexError::CorruptRow`] with the id.
+fn decode_entry<R>(row: &R, read_uuid: UuidReader<R>) -> Result<IndexEntry, IndexError>
+where
+    R: sqlx::Row,
+    &'static str: sqlx::ColumnIndex<R>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i32: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let id: i64 = row.try_get("id").map_err(IndexError::Query)?;
+    let corrupt = |reason: String| IndexError::CorruptRow { id, reason };
+    let uuid = |col| match read_uuid(row, col) {
+        Ok(value) => Ok(value),
+        Err(reason) => Err(corrupt(format!("{col}: {reason}"))),
+    };
+    let crc = |col| {
+        let value: i64 = field(row, id, col)?;
+        u32::try_from(value).map_err(|_| corrupt(format!("{col} {value} is not a u32")))
+    };
+    let fingerprint: Vec<u8> = field(row, id, "fingerprint")?;
+    let fingerprint = <[u8; 32]>::try_from(fingerprint.as_slice())
+        .map_err(|_| corrupt(format!("fingerprint has {} bytes, not 32", fingerprint.len())))?;
+    let timestamp_type: String = field(row, id, "timestamp_type")?;
+    let timestamp_type = TimestampType::parse(&timestamp_type)
+        .ok_or_else(|| corrupt(format!("unknown timestamp_type {timestamp_type:?}")))?;
+    let row = IndexRow {
+        uuid: uuid("uuid")?.ok_or_else(|| corrupt("uuid is NULL".into()))?,
+        topic: field(row, id, "topic")?,
+        timestamp: field(row, id, "timestamp")?,
+        size: field(row, id, "size")?,
+        key: field(row, id, "key")?,
+        bucket: field(row, id, "bucket")?,
+        crc32: crc("crc32")?,
+        is_client_uuid: field(row, id, "is_client_uuid")?,
+        public: field(row, id, "public")?,
+        direct_upload: field(row, id, "direct_upload")?,
+        message_crc32: crc("message_crc32")?,
+        title: field(row, id, "title")?,
+        sender: field(row, id, "sender")?,
+        media_type: field(row, id, "media_type")?,
+        file_name: field(row, id, "file_name")?,
+        originator: field(row, id, "originator")?,
+        retracted: field(row, id, "retracted")?,
+        partition: field(row, id, "partition")?,
+        kafka_offset: field(row, id, "kafka_offset")?,
+        timestamp_type,
+        ingested_at: field(row, id, "ingested_at")?,
+        fingerprint,
+        claimed_uuid: uuid("claimed_uuid")?,
+    };
+    Ok(IndexEntry { id, row })
+}
+
+/// One column of row `id`; a value that does not decode as `T` (wrong type,
+/// unexpected NULL) marks the row corrupt.
+fn field<R, T>(row: &R, id: i64, col: &'static str) -> Result<T, IndexError>
+where
+    R: sqlx::Row,
+    &'static str: sqlx::ColumnIndex<R>,
+    for<'r> T: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    row.try_get(col).map_err(|e| IndexError::CorruptRow {
+        id,
+        reason: format!("{col}: {e}"),
+    })
+}

@@ -1,0 +1,259 @@
+//! [`Index`] on PostgreSQL: the production backend.
+//!
+//! Concurrency is the database's job: `messages_uuid_idx` makes a UUID unique
+//! and `INSERT … ON CONFLICT (uuid) DO NOTHING` turns a race between writers
+//! into one winner, with no error for the loser.
+
+use super::{
+    Cursor, Index, IndexEntry, IndexError, IndexRow, ListQuery, Page, TopicStats, classify,
+    decode_entry, finish_page, page_limit,
+};
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::time::Duration;
+use uuid::Uuid;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Connections per process. The archiver writes in batches, so a few
+/// connections suffice; the bound keeps many replicas under `max_connections`.
+const POOL_MAX: u32 = 8;
+
+/// How long a call waits for a connection before reporting the database
+/// unavailable (transient), instead of hanging while it is down.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// PostgreSQL accepts at most 65535 bind parameters per statement; each
+/// inserted row binds its `id` plus [`INSERT_COLUMN_COUNT`](super::INSERT_COLUMN_COUNT).
+const INSERT_CHUNK: usize = 65535 / (super::INSERT_COLUMN_COUNT + 1);
+
+/// The PostgreSQL index. Cheap to share: it holds a pool.
+pub struct PgIndex {
+    pool: PgPool,
+    /// The URL with its password masked, for `Debug`.
+    url: String,
+}
+
+impl std::fmt::Debug for PgIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgIndex").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+impl PgIndex {
+    /// Connects (failing fast when the server is unreachable) and applies
+    /// pending migrations. Migrations take an advisory lock, so processes
+    /// starting together against one database are safe.
+    pub async fn connect(url: &str) -> Result<Self, IndexError> {
+        let options = PgConnectOptions::from_str(url).map_err(|e| super::invalid_url(url, e))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_MAX)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(pg_error)?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool, url: super::mask_password(url) })
+    }
+}
+
+/// SQLSTATEs worth retrying: connection exceptions (08), insufficient
+/// resources (53), operator intervention such as a restart (57P0x),
+/// serialization failure and deadlock (40001, 40P01).
+fn transient_code(code: &str) -> bool {
+    code.starts_with("08")
+        || code.starts_with("53")
+        || code.starts_with("57P0")
+        || code == "40001"
+        || code == "40P01"
+}
+
+fn pg_error(err: sqlx::Error) -> IndexError {
+    classify(err, transient_code)
+}
+
+fn decode(row: &PgRow) -> Result<IndexEntry, IndexError> {
+    decode_entry(row, |row, col| row.try_get::<Option<Uuid>, _>(col).map_err(|e| e.to_string()))
+}
+
+#[async_trait]
+impl Index for PgIndex {
+    async fn insert_batch(&self, rows: &[IndexRow]) -> Result<Vec<bool>, IndexError> {
+        let firsts = super::first_occurrences(rows);
+        if firsts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await.map_err(pg_error)?;
+        let ids = reserve_ids(&mut tx, firsts.len()).await?;
+        // Ids follow input order, but rows are written in UUID order: two
+        // batches sharing UUIDs then wait on each other in the same order and
+        // cannot deadlock.
+        let mut planned: Vec<(i64, &IndexRow)> =
+            ids.into_iter().zip(firsts.iter().map(|&i| &rows[i])).collect();
+        // planned.sort_by_key(|(_, row)| row.uuid);
+        let mut inserted = HashSet::with_capacity(planned.len());
+        for chunk in planned.chunks(INSERT_CHUNK) {
+            inserted.extend(insert_chunk(&mut tx, chunk).await?);
+        }
+        tx.commit().await.map_err(pg_error)?;
+        Ok(super::batch_outcome(rows, &firsts, &inserted))
+    }
+
+    async fn get(&self, uuid: Uuid) -> Result<Option<IndexEntry>, IndexError> {
+        let mut query = select();
+        query.push(" WHERE uuid = ").push_bind(uuid);
+        let row = query.build().fetch_optional(&self.pool).await.map_err(pg_error)?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    async fn get_many(&self, uuids: &[Uuid]) -> Result<Vec<IndexEntry>, IndexError> {
+        let unique: Vec<Uuid> = uuids.iter().copied().collect::<HashSet<_>>().into_iter().collect();
+        let mut entries = Vec::with_capacity(unique.len());
+        for chunk in unique.chunks(super::LOOKUP_CHUNK) {
+            let mut query = select();
+            query.push(" WHERE uuid = ANY(").push_bind(chunk).push(")");
+            let rows = query.build().fetch_all(&self.pool).await.map_err(pg_error)?;
+            for row in &rows {
+                entries.push(decode(row)?);
+            }
+        }
+        Ok(entries)
+    }
+
+    async fn list(&self, list: &ListQuery) -> Result<Page, IndexError> {
+        let limit = page_limit(list);
+        let mut query = select();
+        query.push(" WHERE TRUE");
+        if !list.topics.is_empty() {
+            query.push(" AND topic = ANY(").push_bind(&list.topics).push(")");
+        }
+        if let Some(start) = list.start_ms {
+            query.push(" AND \"timestamp\" >= ").push_bind(start);
+        }
+        if let Some(end) = list.end_ms {
+            query.push(" AND \"timestamp\" < ").push_bind(end);
+        }
+        if !list.include_retracted {
+            query.push(" AND NOT retracted");
+        }
+        push_keyset(&mut query, list.after, list.descending);
+        query.push(" LIMIT ").push_bind(i64::from(limit) + 1);
+        let rows = query.build().fetch_all(&self.pool).await.map_err(pg_error)?;
+        let entries = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+        Ok(finish_page(entries, limit))
+    }
+
+    async fn topic_stats(&self) -> Result<Vec<TopicStats>, IndexError> {
+        // COLLATE "C": byte order, whatever the database's locale, so both
+        // backends sort alike. Retracted messages count: they are still held.
+        let rows = sqlx::query(
+            "SELECT topic, COUNT(*) AS count, COALESCE(SUM(size), 0)::bigint AS size_bytes, \
+             MIN(\"timestamp\") AS earliest_ms, MAX(\"timestamp\") AS latest_ms \
+             FROM messages GROUP BY topic ORDER BY topic COLLATE \"C\"",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(pg_error)?;
+        rows.iter().map(stats_row).collect::<Result<_, _>>().map_err(pg_error)
+    }
+
+    async fn set_retracted(&self, uuid: Uuid, retracted: bool) -> Result<bool, IndexError> {
+        let done = sqlx::query("UPDATE messages SET retracted = $1 WHERE uuid = $2")
+            .bind(retracted)
+            .bind(uuid)
+            .execute(&self.pool)
+            .await
+            .map_err(pg_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+/// `SELECT <all columns> FROM messages`, ready for a WHERE clause.
+fn select() -> QueryBuilder<Postgres> {
+    QueryBuilder::new(format!("SELECT {} FROM messages", super::SELECT_COLUMNS))
+}
+
+/// Appends the keyset condition and ordering for `("timestamp", id)`.
+fn push_keyset(query: &mut QueryBuilder<Postgres>, after: Option<Cursor>, descending: bool) {
+    let (cmp, order) = if descending { ("<", "DESC") } else { (">", "ASC") };
+    if let Some(after) = after {
+        query
+            .push(format_args!(" AND (\"timestamp\", id) {cmp} ("))
+            .push_bind(after.timestamp)
+            .push(", ")
+            .push_bind(after.id)
+            .push(")");
+    }
+    query.push(format_args!(" ORDER BY \"timestamp\" {order}, id {order}"));
+}
+
+/// Draws `n` ids from the `id` sequence, ascending, so that a batch's ids
+/// follow its input order even though its rows are written in UUID order.
+async fn reserve_ids(
+    tx: &mut sqlx::Transaction<'static, Postgres>,
+    n: usize,
+) -> Result<Vec<i64>, IndexError> {
+    let n = i64::try_from(n).unwrap_or(i64::MAX);
+    let mut ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1)",
+    )
+    .bind(n)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(pg_error)?;
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// One multi-row `INSERT … ON CONFLICT DO NOTHING`; returns the UUIDs that
+/// were new.
+async fn insert_chunk(
+    tx: &mut sqlx::Transaction<'static, Postgres>,
+    chunk: &[(i64, &IndexRow)],
+) -> Result<Vec<Uuid>, IndexError> {
+    let mut query = QueryBuilder::<Postgres>::new(format!(
+        "INSERT INTO messages (id, {}) ",
+        super::INSERT_COLUMNS
+    ));
+    query.push_values(chunk, |mut b, (id, row)| {
+        b.push_bind(*id)
+            .push_bind(row.uuid)
+            .push_bind(row.topic.as_str())
+            .push_bind(row.timestamp)
+            .push_bind(row.size)
+            .push_bind(row.key.as_str())
+            .push_bind(row.bucket.as_str())
+            .push_bind(super::crc_to_db(row.crc32))
+            .push_bind(row.is_client_uuid)
+            .push_bind(row.public)
+            .push_bind(row.direct_upload)
+            .push_bind(super::crc_to_db(row.message_crc32))
+            .push_bind(row.title.as_str())
+            .push_bind(row.sender.as_str())
+            .push_bind(row.media_type.as_str())
+            .push_bind(row.file_name.as_str())
+            .push_bind(row.originator.as_str())
+            .push_bind(row.retracted)
+            .push_bind(row.partition)
+            .push_bind(row.kafka_offset)
+            .push_bind(row.timestamp_type.as_str())
+            .push_bind(row.ingested_at)
+            .push_bind(row.fingerprint.as_slice())
+            .push_bind(row.claimed_uuid);
+    });
+    query.push(" ON CONFLICT (uuid) DO NOTHING RETURNING uuid");
+    query.build_query_scalar().fetch_all(&mut **tx).await.map_err(pg_error)
+}
+
+fn stats_row(row: &PgRow) -> Result<TopicStats, sqlx::Error> {
+    Ok(TopicStats {
+        topic: row.try_get("topic")?,
+        count: row.try_get("count")?,
+        size_bytes: row.try_get("size_bytes")?,
+        earliest_ms: row.try_get("earliest_ms")?,
+        latest_ms: row.try_get("latest_ms")?,
+    })
+}

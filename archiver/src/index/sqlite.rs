@@ -1,0 +1,312 @@
+//! [`Index`] on SQLite: the embedded default, one file (or memory).
+//!
+//! SQLite has one writer at a time. Writes open with `BEGIN IMMEDIATE`, so a
+//! writer queues for the lock (up to the busy timeout) when its transaction
+//! starts, rather than failing half-way through. UUIDs are stored as
+//! lower-case hyphenated TEXT so the file stays readable with the `sqlite3`
+//! shell.
+
+use super::{
+    Cursor, Index, IndexEntry, IndexError, IndexRow, ListQuery, Page, TopicStats, classify,
+    decode_entry, finish_page, page_limit,
+};
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::time::Duration;
+use uuid::Uuid;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Connections for a database file: readers run in parallel under WAL, and
+/// writers queue on SQLite's lock anyway.
+const FILE_POOL_MAX: u32 = 4;
+
+/// How long a statement waits for another connection's (or process's) write
+/// lock before failing with SQLITE_BUSY, reported as transient.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Slightly above [`BUSY_TIMEOUT`], so lock waits report as SQLITE_BUSY.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// SQLite accepts at most 32766 bind parameters per statement.
+const INSERT_CHUNK: usize = 32766 / super::INSERT_COLUMN_COUNT;
+
+/// The SQLite index. Cheap to share: it holds a pool.
+pub struct SqliteIndex {
+    pool: SqlitePool,
+    url: String,
+}
+
+impl std::fmt::Debug for SqliteIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteIndex").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+impl SqliteIndex {
+    /// Opens `sqlite://PATH` (created if missing; WAL; full sync so a
+    /// committed row survives power loss) or `sqlite::memory:` (a private
+    /// database that lives as long as this index), then migrates.
+    pub async fn connect(url: &str) -> Result<Self, IndexError> {
+        let in_memory = is_in_memory(url);
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| super::invalid_url(url, e))?
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = if in_memory {
+            memory_pool(options).await?
+        } else {
+            if database_part(url).is_empty() {
+                return Err(super::invalid_url(url, "no database path"));
+            }
+            file_pool(options).await?
+        };
+        migrate(&pool).await?;
+        Ok(Self { pool, url: super::mask_password(url) })
+    }
+}
+
+/// The path (or `:memory:`) between the scheme and any `?` parameters.
+fn database_part(url: &str) -> &str {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"));
+    let rest = rest.unwrap_or(url);
+    rest.split('?').next().unwrap_or_default()
+}
+
+fn is_in_memory(url: &str) -> bool {
+    let params = url.split_once('?').map_or("", |(_, p)| p);
+    database_part(url) == ":memory:" || params.split('&').any(|p| p == "mode=memory")
+}
+
+/// One connection that never expires: an in-memory database exists only
+/// while a connection holds it, and every query must see the same one.
+async fn memory_pool(options: SqliteConnectOptions) -> Result<SqlitePool, IndexError> {
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options)
+        .await
+        .map_err(sqlite_error)
+}
+
+async fn file_pool(options: SqliteConnectOptions) -> Result<SqlitePool, IndexError> {
+    let options = options.create_if_missing(true).journal_mode(SqliteJournalMode::Wal);
+    SqlitePoolOptions::new()
+        .max_connections(FILE_POOL_MAX)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options)
+        .await
+        .map_err(sqlite_error)
+}
+
+/// Applies migrations while holding the write lock, so two processes opening
+/// a fresh file at once (say `run` and `serve`) apply each migration once:
+/// the second waits, then finds nothing to do. sqlx's own SQLite migration
+/// lock is a no-op.
+async fn migrate(pool: &SqlitePool) -> Result<(), IndexError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(sqlite_error)?;
+    MIGRATOR.run(&mut *tx).await?;
+    tx.commit().await.map_err(sqlite_error)
+}
+
+/// Primary result codes worth retrying: SQLITE_BUSY (5), SQLITE_LOCKED (6),
+/// SQLITE_IOERR (10), SQLITE_FULL (13). sqlx reports extended codes, whose
+/// low byte is the primary code.
+fn transient_code(code: &str) -> bool {
+    code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 10 | 13))
+}
+
+fn sqlite_error(err: sqlx::Error) -> IndexError {
+    classify(err, transient_code)
+}
+
+/// The stored form of a UUID.
+fn uuid_text(uuid: Uuid) -> String {
+    uuid.hyphenated().to_string()
+}
+
+fn read_uuid(row: &SqliteRow, col: &'static str) -> Result<Option<Uuid>, String> {
+    let text: Option<String> = row.try_get(col).map_err(|e| e.to_string())?;
+    text.map(|t| Uuid::parse_str(&t).map_err(|e| format!("{t:?}: {e}"))).transpose()
+}
+
+fn decode(row: &SqliteRow) -> Result<IndexEntry, IndexError> {
+    decode_entry(row, read_uuid)
+}
+
+#[async_trait]
+impl Index for SqliteIndex {
+    async fn insert_batch(&self, rows: &[IndexRow]) -> Result<Vec<bool>, IndexError> {
+        let firsts = super::first_occurrences(rows);
+        if firsts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let planned: Vec<&IndexRow> = firsts.iter().map(|&i| &rows[i]).collect();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(sqlite_error)?;
+        let mut returned = HashSet::with_capacity(planned.len());
+        for chunk in planned.chunks(INSERT_CHUNK) {
+            returned.extend(insert_chunk(&mut tx, chunk).await?);
+        }
+        tx.commit().await.map_err(sqlite_error)?;
+        let inserted: HashSet<Uuid> = planned
+            .iter()
+            .filter(|row| returned.contains(&uuid_text(row.uuid)))
+            .map(|row| row.uuid)
+            .collect();
+        Ok(super::batch_outcome(rows, &firsts, &inserted))
+    }
+
+    async fn get(&self, uuid: Uuid) -> Result<Option<IndexEntry>, IndexError> {
+        let mut query = select();
+        query.push(" WHERE uuid = ").push_bind(uuid_text(uuid));
+        let row = query.build().fetch_optional(&self.pool).await.map_err(sqlite_error)?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    async fn get_many(&self, uuids: &[Uuid]) -> Result<Vec<IndexEntry>, IndexError> {
+        let unique: Vec<Uuid> = uuids.iter().copied().collect::<HashSet<_>>().into_iter().collect();
+        let mut entries = Vec::with_capacity(unique.len());
+        for chunk in unique.chunks(super::LOOKUP_CHUNK) {
+            let mut query = select();
+            query.push(" WHERE uuid IN (");
+            push_list(&mut query, chunk.iter().map(|u| uuid_text(*u)));
+            query.push(")");
+            let rows = query.build().fetch_all(&self.pool).await.map_err(sqlite_error)?;
+            for row in &rows {
+                entries.push(decode(row)?);
+            }
+        }
+        Ok(entries)
+    }
+
+    async fn list(&self, list: &ListQuery) -> Result<Page, IndexError> {
+        let limit = page_limit(list);
+        let mut query = select();
+        query.push(" WHERE 1");
+        if !list.topics.is_empty() {
+            query.push(" AND topic IN (");
+            push_list(&mut query, list.topics.iter().map(String::as_str));
+            query.push(")");
+        }
+        if let Some(start) = list.start_ms {
+            query.push(" AND \"timestamp\" >= ").push_bind(start);
+        }
+        if let Some(end) = list.end_ms {
+            query.push(" AND \"timestamp\" < ").push_bind(end);
+        }
+        if !list.include_retracted {
+            query.push(" AND NOT retracted");
+        }
+        push_keyset(&mut query, list.after, list.descending);
+        query.push(" LIMIT ").push_bind(i64::from(limit) + 1);
+        let rows = query.build().fetch_all(&self.pool).await.map_err(sqlite_error)?;
+        let entries = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+        Ok(finish_page(entries, limit))
+    }
+
+    async fn topic_stats(&self) -> Result<Vec<TopicStats>, IndexError> {
+        // The default BINARY collation is byte order, as PostgreSQL's "C".
+        // Retracted messages count: they are still held.
+        let rows = sqlx::query(
+            "SELECT topic, COUNT(*) AS count, COALESCE(SUM(size), 0) AS size_bytes, \
+             MIN(\"timestamp\") AS earliest_ms, MAX(\"timestamp\") AS latest_ms \
+             FROM messages GROUP BY topic ORDER BY topic",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(sqlite_error)?;
+        rows.iter().map(stats_row).collect::<Result<_, _>>().map_err(sqlite_error)
+    }
+
+    async fn set_retracted(&self, uuid: Uuid, retracted: bool) -> Result<bool, IndexError> {
+        let done = sqlx::query("UPDATE messages SET retracted = ? WHERE uuid = ?")
+            .bind(retracted)
+            .bind(uuid_text(uuid))
+            .execute(&self.pool)
+            .await
+            .map_err(sqlite_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+/// `SELECT <all columns> FROM messages`, ready for a WHERE clause.
+fn select() -> QueryBuilder<Sqlite> {
+    QueryBuilder::new(format!("SELECT {} FROM messages", super::SELECT_COLUMNS))
+}
+
+/// Appends `?, ?, …` bound to `values` (inside a caller's parentheses).
+fn push_list<'a, T>(query: &mut QueryBuilder<Sqlite>, values: impl Iterator<Item = T>)
+where
+    T: sqlx::Encode<'a, Sqlite> + sqlx::Type<Sqlite>,
+{
+    let mut list = query.separated(", ");
+    for value in values {
+        list.push_bind(value);
+    }
+}
+
+/// Appends the keyset condition and ordering for `("timestamp", id)`.
+fn push_keyset(query: &mut QueryBuilder<Sqlite>, after: Option<Cursor>, descending: bool) {
+    let (cmp, order) = if descending { ("<", "DESC") } else { (">", "ASC") };
+    if let Some(after) = after {
+        query
+            .push(format_args!(" AND (\"timestamp\", id) {cmp} ("))
+            .push_bind(after.timestamp)
+            .push(", ")
+            .push_bind(after.id)
+            .push(")");
+    }
+    query.push(format_args!(" ORDER BY \"timestamp\" {order}, id {order}"));
+}
+
+/// One multi-row `INSERT … ON CONFLICT DO NOTHING`, rows in input order so
+/// ids follow it; returns the UUIDs (as stored) that were new.
+async fn insert_chunk(
+    tx: &mut sqlx::Transaction<'static, Sqlite>,
+    chunk: &[&IndexRow],
+) -> Result<Vec<String>, IndexError> {
+    let mut query =
+        QueryBuilder::<Sqlite>::new(format!("INSERT INTO messages ({}) ", super::INSERT_COLUMNS));
+    query.push_values(chunk, |mut b, row| {
+        b.push_bind(uuid_text(row.uuid))
+            .push_bind(row.topic.as_str())
+            .push_bind(row.timestamp)
+            .push_bind(row.size)
+            .push_bind(row.key.as_str())
+            .push_bind(row.bucket.as_str())
+            .push_bind(super::crc_to_db(row.crc32))
+            .push_bind(row.is_client_uuid)
+            .push_bind(row.public)
+            .push_bind(row.direct_upload)
+            .push_bind(super::crc_to_db(row.message_crc32))
+            .push_bind(row.title.as_str())
+            .push_bind(row.sender.as_str())
+            .push_bind(row.media_type.as_str())
+            .push_bind(row.file_name.as_str())
+            .push_bind(row.originator.as_str())
+            .push_bind(row.retracted)
+            .push_bind(row.partition)
+            .push_bind(row.kafka_offset)
+            .push_bind(row.timestamp_type.as_str())
+            .push_bind(row.ingested_at)
+            .push_bind(row.fingerprint.as_slice())
+            .push_bind(row.claimed_uuid.map(uuid_text));
+    });
+    query.push(" ON CONFLICT (uuid) DO NOTHING RETURNING uuid");
+    query.build_query_scalar().fetch_all(&mut **tx).await.map_err(sqlite_error)
+}
+
+fn stats_row(row: &SqliteRow) -> Result<TopicStats, sqlx::Error> {
+    Ok(TopicStats {
+        topic: row.try_get("topic")?,
+        count: row.try_get("count")?,
+        size_bytes: row.try_get("size_bytes")?,
+        earliest_ms: row.try_get("earliest_ms")?,
+        latest_ms: row.try_get("latest_ms")?,
+    })
+}

@@ -1,0 +1,3 @@
+//! Operator tools behind the `archiver` subcommands.
+
+pub mod inspect;

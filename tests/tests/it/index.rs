@@ -1,0 +1,890 @@
+//! Conformance suite for `archiver::index`.
+//!
+//! Every case in [`conformance!`] runs twice: against SQLite (a fresh file in
+//! a temp dir) and against a real PostgreSQL (a fresh database, created from
+//! the admin URL in `ARCHIVER_TEST_PG_URL` and dropped afterwards), so both
+//! backends are held to one behaviour. Tests can run in parallel: nothing is
+//! shared between them but the PostgreSQL server.
+
+use crate::support;
+use archiver::index::{
+    self, Cursor, Index, IndexEntry, IndexError, IndexRow, ListQuery, PAGE_ROWS_MAX,
+    TimestampType, TopicStats,
+};
+use futures::FutureExt;
+use sqlx::{AssertSqlSafe, Connection};
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+// ---------------------------------------------------------------- harness --
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// What a case gets: an opened, empty index, and the URL it came from (to
+/// reopen it, or to reach behind it with a raw connection).
+struct Db {
+    index: Arc<dyn Index>,
+    url: String,
+    backend: Backend,
+}
+
+/// A fresh, empty database that [`Scratch::remove`] deletes again.
+struct Scratch {
+    url: String,
+    backend: Backend,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Dir(#[allow(dead_code)] tempfile::TempDir),
+    PgDatabase { admin: String, name: String },
+}
+
+impl Scratch {
+    async fn create(backend: Backend) -> Scratch {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("index.db").display());
+                Scratch { url, backend, cleanup: Cleanup::Dir(dir) }
+            }
+            Backend::Postgres => {
+                let admin = support::service("ARCHIVER_TEST_PG_URL");
+                let name = format!("index_{}", Uuid::new_v4().simple());
+                admin_exec(&admin, format!("CREATE DATABASE \"{name}\"")).await;
+                let url = with_database(&admin, &name);
+                Scratch { url, backend, cleanup: Cleanup::PgDatabase { admin, name } }
+            }
+        }
+    }
+
+    async fn remove(self) {
+        if let Cleanup::PgDatabase { admin, name } = self.cleanup {
+            admin_exec(&admin, format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+        }
+    }
+}
+
+async fn admin_exec(admin: &str, sql: String) {
+    let mut conn = sqlx::PgConnection::connect(admin)
+        .await
+        .unwrap_or_else(|e| panic!("connect to ARCHIVER_TEST_PG_URL {admin}: {e}"));
+    sqlx::query(AssertSqlSafe(sql.clone()))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// `admin` (a PostgreSQL URL) pointing at database `name` instead.
+fn with_database(admin: &str, name: &str) -> String {
+    let (base, params) = admin.split_once('?').map_or((admin, None), |(b, p)| (b, Some(p)));
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let path = base[authority..].find('/').map_or(base.len(), |i| authority + i);
+    let mut url = format!("{}/{name}", &base[..path]);
+    if let Some(params) = params {
+        url = format!("{url}?{params}");
+    }
+    url
+}
+
+/// Runs `case` on a freshly opened, empty index of `backend`, then removes
+/// the database even if the case panicked.
+async fn check<F, Fut>(backend: Backend, case: F)
+where
+    F: FnOnce(Db) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    check_fresh(backend, |url| async move {
+        let index = index::open(&url).await.unwrap_or_else(|e| panic!("open {url}: {e}"));
+        case(Db { index, url, backend }).await;
+    })
+    .await;
+}
+
+/// Runs `case` with the URL of an empty database nobody has opened yet.
+async fn check_fresh<F, Fut>(backend: Backend, case: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let scratch = Scratch::create(backend).await;
+    assert_eq!(scratch.backend, backend);
+    let outcome = AssertUnwindSafe(case(scratch.url.clone())).catch_unwind().await;
+    scratch.remove().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Declares each case once per backend: `index::sqlite::<case>` and
+/// `index::postgres::<case>`. `opened` cases get a [`Db`]; `fresh` cases get
+/// the URL of a database that has never been opened.
+macro_rules! conformance {
+    (opened: [$($case:ident),* $(,)?], fresh: [$($fresh:ident),* $(,)?] $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::check(super::Backend::Sqlite, super::$case).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $fresh() {
+                    super::check_fresh(super::Backend::Sqlite, super::$fresh).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::check(super::Backend::Postgres, super::$case).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $fresh() {
+                    super::check_fresh(super::Backend::Postgres, super::$fresh).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance! {
+    opened: [
+        insert_then_get_returns_every_column,
+        get_of_missing_uuid_is_none,
+        batch_reports_new_existing_and_in_batch_duplicates,
+        empty_batch_is_a_no_op,
+        large_batch_is_chunked,
+        failed_batch_writes_nothing,
+        ids_follow_input_order_within_a_batch,
+        get_many_returns_the_existing_entries_once,
+        list_filters_by_topics,
+        list_time_range_is_half_open,
+        list_orders_ascending_and_descending_with_ties_by_id,
+        list_pages_through_every_row_exactly_once,
+        list_excludes_retracted_unless_asked,
+        list_caps_the_limit,
+        topic_stats_are_sorted_totals,
+        set_retracted_reports_whether_the_uuid_exists,
+        concurrent_inserters_of_one_uuid_store_one_row,
+        overlapping_batches_in_opposite_orders_all_succeed,
+        reopening_applies_no_migration,
+        malformed_rows_are_reported_as_corrupt,
+    ],
+    fresh: [
+        concurrent_first_opens_migrate_once,
+    ],
+}
+
+// ----------------------------------------------------------------- helpers --
+
+const BASE_MS: i64 = 1_700_000_000_000;
+
+/// A row with a distinct, non-default value in every column, varied by `n`
+/// (booleans follow the bits of `n`, CRCs are ≥ 2^31, the title is not
+/// ASCII). Tests adjust it with struct update syntax.
+fn row(n: u32) -> IndexRow {
+    let uuid = Uuid::new_v4();
+    let types = [
+        TimestampType::Create,
+        TimestampType::LogAppend,
+        TimestampType::NotAvailable,
+        TimestampType::Upload,
+    ];
+    IndexRow {
+        uuid,
+        topic: "sys.default".into(),
+        timestamp: BASE_MS + i64::from(n),
+        size: 1000 + n as i32,
+        key: format!("sys.default/2023/11/14/{uuid}.bson"),
+        bucket: format!("bucket-{n}"),
+        crc32: 0x8000_0000 + n,
+        is_client_uuid: n & 1 != 0,
+        public: n & 2 != 0,
+        direct_upload: n & 4 != 0,
+        message_crc32: u32::MAX - n,
+        title: format!("GRB 231114A — Ωμέγα ✨ «{n}»"),
+        sender: format!("sender-{n}"),
+        media_type: "application/json".into(),
+        file_name: format!("notice-{n}.json"),
+        originator: format!("originator-{n}"),
+        retracted: false,
+        partition: Some(n as i32 % 7 + 1),
+        kafka_offset: Some(10_000_000_000 + i64::from(n)),
+        timestamp_type: types[n as usize % types.len()],
+        ingested_at: BASE_MS + 86_400_000 + i64::from(n),
+        fingerprint: std::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ n as u8),
+        claimed_uuid: (n % 2 == 1).then(Uuid::new_v4),
+    }
+}
+
+/// `count` rows on `topic` with timestamps `ts(i)`.
+fn rows_on(topic: &str, count: u32, ts: impl Fn(u32) -> i64) -> Vec<IndexRow> {
+    (0..count)
+        .map(|i| IndexRow { topic: topic.into(), timestamp: ts(i), ..row(i) })
+        .collect()
+}
+
+async fn insert(index: &dyn Index, rows: &[IndexRow]) -> Vec<bool> {
+    index
+        .insert_batch(rows)
+        .await
+        .unwrap_or_else(|e| panic!("insert_batch of {} rows: {e}", rows.len()))
+}
+
+async fn insert_new(index: &dyn Index, rows: &[IndexRow]) {
+    let new = insert(index, rows).await;
+    assert!(new.iter().all(|&n| n), "every row was expected to be new: {new:?}");
+}
+
+async fn get(index: &dyn Index, uuid: Uuid) -> IndexEntry {
+    index
+        .get(uuid)
+        .await
+        .unwrap_or_else(|e| panic!("get {uuid}: {e}"))
+        .unwrap_or_else(|| panic!("get {uuid}: no such row"))
+}
+
+fn query() -> ListQuery {
+    ListQuery {
+        topics: Vec::new(),
+        start_ms: None,
+        end_ms: None,
+        descending: false,
+        include_retracted: false,
+        limit: PAGE_ROWS_MAX,
+        after: None,
+    }
+}
+
+/// The UUIDs of one page of `q`.
+async fn list_uuids(index: &dyn Index, q: &ListQuery) -> Vec<Uuid> {
+    let page = index.list(q).await.unwrap_or_else(|e| panic!("list {q:?}: {e}"));
+    page.entries.iter().map(|e| e.row.uuid).collect()
+}
+
+/// Follows cursors from `q` to the end; returns every UUID seen and the page
+/// sizes.
+async fn list_all(index: &dyn Index, q: &ListQuery) -> (Vec<Uuid>, Vec<usize>) {
+    let mut q = q.clone();
+    let (mut uuids, mut sizes) = (Vec::new(), Vec::new());
+    for _ in 0..10_000 {
+        let page = index.list(&q).await.unwrap_or_else(|e| panic!("list {q:?}: {e}"));
+        sizes.push(page.entries.len());
+        uuids.extend(page.entries.iter().map(|e| e.row.uuid));
+        match page.next {
+            Some(next) => q.after = Some(next),
+            None => return (uuids, sizes),
+        }
+    }
+    panic!("paging did not end after 10000 pages: {sizes:?}");
+}
+
+fn uuids(rows: &[IndexRow]) -> Vec<Uuid> {
+    rows.iter().map(|r| r.uuid).collect()
+}
+
+async fn total_rows(index: &dyn Index) -> i64 {
+    let stats = index.topic_stats().await.expect("topic_stats");
+    stats.iter().map(|s| s.count).sum()
+}
+
+/// Runs `sql` (one `?`/`$1` parameter: a UUID) on a raw connection to `db`,
+/// with integrity checks off, to plant a row the index would never write.
+async fn tamper(db: &Db, set: &str, uuid: Uuid) {
+    match db.backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.expect("raw sqlite");
+            sqlx::query("PRAGMA ignore_check_constraints = ON")
+                .execute(&mut conn)
+                .await
+                .expect("pragma");
+            let sql = format!("UPDATE messages SET {set} WHERE uuid = ?");
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(uuid.hyphenated().to_string())
+                .execute(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("tamper {set}: {e}"));
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("raw pg");
+            let sql = format!("UPDATE messages SET {set} WHERE uuid = $1");
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(uuid)
+                .execute(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("tamper {set}: {e}"));
+        }
+    }
+}
+
+/// `(count, max version)` of sqlx's migration bookkeeping in `db`.
+async fn applied_migrations(db: &Db) -> (i64, i64) {
+    let sql = "SELECT COUNT(*), MAX(version) FROM _sqlx_migrations WHERE success";
+    match db.backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.expect("raw sqlite");
+            sqlx::query_as(sql).fetch_one(&mut conn).await.expect("read _sqlx_migrations")
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("raw pg");
+            sqlx::query_as(sql).fetch_one(&mut conn).await.expect("read _sqlx_migrations")
+        }
+    }
+}
+
+// ------------------------------------------------------------------- cases --
+
+async fn insert_then_get_returns_every_column(db: Db) {
+    let mut rows: Vec<IndexRow> = (0..8).map(row).collect();
+    rows.push(IndexRow {
+        partition: None,
+        kafka_offset: None,
+        direct_upload: true,
+        timestamp_type: TimestampType::Upload,
+        claimed_uuid: None,
+        ..row(8)
+    });
+    rows.push(IndexRow {
+        timestamp: 0,
+        crc32: u32::MAX,
+        message_crc32: 0,
+        title: String::new(),
+        sender: String::new(),
+        retracted: true,
+        fingerprint: [0xff; 32],
+        claimed_uuid: Some(Uuid::max()),
+        partition: Some(0),
+        kafka_offset: Some(0),
+        ..row(9)
+    });
+    rows.push(IndexRow { timestamp: -1, size: i32::MAX, fingerprint: [0; 32], ..row(10) });
+    insert_new(&*db.index, &rows).await;
+    let mut ids = HashSet::new();
+    for want in &rows {
+        let got = get(&*db.index, want.uuid).await;
+        assert_eq!(&got.row, want, "row read back differs from row written");
+        assert!(got.id > 0 && ids.insert(got.id), "ids must be positive and distinct");
+    }
+    let many = db.index.get_many(&uuids(&rows)).await.expect("get_many");
+    for entry in many {
+        assert_eq!(entry, get(&*db.index, entry.row.uuid).await, "get_many and get disagree");
+    }
+}
+
+async fn get_of_missing_uuid_is_none(db: Db) {
+    insert_new(&*db.index, &[row(1)]).await;
+    let missing = db.index.get(Uuid::new_v4()).await.expect("get");
+    assert_eq!(missing, None, "an unknown UUID must read as None");
+}
+
+async fn batch_reports_new_existing_and_in_batch_duplicates(db: Db) {
+    let (a, b, c) = (row(1), row(2), row(3));
+    insert_new(&*db.index, std::slice::from_ref(&a)).await;
+    let a_again = IndexRow { key: "other/key".into(), size: 7, ..a.clone() };
+    let b_again = IndexRow { title: "second copy".into(), ..b.clone() };
+    let batch = [b.clone(), a_again, c.clone(), b_again];
+    let new = insert(&*db.index, &batch).await;
+    assert_eq!(
+        new,
+        [true, false, true, false],
+        "[new b, existing a, new c, b again in the same batch]"
+    );
+    assert_eq!(get(&*db.index, a.uuid).await.row, a, "the existing row must be kept unchanged");
+    assert_eq!(get(&*db.index, b.uuid).await.row, b, "within a batch the first copy wins");
+    assert_eq!(get(&*db.index, c.uuid).await.row, c);
+    assert_eq!(total_rows(&*db.index).await, 3, "three distinct UUIDs, three rows");
+}
+
+async fn empty_batch_is_a_no_op(db: Db) {
+    assert_eq!(insert(&*db.index, &[]).await, Vec::<bool>::new());
+    assert_eq!(total_rows(&*db.index).await, 0);
+}
+
+async fn large_batch_is_chunked(db: Db) {
+    // More rows than one statement may bind on either backend (SQLite:
+    // 32766 / 23 = 1424, PostgreSQL: 65535 / 24 = 2730).
+    let mut rows = rows_on("bulk", 3000, |i| BASE_MS + i64::from(i));
+    rows.push(IndexRow { key: "late duplicate".into(), ..rows[0].clone() });
+    let new = insert(&*db.index, &rows).await;
+    assert_eq!(new.iter().filter(|&&n| n).count(), 3000, "3000 distinct UUIDs are new");
+    assert!(!new[3000], "a duplicate in a later chunk reports not new");
+    assert_eq!(total_rows(&*db.index).await, 3000);
+    let again = insert(&*db.index, &rows).await;
+    assert!(again.iter().all(|&n| !n), "re-inserting reports every row as existing");
+    assert_eq!(get(&*db.index, rows[0].uuid).await.row, rows[0]);
+
+}
+
+async fn failed_batch_writes_nothing(db: Db) {
+    // A trigger rejects one topic, so the database fails the batch's last
+    // chunk (its last row by input order and by UUID order) after the first
+    // chunk went through.
+    poison_topic(&db, "poison").await;
+    let mut rows = rows_on("bulk", 3000, |i| BASE_MS + i64::from(i));
+    rows.push(IndexRow { uuid: Uuid::max(), topic: "poison".into(), ..row(3000) });
+    match db.index.insert_batch(&rows).await {
+        Err(err @ IndexError::Query(_)) => assert!(!err.is_transient()),
+        other => panic!("expected a Query error from the trigger, got {other:?}"),
+    }
+    assert_eq!(total_rows(&*db.index).await, 0, "a failed batch leaves no row behind");
+    insert_new(&*db.index, &rows[..3000]).await;
+}
+
+/// Installs a trigger in `db` that makes inserting a row on `topic` fail.
+async fn poison_topic(db: &Db, topic: &str) {
+    match db.backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.expect("raw sqlite");
+            let sql = format!(
+                "CREATE TRIGGER poison BEFORE INSERT ON messages WHEN NEW.topic = '{topic}' \
+                 BEGIN SELECT RAISE(ABORT, 'poisoned topic'); END"
+            );
+            sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await.expect("create trigger");
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("raw pg");
+            let function = format!(
+                "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 IF NEW.topic = '{topic}' THEN RAISE EXCEPTION 'poisoned topic'; END IF; \
+                 RETURN NEW; END $$"
+            );
+            let trigger = "CREATE TRIGGER poison BEFORE INSERT ON messages \
+                           FOR EACH ROW EXECUTE FUNCTION poison()";
+            for sql in [function, trigger.to_string()] {
+                sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await.expect("create trigger");
+            }
+        }
+    }
+}
+
+async fn ids_follow_input_order_within_a_batch(db: Db) {
+    // Same timestamp, so listing order is id order; UUIDs sorted descending
+    // so input order differs from UUID order.
+    let mut rows = rows_on("ties", 50, |_| BASE_MS);
+    rows.sort_by_key(|r| std::cmp::Reverse(r.uuid));
+    insert_new(&*db.index, &rows).await;
+    let listed = list_uuids(&*db.index, &query()).await;
+    assert_eq!(listed, uuids(&rows), "rows with equal timestamps list in insertion order");
+}
+
+async fn get_many_returns_the_existing_entries_once(db: Db) {
+    let rows = rows_on("many", 2500, |i| BASE_MS + i64::from(i));
+    insert_new(&*db.index, &rows).await;
+    let mut asked: Vec<Uuid> = uuids(&rows);
+    asked.extend((0..300).map(|_| Uuid::new_v4()));
+    asked.extend(uuids(&rows[..10]));
+    asked.reverse();
+    let got = db.index.get_many(&asked).await.expect("get_many");
+    assert_eq!(got.len(), 2500, "each existing UUID once; unknown ones skipped");
+    let by_uuid: HashMap<Uuid, &IndexEntry> = got.iter().map(|e| (e.row.uuid, e)).collect();
+    for row in &rows {
+        assert_eq!(by_uuid.get(&row.uuid).map(|e| &e.row), Some(row), "get_many row");
+    }
+    assert_eq!(db.index.get_many(&[]).await.expect("get_many []"), Vec::new());
+}
+
+async fn list_filters_by_topics(db: Db) {
+    let a = rows_on("a", 2, |i| BASE_MS + i64::from(i));
+    let b = rows_on("b", 1, |_| BASE_MS + 10);
+    let c = rows_on("c", 1, |_| BASE_MS + 20);
+    for rows in [&a, &b, &c] {
+        insert_new(&*db.index, rows).await;
+    }
+    let on = |topics: &[&str]| ListQuery {
+        topics: topics.iter().map(|t| t.to_string()).collect(),
+        ..query()
+    };
+    let all: Vec<Uuid> = [&a[..], &b, &c].concat().iter().map(|r| r.uuid).collect();
+    assert_eq!(list_uuids(&*db.index, &on(&["a"])).await, uuids(&a), "topic a");
+    let a_and_c = [uuids(&a), uuids(&c)].concat();
+    assert_eq!(list_uuids(&*db.index, &on(&["c", "a"])).await, a_and_c, "topics a, c");
+    assert_eq!(list_uuids(&*db.index, &on(&["a", "a"])).await, uuids(&a), "repeated topic");
+    assert_eq!(list_uuids(&*db.index, &on(&[])).await, all, "no topic filter = all");
+    assert_eq!(list_uuids(&*db.index, &on(&["zzz"])).await, Vec::<Uuid>::new(), "unknown topic");
+}
+
+async fn list_time_range_is_half_open(db: Db) {
+    let stamps = [100, 199, 200, 299, 300];
+    let rows: Vec<IndexRow> =
+        stamps.iter().zip(0..).map(|(&ts, n)| IndexRow { timestamp: ts, ..row(n) }).collect();
+    insert_new(&*db.index, &rows).await;
+    let range = |start: Option<i64>, end: Option<i64>| ListQuery {
+        start_ms: start,
+        end_ms: end,
+        ..query()
+    };
+    let stamps_of = |got: Vec<Uuid>| -> Vec<i64> {
+        got.iter()
+            .map(|u| rows.iter().find(|r| r.uuid == *u).map_or(-1, |r| r.timestamp))
+            .collect()
+    };
+    let cases = [
+        (Some(200), Some(300), vec![200, 299]),
+        (None, Some(200), vec![100, 199]),
+        (Some(300), None, vec![300]),
+        (Some(200), Some(200), vec![]),
+        (Some(300), Some(100), vec![]),
+        (None, None, stamps.to_vec()),
+    ];
+    for (start, end, want) in cases {
+        let got = stamps_of(list_uuids(&*db.index, &range(start, end)).await);
+        assert_eq!(got, want, "[{start:?}, {end:?}) must include start, exclude end");
+    }
+}
+
+async fn list_orders_ascending_and_descending_with_ties_by_id(db: Db) {
+    // Inserted out of timestamp order, one at a time so ids grow, with ties.
+    let stamps = [30, 10, 20, 10, 30, 20];
+    let rows: Vec<IndexRow> =
+        stamps.iter().zip(0..).map(|(&ts, n)| IndexRow { timestamp: ts, ..row(n) }).collect();
+    for r in &rows {
+        insert_new(&*db.index, std::slice::from_ref(r)).await;
+    }
+    let mut entries: Vec<IndexEntry> = Vec::new();
+    for r in &rows {
+        entries.push(get(&*db.index, r.uuid).await);
+    }
+    entries.sort_by_key(|e| (e.row.timestamp, e.id));
+    let ascending: Vec<Uuid> = entries.iter().map(|e| e.row.uuid).collect();
+    let descending: Vec<Uuid> = ascending.iter().rev().copied().collect();
+    assert_eq!(list_uuids(&*db.index, &query()).await, ascending, "(timestamp, id) ascending");
+    let desc = ListQuery { descending: true, ..query() };
+    assert_eq!(list_uuids(&*db.index, &desc).await, descending, "(timestamp, id) descending");
+}
+
+async fn list_pages_through_every_row_exactly_once(db: Db) {
+    // 25 rows, three per timestamp, so ties straddle page boundaries.
+    let rows = rows_on("pages", 25, |i| BASE_MS + i64::from(i / 3));
+    insert_new(&*db.index, &rows).await;
+    let ascending = uuids(&rows);
+    let descending: Vec<Uuid> = ascending.iter().rev().copied().collect();
+    let cases = [
+        (false, 10, ascending.clone(), vec![10, 10, 5]),
+        (true, 10, descending.clone(), vec![10, 10, 5]),
+        // A last page that is exactly full still ends the listing.
+        (false, 5, ascending, vec![5; 5]),
+        (true, 25, descending, vec![25]),
+    ];
+    for (descending, limit, want, want_sizes) in cases {
+        let q = ListQuery { descending, limit, ..query() };
+        let (got, sizes) = list_all(&*db.index, &q).await;
+        assert_eq!(sizes, want_sizes, "page sizes, descending={descending} limit={limit}");
+        assert_eq!(got, want, "every row once, in order, descending={descending} limit={limit}");
+    }
+    // A cursor is a position, not a row: it works after that row is gone.
+    let q = ListQuery { limit: 3, ..query() };
+    let first = db.index.list(&q).await.expect("list");
+    let after = first.next.expect("more pages");
+    let past_end = Cursor { timestamp: i64::MAX, id: i64::MAX };
+    let from_end = ListQuery { after: Some(past_end), ..q.clone() };
+    assert_eq!(list_uuids(&*db.index, &from_end).await, Vec::<Uuid>::new(), "nothing after the end");
+    let resumed = ListQuery { after: Some(after), ..q };
+    assert_eq!(list_uuids(&*db.index, &resumed).await, uuids(&rows[3..6]));
+}
+
+async fn list_excludes_retracted_unless_asked(db: Db) {
+    let born_retracted = IndexRow { retracted: true, ..row(1) };
+    let rows = vec![row(0), born_retracted, row(2), row(3)];
+    insert_new(&*db.index, &rows).await;
+    assert!(db.index.set_retracted(rows[3].uuid, true).await.expect("retract"));
+    let visible = list_uuids(&*db.index, &query()).await;
+    assert_eq!(visible, uuids(&rows[..1]).into_iter().chain([rows[2].uuid]).collect::<Vec<_>>());
+    let everything = ListQuery { include_retracted: true, ..query() };
+    let page = db.index.list(&everything).await.expect("list");
+    let flags: Vec<(Uuid, bool)> = page.entries.iter().map(|e| (e.row.uuid, e.row.retracted)).collect();
+    let want: Vec<(Uuid, bool)> =
+        rows.iter().zip([false, true, false, true]).map(|(r, f)| (r.uuid, f)).collect();
+    assert_eq!(flags, want, "include_retracted lists all, flags as stored");
+}
+
+async fn list_caps_the_limit(db: Db) {
+    let extra = 5;
+    let rows = rows_on("cap", PAGE_ROWS_MAX + extra, |i| BASE_MS + i64::from(i));
+    insert_new(&*db.index, &rows).await;
+    for limit in [u32::MAX, PAGE_ROWS_MAX + 1, PAGE_ROWS_MAX] {
+        let page = db.index.list(&ListQuery { limit, ..query() }).await.expect("list");
+        assert_eq!(page.entries.len(), PAGE_ROWS_MAX as usize, "limit {limit} is capped");
+        let next = page.next.unwrap_or_else(|| panic!("limit {limit}: more rows exist"));
+        let rest = ListQuery { after: Some(next), limit, ..query() };
+        let rest = db.index.list(&rest).await.expect("list");
+        assert_eq!(rest.entries.len(), extra as usize);
+        assert_eq!(rest.next, None, "the last page has no cursor");
+    }
+    let zero = db.index.list(&ListQuery { limit: 0, ..query() }).await.expect("list");
+    assert_eq!(zero.entries.len(), 1, "limit 0 serves one row");
+    assert!(zero.next.is_some(), "limit 0 still says more rows exist");
+}
+
+async fn topic_stats_are_sorted_totals(db: Db) {
+    assert_eq!(db.index.topic_stats().await.expect("stats"), Vec::new(), "empty index");
+    // Byte order: 'A' < '_' < 'a' < 'b'; locale collations would differ.
+    let spec: [(&str, &[(i64, i32)]); 4] = [
+        ("b.topic", &[(500, 10), (100, 20)]),
+        ("a.topic", &[(300, 1), (-5, 2), (7, 3)]),
+        ("A.topic", &[(42, 1000)]),
+        ("_x", &[(1, 0)]),
+    ];
+    let mut n = 0;
+    let mut rows = Vec::new();
+    for (topic, items) in spec {
+        for &(timestamp, size) in items {
+            n += 1;
+            rows.push(IndexRow { topic: topic.into(), timestamp, size, ..row(n) });
+        }
+    }
+    insert_new(&*db.index, &rows).await;
+    // Retracted messages are still held, so they still count.
+    assert!(db.index.set_retracted(rows[2].uuid, true).await.expect("retract"));
+    let stats = |topic: &str, count, size_bytes, earliest_ms, latest_ms| TopicStats {
+        topic: topic.into(),
+        count,
+        size_bytes,
+        earliest_ms,
+        latest_ms,
+    };
+    let want = vec![
+        stats("A.topic", 1, 1000, 42, 42),
+        stats("_x", 1, 0, 1, 1),
+        stats("a.topic", 3, 6, -5, 300),
+        stats("b.topic", 2, 30, 100, 500),
+    ];
+    assert_eq!(db.index.topic_stats().await.expect("stats"), want);
+}
+
+async fn set_retracted_reports_whether_the_uuid_exists(db: Db) {
+    let r = row(1);
+    insert_new(&*db.index, std::slice::from_ref(&r)).await;
+    for flag in [true, true, false] {
+        let exists = db.index.set_retracted(r.uuid, flag).await.expect("set_retracted");
+        assert!(exists, "set_retracted({flag}) on a stored UUID reports it exists");
+        let stored = get(&*db.index, r.uuid).await.row;
+        assert_eq!(stored, IndexRow { retracted: flag, ..r.clone() }, "only the flag changes");
+    }
+    let missing = db.index.set_retracted(Uuid::new_v4(), true).await.expect("set_retracted");
+    assert!(!missing, "set_retracted on an unknown UUID reports false");
+    assert_eq!(total_rows(&*db.index).await, 1, "set_retracted never creates a row");
+}
+
+async fn concurrent_inserters_of_one_uuid_store_one_row(db: Db) {
+    const TASKS: usize = 16;
+    const ROUNDS: usize = 25;
+    for round in 0..ROUNDS {
+        let uuid = Uuid::new_v4();
+        let start = Arc::new(tokio::sync::Barrier::new(TASKS));
+        let racers = (0..TASKS).map(|task| {
+            let (index, start) = (db.index.clone(), start.clone());
+            let mine = IndexRow { uuid, key: format!("task-{task}"), ..row(task as u32) };
+            tokio::spawn(async move {
+                start.wait().await;
+                let new = index.insert_batch(std::slice::from_ref(&mine)).await;
+                (task, new)
+            })
+        });
+        let mut winners = Vec::new();
+        for racer in futures::future::join_all(racers).await {
+            let (task, new) = racer.expect("racer panicked");
+            let new = new.unwrap_or_else(|e| panic!("round {round}, task {task}: {e}"));
+            if new == [true] {
+                winners.push(task);
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: exactly one winner, got {winners:?}");
+        let stored = get(&*db.index, uuid).await;
+        assert_eq!(stored.row.key, format!("task-{}", winners[0]), "the winner's row is stored");
+    }
+    assert_eq!(total_rows(&*db.index).await, ROUNDS as i64, "one row per raced UUID");
+}
+
+async fn overlapping_batches_in_opposite_orders_all_succeed(db: Db) {
+    // Four writers insert the same 400 UUIDs in batches of 100, each batch in
+    // a different order. Writers that lock keys in input order deadlock here.
+    const TASKS: usize = 4;
+    const BATCH: usize = 100;
+    let rows = Arc::new(rows_on("overlap", 400, |i| BASE_MS + i64::from(i)));
+    let start = Arc::new(tokio::sync::Barrier::new(TASKS));
+    let writers = (0..TASKS).map(|task| {
+        let (index, rows, start) = (db.index.clone(), rows.clone(), start.clone());
+        tokio::spawn(async move {
+            let mut won = Vec::new();
+            for chunk in rows.chunks(BATCH) {
+                let mut batch = chunk.to_vec();
+                match task {
+                    1 => batch.reverse(),
+                    2 => batch.rotate_left(BATCH / 2),
+                    3 => batch.sort_by_key(|r| r.uuid),
+                    _ => {}
+                }
+                start.wait().await;
+                let new = index.insert_batch(&batch).await.map_err(|e| format!("task {task}: {e}"))?;
+                won.extend(batch.iter().zip(new).filter(|(_, n)| *n).map(|(r, _)| r.uuid));
+            }
+            Ok::<_, String>(won)
+        })
+    });
+    let mut winners: HashMap<Uuid, usize> = HashMap::new();
+    for writer in futures::future::join_all(writers).await {
+        for uuid in writer.expect("writer panicked").unwrap_or_else(|e| panic!("{e}")) {
+            *winners.entry(uuid).or_default() += 1;
+        }
+    }
+    let wrong: Vec<_> = rows.iter().filter(|r| winners.get(&r.uuid) != Some(&1)).collect();
+    assert!(wrong.is_empty(), "{} UUIDs were not won exactly once", wrong.len());
+    assert_eq!(total_rows(&*db.index).await, 400);
+}
+
+async fn reopening_applies_no_migration(db: Db) {
+    let r = row(1);
+    insert_new(&*db.index, std::slice::from_ref(&r)).await;
+    let before = applied_migrations(&db).await;
+    assert!(before.0 >= 1, "the first open applied the migrations: {before:?}");
+    let again = index::open(&db.url).await.unwrap_or_else(|e| panic!("second open: {e}"));
+    assert_eq!(applied_migrations(&db).await, before, "a second open applies nothing");
+    assert_eq!(get(&*again, r.uuid).await.row, r, "data survives a reopen");
+}
+
+async fn malformed_rows_are_reported_as_corrupt(db: Db) {
+    if db.backend == Backend::Postgres {
+        // PostgreSQL would refuse these values; take the guard rails down.
+        for constraint in
+            ["messages_fingerprint_len", "messages_timestamp_type_known", "messages_crc32_range"]
+        {
+            let sql = format!("ALTER TABLE messages DROP CONSTRAINT {constraint}");
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("raw pg");
+            sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await.expect("drop constraint");
+        }
+    }
+    let rows: Vec<IndexRow> = (0..4).map(row).collect();
+    insert_new(&*db.index, &rows).await;
+    let damage = [
+        ("fingerprint = substr(fingerprint, 1, 3)", "fingerprint"),
+        ("timestamp_type = 'sometime'", "timestamp_type"),
+        ("crc32 = -1", "crc32"),
+    ];
+    for ((set, what), victim) in damage.iter().zip(&rows) {
+        let id = get(&*db.index, victim.uuid).await.id;
+        tamper(&db, set, victim.uuid).await;
+        match db.index.get(victim.uuid).await {
+            Err(IndexError::CorruptRow { id: got, reason }) => {
+                assert_eq!(got, id, "the error names the row");
+                assert!(reason.contains(what), "reason {reason:?} should mention {what}");
+            }
+            other => panic!("{set}: expected CorruptRow, got {other:?}"),
+        }
+    }
+    let sound = get(&*db.index, rows[3].uuid).await;
+    assert_eq!(sound.row, rows[3], "an untouched row still reads");
+    let listing = db.index.list(&query()).await;
+    assert!(matches!(listing, Err(IndexError::CorruptRow { .. })), "list: {listing:?}");
+}
+
+async fn concurrent_first_opens_migrate_once(url: String) {
+    let opens = (0..4).map(|_| index::open(&url));
+    let opened = futures::future::join_all(opens).await;
+    let indexes: Vec<Arc<dyn Index>> = opened
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| r.unwrap_or_else(|e| panic!("concurrent open #{i}: {e}")))
+        .collect();
+    let r = row(1);
+    insert_new(&*indexes[0], std::slice::from_ref(&r)).await;
+    for index in &indexes {
+        assert_eq!(get(&**index, r.uuid).await.row, r, "all opens share one schema");
+    }
+}
+
+// ------------------------------------------------- not per-backend cases --
+
+#[tokio::test]
+async fn sqlite_memory_smoke() {
+    let index = index::open("sqlite::memory:").await.expect("open sqlite::memory:");
+    let rows: Vec<IndexRow> = (0..3).map(row).collect();
+    insert_new(&*index, &rows).await;
+    // The single pooled connection outlives idle periods and serves every call.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for r in &rows {
+        assert_eq!(get(&*index, r.uuid).await.row, *r);
+    }
+    assert_eq!(list_uuids(&*index, &query()).await, uuids(&rows));
+    assert_eq!(total_rows(&*index).await, 3);
+    let other = index::open("sqlite::memory:").await.expect("open second memory db");
+    assert_eq!(total_rows(&*other).await, 0, "each sqlite::memory: is its own database");
+}
+
+#[tokio::test]
+async fn open_rejects_unsupported_urls() {
+    let bad = [
+        "",
+        "mysql://user@localhost/db",
+        "http://example.org/",
+        "postgres",
+        "sqlite",
+        "sqlite://",
+        "sqlite::memory:?mode=bogus",
+        "postgres://user:s3cr3t@127.0.0.1:notaport/db",
+    ];
+    for url in bad {
+        match index::open(url).await {
+            Err(err @ IndexError::InvalidUrl { .. }) => {
+                let text = err.to_string();
+                assert!(!err.is_transient(), "{url:?}: a bad URL is not transient");
+                assert!(!text.contains("s3cr3t"), "{url:?}: password leaked in {text:?}");
+            }
+            other => panic!("{url:?}: expected InvalidUrl, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn unreachable_postgres_is_transient_and_masked() {
+    let started = Instant::now();
+    let url = "postgres://archiver:hunter2@127.0.0.1:1/archive";
+    let err = index::open(url).await.expect_err("nothing listens on port 1");
+    let text = format!("{err} / {err:?}");
+    assert!(matches!(err, IndexError::Unavailable(_)), "expected Unavailable, got {text}");
+    assert!(err.is_transient());
+    assert!(!text.contains("hunter2"), "password leaked: {text}");
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn open_accepts_both_postgres_schemes() {
+    check_fresh(Backend::Postgres, |url| async move {
+        let alt = url.replacen("postgres://", "postgresql://", 1);
+        let url = if alt == url { url.replacen("postgresql://", "postgres://", 1) } else { alt };
+        let index = index::open(&url).await.unwrap_or_else(|e| panic!("open {url}: {e}"));
+        assert_eq!(total_rows(&*index).await, 0);
+        let debug = format!("{index:?}");
+        assert!(debug.starts_with("PgIndex"), "{debug}");
+    })
+    .await;
+}
+
+#[test]
+fn mask_password_hides_every_password() {
+    let cases = [
+        ("postgres://u:secret@h:5432/db", "postgres://u:***@h:5432/db"),
+        ("postgres://u@h/db", "postgres://u@h/db"),
+        ("postgres://h/db?user=u&password=secret", "postgres://h/db?user=u&password=***"),
+        ("postgres://u:pa/ss@h/db", "postgres://u:***@h/db"),
+        ("postgres://u:p@ss@h/db", "postgres://u:***@h/db"),
+        ("sqlite:///tmp/a@b.db", "sqlite:///tmp/a@b.db"),
+        ("sqlite::memory:", "sqlite::memory:"),
+        ("not a url", "not a url"),
+    ];
+    for (url, want) in cases {
+        assert_eq!(index::mask_password(url), want, "mask_password({url:?})");
+    }
+}

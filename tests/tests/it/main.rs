@@ -1,0 +1,12 @@
+//! The integration test binary, grouped by topic (one module each).
+//!
+//! Tests that claim PostgreSQL or S3 behaviour read the addresses of the real
+//! servers from the environment written by `scripts/services.sh start`
+//! (`make test` does this); see [`support::service`].
+
+mod identity;
+mod index;
+mod record;
+mod store;
+mod strategies;
+mod support;
