@@ -14,7 +14,8 @@ cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
 
 step "services"
-trap 'scripts/services.sh stop' EXIT
+# Quietly, so that the test summary stays the last line of the run.
+trap 'scripts/services.sh stop >/dev/null 2>&1' EXIT
 scripts/services.sh start
 set -a
 # shellcheck source=/dev/null

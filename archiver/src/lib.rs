@@ -6,5 +6,8 @@
 pub mod identity;
 pub mod index;
 pub mod ops;
+pub mod pipeline;
 pub mod record;
+pub mod source;
 pub mod store;
+pub mod topics;

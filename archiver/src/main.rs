@@ -50,7 +50,8 @@ fn main() -> ExitCode {
 
 fn run_inspect(file: &PathBuf, json: bool, check: bool) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let record = Record::decode(&bytes).with_context(|| format!("{} is not a readable archive object", file.display()))?;
+    let record =
+        Record::decode(&bytes).with_context(|| format!("{} is not a readable archive object", file.display()))?;
     if check {
         return Ok(match inspect::round_trip(&bytes, &record)? {
             RoundTrip::Identical => {
@@ -58,7 +59,9 @@ fn run_inspect(file: &PathBuf, json: bool, check: bool) -> anyhow::Result<ExitCo
                 ExitCode::SUCCESS
             }
             RoundTrip::DiffersAt { offset, original_len, reencoded_len } => {
-                println!("round-trip: differs at byte {offset} (original {original_len} bytes, re-encoded {reencoded_len} bytes)");
+                println!(
+                    "round-trip: differs at byte {offset} (original {original_len} bytes, re-encoded {reencoded_len} bytes)"
+                );
                 ExitCode::from(EXIT_DIFFERS)
             }
         });

@@ -31,6 +31,9 @@ fn inspect_check_reports_identical_round_trips_for_upstream_objects() {
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).expect("fixtures dir") {
         let file = entry.expect("entry").path();
+        if file.extension().is_none_or(|e| e != "bson") {
+            continue;
+        }
         let (code, out, err) = check(&["inspect", "--check", path(&file)]);
         assert_eq!(code, 0, "{}: {out}{err}", file.display());
         assert!(out.starts_with("round-trip: identical"), "{}: {out}", file.display());

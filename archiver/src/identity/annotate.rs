@@ -20,7 +20,13 @@ const OCTET_STREAM: &str = "application/octet-stream";
 const SNIFF_BYTES_MAX: usize = 4096;
 
 /// The annotations for `message` stored under `uuid`.
-pub fn annotate(message: &Message, uuid: Uuid, is_client_uuid: bool, public: bool, direct_upload: bool) -> AnnotationFields {
+pub fn annotate(
+    message: &Message,
+    uuid: Uuid,
+    is_client_uuid: bool,
+    public: bool,
+    direct_upload: bool,
+) -> AnnotationFields {
     let payload = message.payload.as_deref().unwrap_or_default();
     AnnotationFields {
         text_uuid: uuid,

@@ -133,19 +133,32 @@ impl Identity {
     }
 }
 
+/// Where a message lives in the archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    pub uuid: Uuid,
+    /// Whether `uuid` is the client's own `_id`.
+    pub is_client_uuid: bool,
+    /// Set for a conflict: the client UUID another message already holds.
+    pub claimed_uuid: Option<Uuid>,
+}
+
 /// What to do with a message, given what the archive already holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
-    /// Not archived yet: store it under `uuid`.
-    Store {
-        uuid: Uuid,
-        is_client_uuid: bool,
-        /// Set for a conflict: the client UUID another message already holds.
-        claimed_uuid: Option<Uuid>,
-    },
-    /// Already archived under `uuid`: store nothing, but make sure its index
-    /// row exists (this heals a crash between object write and index write).
-    Duplicate { uuid: Uuid },
+    /// Not archived yet: store it here.
+    Store(Placement),
+    /// Already archived here: store nothing, but make sure its index row
+    /// exists (this heals a crash between object write and index write).
+    Duplicate(Placement),
+}
+
+impl Decision {
+    pub fn placement(&self) -> &Placement {
+        match self {
+            Decision::Store(p) | Decision::Duplicate(p) => p,
+        }
+    }
 }
 
 /// Two different messages reduced to the same derived UUID: a SHA-256
@@ -168,15 +181,19 @@ pub fn decide(
     at_preferred: Option<Fingerprint>,
     at_derived: Option<Fingerprint>,
 ) -> Result<Decision, Collision> {
-    let preferred = id.preferred_uuid();
-    match (at_preferred, id.client_uuid) {
-        (None, _) => Ok(Decision::Store { uuid: preferred, is_client_uuid: id.client_uuid.is_some(), claimed_uuid: None }),
-        (Some(held), _) if held == id.fingerprint => Ok(Decision::Duplicate { uuid: preferred }),
-        (Some(_), Some(claimed)) => match at_derived {
-            None => Ok(Decision::Store { uuid: id.derived_uuid, is_client_uuid: false, claimed_uuid: Some(claimed) }),
-            Some(held) if held == id.fingerprint => Ok(Decision::Duplicate { uuid: id.derived_uuid }),
-            Some(held) => Err(Collision { uuid: id.derived_uuid, held, ours: id.fingerprint }),
-        },
-        (Some(held), None) => Err(Collision { uuid: preferred, held, ours: id.fingerprint }),
+    let preferred =
+        Placement { uuid: id.preferred_uuid(), is_client_uuid: id.client_uuid.is_some(), claimed_uuid: None };
+    let Some(held) = at_preferred else { return Ok(Decision::Store(preferred)) };
+    if held == id.fingerprint {
+        return Ok(Decision::Duplicate(preferred));
+    }
+    let Some(claimed) = id.client_uuid else {
+        return Err(Collision { uuid: preferred.uuid, held, ours: id.fingerprint });
+    };
+    let conflict = Placement { uuid: id.derived_uuid, is_client_uuid: false, claimed_uuid: Some(claimed) };
+    match at_derived {
+        None => Ok(Decision::Store(conflict)),
+        Some(held) if held == id.fingerprint => Ok(Decision::Duplicate(conflict)),
+        Some(held) => Err(Collision { uuid: conflict.uuid, held, ours: id.fingerprint }),
     }
 }

@@ -42,9 +42,7 @@ impl TimestampType {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Create, Self::LogAppend, Self::NotAvailable, Self::Upload]
-            .into_iter()
-            .find(|t| t.as_str() == text)
+        [Self::Create, Self::LogAppend, Self::NotAvailable, Self::Upload].into_iter().find(|t| t.as_str() == text)
     }
 }
 
@@ -181,10 +179,7 @@ pub async fn open(url: &str) -> Result<Arc<dyn Index>, IndexError> {
     } else if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteIndex::connect(url).await?))
     } else {
-        Err(invalid_url(
-            url,
-            "expected postgres://…, postgresql://…, sqlite://PATH or sqlite::memory:",
-        ))
+        Err(invalid_url(url, "expected postgres://…, postgresql://…, sqlite://PATH or sqlite::memory:"))
     }
 }
 
@@ -258,16 +253,11 @@ fn userinfo_password(url: &str) -> Option<std::ops::Range<usize>> {
 /// `text` (typically a driver's message about `url`) with the URL's
 /// passwords removed, in case the driver quoted them.
 fn mask_in(text: &str, url: &str) -> String {
-    password_spans(url)
-        .into_iter()
-        .fold(text.to_owned(), |acc, span| acc.replace(&url[span], "***"))
+    password_spans(url).into_iter().fold(text.to_owned(), |acc, span| acc.replace(&url[span], "***"))
 }
 
 fn invalid_url(url: &str, reason: impl std::fmt::Display) -> IndexError {
-    IndexError::InvalidUrl {
-        url: mask_password(url),
-        reason: mask_in(&reason.to_string(), url),
-    }
+    IndexError::InvalidUrl { url: mask_password(url), reason: mask_in(&reason.to_string(), url) }
 }
 
 /// Sorts a driver error into transient (`Unavailable`, worth retrying) or
@@ -282,11 +272,7 @@ fn classify(err: sqlx::Error, transient_code: fn(&str) -> bool) -> IndexError {
         E::Database(db) => db.code().is_some_and(|code| transient_code(&code)),
         _ => false,
     };
-    if transient {
-        IndexError::Unavailable(err)
-    } else {
-        IndexError::Query(err)
-    }
+    if transient { IndexError::Unavailable(err) } else { IndexError::Query(err) }
 }
 
 /// Columns as `SELECT`ed by both backends; [`decode_entry`] reads them by
@@ -340,10 +326,7 @@ fn finish_page(mut entries: Vec<IndexEntry>, limit: u32) -> Page {
     let limit = limit as usize;
     let more = entries.len() > limit;
     entries.truncate(limit);
-    let next = entries
-        .last()
-        .filter(|_| more)
-        .map(|last| Cursor { timestamp: last.row.timestamp, id: last.id });
+    let next = entries.last().filter(|_| more).map(|last| Cursor { timestamp: last.row.timestamp, id: last.id });
     Page { entries, next }
 }
 
@@ -420,8 +403,5 @@ where
     &'static str: sqlx::ColumnIndex<R>,
     for<'r> T: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
-    row.try_get(col).map_err(|e| IndexError::CorruptRow {
-        id,
-        reason: format!("{col}: {e}"),
-    })
+    row.try_get(col).map_err(|e| IndexError::CorruptRow { id, reason: format!("{col}: {e}") })
 }

@@ -5,12 +5,12 @@
 //! into one winner, with no error for the loser.
 
 use super::{
-    Cursor, Index, IndexEntry, IndexError, IndexRow, ListQuery, Page, TopicStats, classify,
-    decode_entry, finish_page, page_limit,
+    Cursor, Index, IndexEntry, IndexError, IndexRow, ListQuery, Page, TopicStats, classify, decode_entry, finish_page,
+    page_limit,
 };
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, QueryBuilder, Row};
 use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
@@ -44,31 +44,48 @@ impl std::fmt::Debug for PgIndex {
 }
 
 impl PgIndex {
-    /// Connects (failing fast when the server is unreachable) and applies
-    /// pending migrations. Migrations take an advisory lock, so processes
-    /// starting together against one database are safe.
+    /// Applies pending migrations, then opens a bounded pool. Fails fast,
+    /// with the cause, when the server is unreachable. Migrations take an
+    /// advisory lock, so processes starting together are safe.
     pub async fn connect(url: &str) -> Result<Self, IndexError> {
         let options = PgConnectOptions::from_str(url).map_err(|e| super::invalid_url(url, e))?;
+        migrate(&options).await?;
         let pool = PgPoolOptions::new()
             .max_connections(POOL_MAX)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
             .map_err(pg_error)?;
-        MIGRATOR.run(&pool).await?;
         Ok(Self { pool, url: super::mask_password(url) })
     }
+}
+
+/// Migrates over one direct connection. Besides migrating, this is the
+/// fail-fast probe: an unreachable server is reported at once with its real
+/// cause, where a pool would retry until its acquire timeout and then say
+/// only "timed out".
+async fn migrate(options: &PgConnectOptions) -> Result<(), IndexError> {
+    let connecting = PgConnection::connect_with(options);
+    let mut conn = match tokio::time::timeout(ACQUIRE_TIMEOUT, connecting).await {
+        Ok(conn) => conn.map_err(pg_error)?,
+        Err(_) => return Err(IndexError::Unavailable(connect_timed_out())),
+    };
+    MIGRATOR.run(&mut conn).await?;
+    // Best effort: the server drops the session anyway when the socket goes.
+    let _ = conn.close().await;
+    Ok(())
+}
+
+fn connect_timed_out() -> sqlx::Error {
+    let message = format!("no connection within {ACQUIRE_TIMEOUT:?}");
+    sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, message))
 }
 
 /// SQLSTATEs worth retrying: connection exceptions (08), insufficient
 /// resources (53), operator intervention such as a restart (57P0x),
 /// serialization failure and deadlock (40001, 40P01).
 fn transient_code(code: &str) -> bool {
-    code.starts_with("08")
-        || code.starts_with("53")
-        || code.starts_with("57P0")
-        || code == "40001"
-        || code == "40P01"
+    code.starts_with("08") || code.starts_with("53") || code.starts_with("57P0") || code == "40001" || code == "40P01"
 }
 
 fn pg_error(err: sqlx::Error) -> IndexError {
@@ -91,9 +108,8 @@ impl Index for PgIndex {
         // Ids follow input order, but rows are written in UUID order: two
         // batches sharing UUIDs then wait on each other in the same order and
         // cannot deadlock.
-        let mut planned: Vec<(i64, &IndexRow)> =
-            ids.into_iter().zip(firsts.iter().map(|&i| &rows[i])).collect();
-        // planned.sort_by_key(|(_, row)| row.uuid);
+        let mut planned: Vec<(i64, &IndexRow)> = ids.into_iter().zip(firsts.iter().map(|&i| &rows[i])).collect();
+        planned.sort_by_key(|(_, row)| row.uuid);
         let mut inserted = HashSet::with_capacity(planned.len());
         for chunk in planned.chunks(INSERT_CHUNK) {
             inserted.extend(insert_chunk(&mut tx, chunk).await?);
@@ -192,18 +208,14 @@ fn push_keyset(query: &mut QueryBuilder<Postgres>, after: Option<Cursor>, descen
 
 /// Draws `n` ids from the `id` sequence, ascending, so that a batch's ids
 /// follow its input order even though its rows are written in UUID order.
-async fn reserve_ids(
-    tx: &mut sqlx::Transaction<'static, Postgres>,
-    n: usize,
-) -> Result<Vec<i64>, IndexError> {
+async fn reserve_ids(tx: &mut sqlx::Transaction<'static, Postgres>, n: usize) -> Result<Vec<i64>, IndexError> {
     let n = i64::try_from(n).unwrap_or(i64::MAX);
-    let mut ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1)",
-    )
-    .bind(n)
-    .fetch_all(&mut **tx)
-    .await
-    .map_err(pg_error)?;
+    let mut ids: Vec<i64> =
+        sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1)")
+            .bind(n)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(pg_error)?;
     ids.sort_unstable();
     Ok(ids)
 }
@@ -214,10 +226,7 @@ async fn insert_chunk(
     tx: &mut sqlx::Transaction<'static, Postgres>,
     chunk: &[(i64, &IndexRow)],
 ) -> Result<Vec<Uuid>, IndexError> {
-    let mut query = QueryBuilder::<Postgres>::new(format!(
-        "INSERT INTO messages (id, {}) ",
-        super::INSERT_COLUMNS
-    ));
+    let mut query = QueryBuilder::<Postgres>::new(format!("INSERT INTO messages (id, {}) ", super::INSERT_COLUMNS));
     query.push_values(chunk, |mut b, (id, row)| {
         b.push_bind(*id)
             .push_bind(row.uuid)

@@ -7,15 +7,15 @@
 //! shell.
 
 use super::{
-    Cursor, Index, IndexEntry, IndexError, IndexRow, ListQuery, Page, TopicStats, classify,
-    decode_entry, finish_page, page_limit,
+    Cursor, Index, IndexEntry, IndexError, IndexRow, ListQuery, Page, TopicStats, classify, decode_entry, finish_page,
+    page_limit,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use std::collections::HashSet;
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -27,6 +27,10 @@ const FILE_POOL_MAX: u32 = 4;
 /// How long a statement waits for another connection's (or process's) write
 /// lock before failing with SQLITE_BUSY, reported as transient.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Pause between attempts to connect to a file another connection is
+/// switching to WAL.
+const BUSY_RETRY_PAUSE: Duration = Duration::from_millis(20);
 
 /// Slightly above [`BUSY_TIMEOUT`], so lock waits report as SQLITE_BUSY.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -51,16 +55,13 @@ impl SqliteIndex {
     /// committed row survives power loss) or `sqlite::memory:` (a private
     /// database that lives as long as this index), then migrates.
     pub async fn connect(url: &str) -> Result<Self, IndexError> {
-        let in_memory = is_in_memory(url);
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| super::invalid_url(url, e))?
-            .busy_timeout(BUSY_TIMEOUT);
-        let pool = if in_memory {
+        let options =
+            SqliteConnectOptions::from_str(url).map_err(|e| super::invalid_url(url, e))?.busy_timeout(BUSY_TIMEOUT);
+        let pool = if is_in_memory(url) {
             memory_pool(options).await?
+        } else if database_part(url).is_empty() {
+            return Err(super::invalid_url(url, "no database path"));
         } else {
-            if database_part(url).is_empty() {
-                return Err(super::invalid_url(url, "no database path"));
-            }
             file_pool(options).await?
         };
         migrate(&pool).await?;
@@ -94,14 +95,35 @@ async fn memory_pool(options: SqliteConnectOptions) -> Result<SqlitePool, IndexE
         .map_err(sqlite_error)
 }
 
+/// A pool on a database file, retrying while the file is busy.
+///
+/// The first connections to a new file switch it to WAL, which needs an
+/// exclusive lock. Two connections doing that at once (two processes
+/// starting together, say `run` and `serve`) make SQLite fail one with
+/// SQLITE_BUSY at once, without waiting out the busy timeout, to avoid a
+/// deadlock. Waiting a moment and connecting again resolves it.
 async fn file_pool(options: SqliteConnectOptions) -> Result<SqlitePool, IndexError> {
     let options = options.create_if_missing(true).journal_mode(SqliteJournalMode::Wal);
-    SqlitePoolOptions::new()
-        .max_connections(FILE_POOL_MAX)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_with(options)
-        .await
-        .map_err(sqlite_error)
+    let started = Instant::now();
+    loop {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(FILE_POOL_MAX)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.clone())
+            .await;
+        match pool {
+            Err(err) if is_busy(&err) && started.elapsed() < BUSY_TIMEOUT => {
+                tokio::time::sleep(BUSY_RETRY_PAUSE).await;
+            }
+            pool => return pool.map_err(sqlite_error),
+        }
+    }
+}
+
+/// Whether `err` is SQLITE_BUSY (any extended form).
+fn is_busy(err: &sqlx::Error) -> bool {
+    let code = err.as_database_error().and_then(|db| db.code());
+    code.is_some_and(|code| code.parse::<i32>().is_ok_and(|c| c & 0xff == 5))
 }
 
 /// Applies migrations while holding the write lock, so two processes opening
@@ -153,11 +175,8 @@ impl Index for SqliteIndex {
             returned.extend(insert_chunk(&mut tx, chunk).await?);
         }
         tx.commit().await.map_err(sqlite_error)?;
-        let inserted: HashSet<Uuid> = planned
-            .iter()
-            .filter(|row| returned.contains(&uuid_text(row.uuid)))
-            .map(|row| row.uuid)
-            .collect();
+        let inserted: HashSet<Uuid> =
+            planned.iter().filter(|row| returned.contains(&uuid_text(row.uuid))).map(|row| row.uuid).collect();
         Ok(super::batch_outcome(rows, &firsts, &inserted))
     }
 
@@ -270,8 +289,7 @@ async fn insert_chunk(
     tx: &mut sqlx::Transaction<'static, Sqlite>,
     chunk: &[&IndexRow],
 ) -> Result<Vec<String>, IndexError> {
-    let mut query =
-        QueryBuilder::<Sqlite>::new(format!("INSERT INTO messages ({}) ", super::INSERT_COLUMNS));
+    let mut query = QueryBuilder::<Sqlite>::new(format!("INSERT INTO messages ({}) ", super::INSERT_COLUMNS));
     query.push_values(chunk, |mut b, row| {
         b.push_bind(uuid_text(row.uuid))
             .push_bind(row.topic.as_str())

@@ -17,7 +17,11 @@ pub enum RoundTrip {
     Identical,
     /// The first offset where the re-encoded bytes differ (or where the
     /// shorter of the two ends).
-    DiffersAt { offset: usize, original_len: usize, reencoded_len: usize },
+    DiffersAt {
+        offset: usize,
+        original_len: usize,
+        reencoded_len: usize,
+    },
 }
 
 /// Re-encodes `record` and compares with the bytes it was decoded from.
@@ -42,7 +46,13 @@ fn layout_name(record: &Record) -> &'static str {
 pub fn render_text(bytes: &[u8], record: &Record) -> String {
     let meta = &record.metadata;
     let mut out = String::new();
-    let _ = writeln!(out, "object:      {} bytes, crc32 {:#010x}, {} layout", bytes.len(), crc32fast::hash(bytes), layout_name(record));
+    let _ = writeln!(
+        out,
+        "object:      {} bytes, crc32 {:#010x}, {} layout",
+        bytes.len(),
+        crc32fast::hash(bytes),
+        layout_name(record)
+    );
     let _ = writeln!(out, "topic:       {}", meta.topic);
     let _ = writeln!(out, "timestamp:   {} ms", meta.timestamp);
     let key = match &meta.key {

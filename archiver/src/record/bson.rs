@@ -40,14 +40,20 @@ pub enum Value {
     Document(Document),
     /// Encoded with the canonical keys "0", "1", ...
     Array(Vec<Value>),
-    Binary { subtype: u8, bytes: Vec<u8> },
+    Binary {
+        subtype: u8,
+        bytes: Vec<u8>,
+    },
     Bool(bool),
     Null,
     Int32(i32),
     Int64(i64),
     /// Any other element type (double, ObjectId, datetime, ...), kept as the
     /// raw bytes of its value so that it re-encodes identically.
-    Other { kind: u8, raw: Vec<u8> },
+    Other {
+        kind: u8,
+        raw: Vec<u8>,
+    },
 }
 
 impl Value {
@@ -205,8 +211,7 @@ fn write_cstring(key: &str, out: &mut Vec<u8>) -> Result<(), EncodeError> {
 }
 
 fn write_string(s: &str, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-    let len = i32::try_from(s.len() + 1)
-        .map_err(|_| EncodeError::TooLarge { what: "string", size_bytes: s.len() })?;
+    let len = i32::try_from(s.len() + 1).map_err(|_| EncodeError::TooLarge { what: "string", size_bytes: s.len() })?;
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(s.as_bytes());
     out.push(0);
@@ -307,13 +312,11 @@ impl<'a> Reader<'a> {
         if len < min {
             return Err(DecodeError { offset: at, problem: Problem::BadLength(len.into()) });
         }
-        usize::try_from(len)
-            .map_err(|_| DecodeError { offset: at, problem: Problem::BadLength(len.into()) })
+        usize::try_from(len).map_err(|_| DecodeError { offset: at, problem: Problem::BadLength(len.into()) })
     }
 
     fn utf8(&self, raw: &[u8], at: usize) -> Result<String, DecodeError> {
-        String::from_utf8(raw.to_vec())
-            .map_err(|_| DecodeError { offset: at, problem: Problem::InvalidUtf8 })
+        String::from_utf8(raw.to_vec()).map_err(|_| DecodeError { offset: at, problem: Problem::InvalidUtf8 })
     }
 
     fn cstring(&mut self) -> Result<String, DecodeError> {

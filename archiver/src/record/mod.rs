@@ -152,9 +152,7 @@ impl Annotations {
 
     /// `con_message_crc32` in either integer width.
     pub fn message_crc32(&self) -> Option<u32> {
-        self.get("con_message_crc32")
-            .and_then(Value::as_i64)
-            .and_then(|v| u32::try_from(v).ok())
+        self.get("con_message_crc32").and_then(Value::as_i64).and_then(|v| u32::try_from(v).ok())
     }
 }
 
@@ -362,8 +360,7 @@ fn legacy_body(doc: Document) -> Result<Document, RecordError> {
 
 impl Metadata {
     fn from_document(doc: Document) -> Result<(Metadata, Vec<String>, Document), RecordError> {
-        let (order, mut fields, extra) =
-            split_fields(doc, "metadata", &["timestamp", "headers", "key", "topic"])?;
+        let (order, mut fields, extra) = split_fields(doc, "metadata", &["timestamp", "headers", "key", "topic"])?;
         let timestamp = match fields[0].take() {
             Some(value) => value.as_i64().ok_or_else(|| wrong_type("metadata.timestamp", "integer", &value))?,
             None => return Err(layout("metadata.timestamp", "missing")),
@@ -408,9 +405,8 @@ fn header_from_value((index, value): (usize, Value)) -> Result<Header, RecordErr
     let Value::Array(pair) = value else {
         return Err(wrong_type(&field, "[key, value] array", &value));
     };
-    let [key, value]: [Value; 2] = pair
-        .try_into()
-        .map_err(|p: Vec<Value>| layout(&field, format!("expected 2 elements, found {}", p.len())))?;
+    let [key, value]: [Value; 2] =
+        pair.try_into().map_err(|p: Vec<Value>| layout(&field, format!("expected 2 elements, found {}", p.len())))?;
     let Value::String(key) = key else {
         return Err(wrong_type(&format!("{field}.0"), "string", &key));
     };

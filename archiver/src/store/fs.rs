@@ -21,8 +21,8 @@ use bytes::Bytes;
 use uuid::Uuid;
 
 use super::{
-    ListPage, ObjectMeta, ObjectStore, PutOutcome, RESERVED_SEGMENT_PREFIX, StoreError,
-    clamp_limit, validate_key, validate_prefix,
+    ListPage, ObjectMeta, ObjectStore, PutOutcome, RESERVED_SEGMENT_PREFIX, StoreError, clamp_limit, validate_key,
+    validate_prefix,
 };
 
 /// Objects as files under a root directory.
@@ -37,10 +37,7 @@ impl FsStore {
     /// `bucket()` is the root's directory name.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         let root = root.into();
-        let bucket = root.file_name().map_or_else(
-            || "fs".to_owned(),
-            |name| name.to_string_lossy().into_owned(),
-        );
+        let bucket = root.file_name().map_or_else(|| "fs".to_owned(), |name| name.to_string_lossy().into_owned());
         Self { root, bucket }
     }
 
@@ -49,10 +46,7 @@ impl FsStore {
     pub async fn create(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let store = Self::new(root);
         let root = store.root.clone();
-        run("create", "", move || {
-            std::fs::create_dir_all(&root).map_err(|e| io_error("create", "", e))
-        })
-        .await?;
+        run("create", "", move || std::fs::create_dir_all(&root).map_err(|e| io_error("create", "", e))).await?;
         Ok(store)
     }
 
@@ -73,19 +67,13 @@ impl ObjectStore for FsStore {
     async fn put_if_absent(&self, key: &str, bytes: Bytes) -> Result<PutOutcome, StoreError> {
         validate_key(key)?;
         let (root, owned_key) = (self.root.clone(), key.to_owned());
-        run("put_if_absent", key, move || {
-            put_sync(&root, &owned_key, &bytes)
-        })
-        .await
+        run("put_if_absent", key, move || put_sync(&root, &owned_key, &bytes)).await
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
         validate_key(key)?;
         let (path, owned_key) = (self.root.join(key), key.to_owned());
-        run("get", key, move || {
-            get_sync(&path).map_err(|e| io_error("get", &owned_key, e))
-        })
-        .await
+        run("get", key, move || get_sync(&path).map_err(|e| io_error("get", &owned_key, e))).await
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
@@ -93,27 +81,18 @@ impl ObjectStore for FsStore {
         let (path, owned_key) = (self.root.join(key), key.to_owned());
         run("head", key, move || {
             let size = file_size(&path).map_err(|e| io_error("head", &owned_key, e))?;
-            Ok(size.map(|size_bytes| ObjectMeta {
-                key: owned_key,
-                size_bytes,
-            }))
+            Ok(size.map(|size_bytes| ObjectMeta { key: owned_key, size_bytes }))
         })
         .await
     }
 
-    async fn list(
-        &self,
-        prefix: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<ListPage, StoreError> {
+    async fn list(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<ListPage, StoreError> {
         validate_prefix(prefix)?;
         let root = self.root.clone();
         let (prefix_owned, after) = (prefix.to_owned(), after.map(str::to_owned));
         let want = clamp_limit(limit);
         run("list", prefix, move || {
-            list_sync(&root, &prefix_owned, after.as_deref(), want)
-                .map_err(|e| io_error("list", &prefix_owned, e))
+            list_sync(&root, &prefix_owned, after.as_deref(), want).map_err(|e| io_error("list", &prefix_owned, e))
         })
         .await
     }
@@ -121,10 +100,7 @@ impl ObjectStore for FsStore {
     async fn delete(&self, key: &str) -> Result<bool, StoreError> {
         validate_key(key)?;
         let (path, owned_key) = (self.root.join(key), key.to_owned());
-        run("delete", key, move || {
-            delete_sync(&path).map_err(|e| io_error("delete", &owned_key, e))
-        })
-        .await
+        run("delete", key, move || delete_sync(&path).map_err(|e| io_error("delete", &owned_key, e))).await
     }
 
     fn bucket(&self) -> &str {
@@ -149,19 +125,11 @@ where
 }
 
 fn io_error(op: &'static str, key: &str, source: io::Error) -> StoreError {
-    StoreError::Io {
-        op,
-        key: key.to_owned(),
-        source,
-    }
+    StoreError::Io { op, key: key.to_owned(), source }
 }
 
 fn rejected(key: &str, message: &str) -> StoreError {
-    StoreError::Rejected {
-        op: "put_if_absent",
-        key: key.to_owned(),
-        message: message.to_owned(),
-    }
+    StoreError::Rejected { op: "put_if_absent", key: key.to_owned(), message: message.to_owned() }
 }
 
 /// "No such object": the file or one of its parent directories is missing,
@@ -196,10 +164,7 @@ fn put_sync(root: &Path, key: &str, bytes: &[u8]) -> Result<PutOutcome, StoreErr
 fn existing_outcome(key: &str, target: &Path) -> Result<PutOutcome, StoreError> {
     match std::fs::symlink_metadata(target) {
         Ok(meta) if meta.is_file() => Ok(PutOutcome::AlreadyExists),
-        Ok(_) => Err(rejected(
-            key,
-            "the key names a directory holding other keys",
-        )),
+        Ok(_) => Err(rejected(key, "the key names a directory holding other keys")),
         Err(e) => Err(io_error("put_if_absent", key, e)),
     }
 }
@@ -232,14 +197,8 @@ struct TempFile {
 
 impl TempFile {
     fn write(dir: &Path, bytes: &[u8]) -> io::Result<Self> {
-        let path = dir.join(format!(
-            "{RESERVED_SEGMENT_PREFIX}{}",
-            Uuid::new_v4().simple()
-        ));
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
+        let path = dir.join(format!("{RESERVED_SEGMENT_PREFIX}{}", Uuid::new_v4().simple()));
+        let mut file = OpenOptions::new().write(true).create_new(true).open(&path)?;
         let temp = TempFile { path };
         file.write_all(bytes)?;
         file.sync_all()?;
@@ -297,12 +256,7 @@ fn delete_sync(path: &Path) -> io::Result<bool> {
 /// One page of keys in lexicographic order, walking only the directories
 /// that can hold keys matching `prefix` and sorting after `after`.
 fn list_sync(root: &Path, prefix: &str, after: Option<&str>, limit: usize) -> io::Result<ListPage> {
-    let mut lister = Lister {
-        prefix,
-        after,
-        want: limit + 1,
-        found: Vec::new(),
-    };
+    let mut lister = Lister { prefix, after, want: limit + 1, found: Vec::new() };
     match prefix.rsplit_once('/') {
         Some((dir, _)) => lister.walk(&root.join(dir), &format!("{dir}/"))?,
         None => lister.walk(root, "")?,
@@ -353,9 +307,7 @@ impl Lister<'_> {
     /// sort after `after` (otherwise the whole subtree is skipped).
     fn may_hold_wanted(&self, sub_prefix: &str) -> bool {
         let prefix_ok = sub_prefix.starts_with(self.prefix) || self.prefix.starts_with(sub_prefix);
-        let after_ok = self
-            .after
-            .is_none_or(|after| sub_prefix > after || after.starts_with(sub_prefix));
+        let after_ok = self.after.is_none_or(|after| sub_prefix > after || after.starts_with(sub_prefix));
         prefix_ok && after_ok
     }
 }
@@ -385,18 +337,9 @@ fn sorted_entries(dir: &Path) -> io::Result<Vec<Entry>> {
         }
         let file_type = entry.file_type()?;
         if file_type.is_dir() || file_type.is_file() {
-            entries.push(Entry {
-                name,
-                is_dir: file_type.is_dir(),
-            });
+            entries.push(Entry { name, is_dir: file_type.is_dir() });
         }
     }
-    entries.sort_by_cached_key(|e| {
-        if e.is_dir {
-            format!("{}/", e.name)
-        } else {
-            e.name.clone()
-        }
-    });
+    entries.sort_by_cached_key(|e| if e.is_dir { format!("{}/", e.name) } else { e.name.clone() });
     Ok(entries)
 }

@@ -11,10 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{
-    ListPage, ObjectMeta, ObjectStore, PutOutcome, StoreError, clamp_limit, validate_key,
-    validate_prefix,
-};
+use super::{ListPage, ObjectMeta, ObjectStore, PutOutcome, StoreError, clamp_limit, validate_key, validate_prefix};
 
 /// Objects in a `BTreeMap` behind a mutex (for tests and the demo, not durable).
 ///
@@ -35,10 +32,7 @@ impl Default for MemoryStore {
 impl MemoryStore {
     /// An empty store whose `bucket()` is `"memory"`.
     pub fn new() -> Self {
-        Self {
-            bucket: "memory".to_owned(),
-            objects: Mutex::new(BTreeMap::new()),
-        }
+        Self { bucket: "memory".to_owned(), objects: Mutex::new(BTreeMap::new()) }
     }
 
     /// Sets the name reported by `bucket()` (and so recorded in index rows).
@@ -50,9 +44,7 @@ impl MemoryStore {
     /// The map, even if a panicking test thread poisoned the mutex: every
     /// critical section leaves the map consistent, so poison carries no meaning.
     fn objects(&self) -> MutexGuard<'_, BTreeMap<String, Bytes>> {
-        self.objects
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.objects.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -78,12 +70,7 @@ impl ObjectStore for MemoryStore {
         Ok(self.objects().get(key).map(|bytes| meta(key, bytes)))
     }
 
-    async fn list(
-        &self,
-        prefix: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<ListPage, StoreError> {
+    async fn list(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<ListPage, StoreError> {
         validate_prefix(prefix)?;
         let limit = clamp_limit(limit);
         let lower = match after {
@@ -111,8 +98,5 @@ impl ObjectStore for MemoryStore {
 }
 
 fn meta(key: &str, bytes: &Bytes) -> ObjectMeta {
-    ObjectMeta {
-        key: key.to_owned(),
-        size_bytes: bytes.len() as u64,
-    }
+    ObjectMeta { key: key.to_owned(), size_bytes: bytes.len() as u64 }
 }

@@ -61,25 +61,13 @@ pub enum StoreError {
     #[error("invalid store URL {url:?}: {reason}")]
     InvalidUrl { url: String, reason: String },
     #[error("object store refused the credentials for {op} {key:?}: {message}")]
-    Denied {
-        op: &'static str,
-        key: String,
-        message: String,
-    },
+    Denied { op: &'static str, key: String, message: String },
     /// A permanent refusal that is not about credentials (missing bucket,
     /// malformed request, key colliding with a directory): retrying won't help.
     #[error("object store rejected {op} {key:?}: {message}")]
-    Rejected {
-        op: &'static str,
-        key: String,
-        message: String,
-    },
+    Rejected { op: &'static str, key: String, message: String },
     #[error("object store unavailable during {op} {key:?}: {message}")]
-    Unavailable {
-        op: &'static str,
-        key: String,
-        message: String,
-    },
+    Unavailable { op: &'static str, key: String, message: String },
     #[error("object store I/O error during {op} {key:?}: {source}")]
     Io {
         op: &'static str,
@@ -106,12 +94,7 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     /// The object's size, or `None` if there is no such object.
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError>;
     /// Up to `limit` objects whose key starts with `prefix` and sorts after `after`.
-    async fn list(
-        &self,
-        prefix: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<ListPage, StoreError>;
+    async fn list(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<ListPage, StoreError>;
     /// Deletes `key`; returns whether it existed. For repair tools only.
     async fn delete(&self, key: &str) -> Result<bool, StoreError>;
     /// The bucket name recorded in index rows (`bucket` column).
@@ -123,12 +106,7 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
 /// The rule is the filesystem store's (no path traversal, no ambiguous
 /// segments) applied everywhere, so that an archive can move between stores.
 pub fn validate_key(key: &str) -> Result<(), StoreError> {
-    let reject = |reason| {
-        Err(StoreError::InvalidKey {
-            key: key.to_owned(),
-            reason,
-        })
-    };
+    let reject = |reason| Err(StoreError::InvalidKey { key: key.to_owned(), reason });
     if key.is_empty() {
         return reject("key is empty");
     }
@@ -144,12 +122,7 @@ pub fn validate_key(key: &str) -> Result<(), StoreError> {
 /// Checks a `list` prefix: like a key, but it may be empty and its last
 /// segment may be partial or empty (`"topic/2024/"`).
 pub fn validate_prefix(prefix: &str) -> Result<(), StoreError> {
-    let reject = |reason| {
-        Err(StoreError::InvalidKey {
-            key: prefix.to_owned(),
-            reason,
-        })
-    };
+    let reject = |reason| Err(StoreError::InvalidKey { key: prefix.to_owned(), reason });
     if let Some(reason) = common_violation(prefix) {
         return reject(reason);
     }
@@ -198,11 +171,7 @@ pub fn clamp_limit(limit: usize) -> usize {
 
 /// A page of `objects`, with `next` set to its last key when `more` remain.
 fn page(objects: Vec<ObjectMeta>, more: bool) -> ListPage {
-    let next = if more {
-        objects.last().map(|o| o.key.clone())
-    } else {
-        None
-    };
+    let next = if more { objects.last().map(|o| o.key.clone()) } else { None };
     ListPage { objects, next }
 }
 
@@ -220,28 +189,19 @@ pub async fn open(url: &str) -> Result<Arc<dyn ObjectStore>, StoreError> {
         return Err(invalid_url(url, "fragments are not allowed".into()));
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(invalid_url(
-            url,
-            "credentials do not belong in the store URL".into(),
-        ));
+        return Err(invalid_url(url, "credentials do not belong in the store URL".into()));
     }
     match parsed.scheme() {
         "memory" => open_memory(url, &parsed),
         "file" => open_file(url, &parsed).await,
         "s3" => open_s3(url, &parsed).await,
-        other => Err(invalid_url(
-            url,
-            format!("unknown scheme {other:?} (expected memory, file or s3)"),
-        )),
+        other => Err(invalid_url(url, format!("unknown scheme {other:?} (expected memory, file or s3)"))),
     }
 }
 
 fn open_memory(url: &str, parsed: &Url) -> Result<Arc<dyn ObjectStore>, StoreError> {
     if !matches!(parsed.path(), "" | "/") || parsed.query().is_some() || parsed.port().is_some() {
-        return Err(invalid_url(
-            url,
-            "memory:// takes no path, port or query".into(),
-        ));
+        return Err(invalid_url(url, "memory:// takes no path, port or query".into()));
     }
     let store = match parsed.host_str() {
         Some(name) if !name.is_empty() => MemoryStore::new().with_bucket(name),
@@ -254,9 +214,8 @@ async fn open_file(url: &str, parsed: &Url) -> Result<Arc<dyn ObjectStore>, Stor
     if parsed.query().is_some() {
         return Err(invalid_url(url, "file:// takes no query".into()));
     }
-    let root = parsed
-        .to_file_path()
-        .map_err(|()| invalid_url(url, "expected file:///absolute/path (no host)".into()))?;
+    let root =
+        parsed.to_file_path().map_err(|()| invalid_url(url, "expected file:///absolute/path (no host)".into()))?;
     Ok(Arc::new(FsStore::create(root).await?))
 }
 
@@ -266,10 +225,7 @@ async fn open_s3(url: &str, parsed: &Url) -> Result<Arc<dyn ObjectStore>, StoreE
         return Err(invalid_url(url, reason.into()));
     }
     if !matches!(parsed.path(), "" | "/") || parsed.port().is_some() {
-        return Err(invalid_url(
-            url,
-            "s3://BUCKET takes no path or port; use ?endpoint=".into(),
-        ));
+        return Err(invalid_url(url, "s3://BUCKET takes no path or port; use ?endpoint=".into()));
     }
     let mut config = S3Config::new(bucket);
     let mut path_style = None;
@@ -283,10 +239,7 @@ async fn open_s3(url: &str, parsed: &Url) -> Result<Arc<dyn ObjectStore>, StoreE
             "region" if !value.is_empty() => config.region = value.into_owned(),
             "path_style" => path_style = Some(parse_bool(url, &value)?),
             _ => {
-                return Err(invalid_url(
-                    url,
-                    format!("unknown or empty parameter {name:?}"),
-                ));
+                return Err(invalid_url(url, format!("unknown or empty parameter {name:?}")));
             }
         }
     }
@@ -296,17 +249,13 @@ async fn open_s3(url: &str, parsed: &Url) -> Result<Arc<dyn ObjectStore>, StoreE
 
 /// S3's bucket naming rule (lowercase DNS label style, 3 to 63 bytes).
 fn bucket_name_violation(bucket: &str) -> Option<&'static str> {
-    let valid_chars = bucket
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+    let valid_chars = bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
     let alnum_ends = bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
         && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
     if bucket.is_empty() {
         Some("missing bucket name (s3://BUCKET)")
     } else if !(3..=63).contains(&bucket.len()) || !valid_chars || !alnum_ends {
-        Some(
-            "bucket names are 3-63 characters of a-z, 0-9, '.' and '-', starting and ending alphanumeric",
-        )
+        Some("bucket names are 3-63 characters of a-z, 0-9, '.' and '-', starting and ending alphanumeric")
     } else {
         None
     }
@@ -317,10 +266,7 @@ fn parse_endpoint(url: &str, value: &str) -> Result<String, StoreError> {
     let ok_scheme = matches!(endpoint.scheme(), "http" | "https");
     let no_userinfo = endpoint.username().is_empty() && endpoint.password().is_none();
     if !ok_scheme || !no_userinfo || endpoint.host_str().is_none() {
-        return Err(invalid_url(
-            url,
-            "endpoint must be http(s)://host[:port] without credentials".into(),
-        ));
+        return Err(invalid_url(url, "endpoint must be http(s)://host[:port] without credentials".into()));
     }
     Ok(value.trim_end_matches('/').to_owned())
 }
@@ -329,18 +275,12 @@ fn parse_bool(url: &str, value: &str) -> Result<bool, StoreError> {
     match value {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),
-        _ => Err(invalid_url(
-            url,
-            format!("path_style must be true or false, not {value:?}"),
-        )),
+        _ => Err(invalid_url(url, format!("path_style must be true or false, not {value:?}"))),
     }
 }
 
 fn invalid_url(url: &str, reason: String) -> StoreError {
-    StoreError::InvalidUrl {
-        url: redact_url(url),
-        reason,
-    }
+    StoreError::InvalidUrl { url: redact_url(url), reason }
 }
 
 /// `url` with any `user:password@` part replaced, so errors never carry secrets.
@@ -349,15 +289,9 @@ fn redact_url(url: &str) -> String {
         return url.to_owned();
     };
     let authority_start = scheme_end + 3;
-    let authority_end = url[authority_start..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| authority_start + i);
+    let authority_end = url[authority_start..].find(['/', '?', '#']).map_or(url.len(), |i| authority_start + i);
     match url[authority_start..authority_end].rfind('@') {
-        Some(at) => format!(
-            "{}***@{}",
-            &url[..authority_start],
-            &url[authority_start + at + 1..]
-        ),
+        Some(at) => format!("{}***@{}", &url[..authority_start], &url[authority_start + at + 1..]),
         None => url.to_owned(),
     }
 }

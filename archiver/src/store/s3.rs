@@ -21,10 +21,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use bytes::Bytes;
 
-use super::{
-    ListPage, ObjectMeta, ObjectStore, PutOutcome, StoreError, clamp_limit, validate_key,
-    validate_prefix,
-};
+use super::{ListPage, ObjectMeta, ObjectStore, PutOutcome, StoreError, clamp_limit, validate_key, validate_prefix};
 
 /// Time allowed to open a TCP/TLS connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -73,10 +70,7 @@ impl std::fmt::Debug for S3Config {
             .field("endpoint", &self.endpoint)
             .field("region", &self.region)
             .field("path_style", &self.path_style)
-            .field(
-                "credentials",
-                &self.credentials.as_ref().map(|_| "<static, redacted>"),
-            )
+            .field("credentials", &self.credentials.as_ref().map(|_| "<static, redacted>"))
             .finish()
     }
 }
@@ -103,8 +97,7 @@ impl S3Store {
     /// Builds the client. No request is made: a wrong endpoint or credential
     /// shows up on the first call (use `create_bucket_if_missing` to check early).
     pub async fn new(config: S3Config) -> Self {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(config.region.clone()));
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(config.region.clone()));
         if let Some((access_key, secret_key)) = &config.credentials {
             loader = loader.credentials_provider(Credentials::new(
                 access_key,
@@ -148,28 +141,20 @@ impl S3Store {
         if self.region != "us-east-1" {
             let constraint = BucketLocationConstraint::from(self.region.as_str());
             request = request.create_bucket_configuration(
-                CreateBucketConfiguration::builder()
-                    .location_constraint(constraint)
-                    .build(),
+                CreateBucketConfiguration::builder().location_constraint(constraint).build(),
             );
         }
         match request.send().await {
             Ok(_) => Ok(()),
             // Lost a creation race; fine as long as the bucket is ours to use.
-            Err(err)
-                if matches!(
-                    err.code(),
-                    Some("BucketAlreadyOwnedByYou" | "BucketAlreadyExists")
-                ) =>
-            {
-                self.client
-                    .head_bucket()
-                    .bucket(&self.bucket)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|err| classify(&err).into_error(OP, &self.bucket))
-            }
+            Err(err) if matches!(err.code(), Some("BucketAlreadyOwnedByYou" | "BucketAlreadyExists")) => self
+                .client
+                .head_bucket()
+                .bucket(&self.bucket)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|err| classify(&err).into_error(OP, &self.bucket)),
             Err(err) => Err(classify(&err).into_error(OP, &self.bucket)),
         }
     }
@@ -209,13 +194,7 @@ impl ObjectStore for S3Store {
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
         validate_key(key)?;
-        let sent = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await;
+        let sent = self.client.get_object().bucket(&self.bucket).key(key).send().await;
         let output = match sent {
             Ok(output) => output,
             Err(err) => return missing_or_error(&err, "get", key),
@@ -228,36 +207,18 @@ impl ObjectStore for S3Store {
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
         validate_key(key)?;
-        let sent = self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await;
+        let sent = self.client.head_object().bucket(&self.bucket).key(key).send().await;
         let output = match sent {
             Ok(output) => output,
             Err(err) => return missing_or_error(&err, "head", key),
         };
         match output.content_length().and_then(|n| u64::try_from(n).ok()) {
-            Some(size_bytes) => Ok(Some(ObjectMeta {
-                key: key.to_owned(),
-                size_bytes,
-            })),
-            None => Err(unavailable(
-                "head",
-                key,
-                &"response without a valid Content-Length",
-            )),
+            Some(size_bytes) => Ok(Some(ObjectMeta { key: key.to_owned(), size_bytes })),
+            None => Err(unavailable("head", key, &"response without a valid Content-Length")),
         }
     }
 
-    async fn list(
-        &self,
-        prefix: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<ListPage, StoreError> {
+    async fn list(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<ListPage, StoreError> {
         validate_prefix(prefix)?;
         let max_keys = i32::try_from(clamp_limit(limit)).unwrap_or(1000);
         let output = self
@@ -282,11 +243,7 @@ impl ObjectStore for S3Store {
         let more = output.is_truncated().unwrap_or(false);
         if more && objects.is_empty() {
             // Without a last key there is no way to ask for the next page.
-            return Err(unavailable(
-                "list",
-                prefix,
-                &"truncated listing without any key",
-            ));
+            return Err(unavailable("list", prefix, &"truncated listing without any key"));
         }
         Ok(super::page(objects, more))
     }
@@ -313,11 +270,7 @@ impl ObjectStore for S3Store {
 }
 
 /// `Ok(None)` for a missing key, the mapped error otherwise.
-fn missing_or_error<T, E>(
-    err: &SdkError<E>,
-    op: &'static str,
-    key: &str,
-) -> Result<Option<T>, StoreError>
+fn missing_or_error<T, E>(err: &SdkError<E>, op: &'static str, key: &str) -> Result<Option<T>, StoreError>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -328,11 +281,7 @@ where
 }
 
 fn unavailable(op: &'static str, key: &str, message: &dyn std::fmt::Display) -> StoreError {
-    StoreError::Unavailable {
-        op,
-        key: key.to_owned(),
-        message: message.to_string(),
-    }
+    StoreError::Unavailable { op, key: key.to_owned(), message: message.to_string() }
 }
 
 /// What a failed S3 call means for the caller, before it is tied to an operation.
@@ -351,16 +300,8 @@ impl Failure {
     fn into_error(self, op: &'static str, key: &str) -> StoreError {
         let key = key.to_owned();
         match self {
-            Failure::NotFound => StoreError::Rejected {
-                op,
-                key,
-                message: "not found".to_owned(),
-            },
-            Failure::PreconditionFailed => StoreError::Rejected {
-                op,
-                key,
-                message: "precondition failed".to_owned(),
-            },
+            Failure::NotFound => StoreError::Rejected { op, key, message: "not found".to_owned() },
+            Failure::PreconditionFailed => StoreError::Rejected { op, key, message: "precondition failed".to_owned() },
             Failure::Denied(message) => StoreError::Denied { op, key, message },
             Failure::Unavailable(message) => StoreError::Unavailable { op, key, message },
             Failure::Rejected(message) => StoreError::Rejected { op, key, message },
@@ -418,11 +359,7 @@ where
 /// `HTTP 403 SignatureDoesNotMatch: The request signature ...` — the server's
 /// own words; S3 error messages do not echo secrets.
 fn describe(status: u16, code: &str, message: Option<&str>) -> String {
-    let code = if code.is_empty() {
-        "(no error code)"
-    } else {
-        code
-    };
+    let code = if code.is_empty() { "(no error code)" } else { code };
     match message {
         Some(message) => format!("HTTP {status} {code}: {message}"),
         None => format!("HTTP {status} {code}"),

@@ -2,14 +2,20 @@
 //! decision, annotations and object keys (PRODUCT.md §3.2–3.3).
 
 use crate::strategies;
-use archiver::identity::{self, Collision, Decision, Fingerprint, Identity};
+use archiver::identity::{self, Collision, Decision, Fingerprint, Identity, Placement};
 use archiver::record::{Header, HeaderValue, Key, Message};
 use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 fn message(headers: Vec<Header>, payload: &[u8]) -> Message {
-    Message { topic: "gcn.notice".into(), timestamp: 1_732_752_000_000, key: Key::Null, headers, payload: Some(payload.to_vec()) }
+    Message {
+        topic: "gcn.notice".into(),
+        timestamp: 1_732_752_000_000,
+        key: Key::Null,
+        headers,
+        payload: Some(payload.to_vec()),
+    }
 }
 
 /// The canonical encoding of one small message, written out by hand from the
@@ -92,11 +98,19 @@ fn client_uuid_is_the_first_16_byte_id() {
         ("36-char text uuid", vec![Header::new("_id", Some(a.to_string().as_bytes()))], None),
         (
             "invalid then valid",
-            vec![Header::new("_id", Some(&[1; 15])), Header::new("_id", Some(b.as_bytes())), Header::new("_id", Some(a.as_bytes()))],
+            vec![
+                Header::new("_id", Some(&[1; 15])),
+                Header::new("_id", Some(b.as_bytes())),
+                Header::new("_id", Some(a.as_bytes())),
+            ],
             Some(b),
         ),
         ("other key", vec![Header::new("_ID", Some(a.as_bytes()))], None),
-        ("legacy text value", vec![Header { key: "_id".into(), value: HeaderValue::Text("0123456789abcdef".into()) }], None),
+        (
+            "legacy text value",
+            vec![Header { key: "_id".into(), value: HeaderValue::Text("0123456789abcdef".into()) }],
+            None,
+        ),
     ];
     for (what, headers, expected) in cases {
         assert_eq!(identity::client_uuid(&message(headers, b"x")), expected, "{what}");
@@ -113,14 +127,17 @@ fn decide_covers_new_duplicate_conflict_and_collision() {
     let derived = Uuid::from_u128(8);
     let with_client = Identity { fingerprint: fp(1), client_uuid: Some(client), derived_uuid: derived };
     let without = Identity { client_uuid: None, ..with_client };
-    let store = |uuid, is_client_uuid, claimed_uuid| Ok(Decision::Store { uuid, is_client_uuid, claimed_uuid });
-    let cases: Vec<(&str, &Identity, Option<Fingerprint>, Option<Fingerprint>, Result<Decision, Collision>)> = vec![
-        ("new, client uuid", &with_client, None, None, store(client, true, None)),
-        ("new, derived uuid", &without, None, None, store(derived, false, None)),
-        ("redelivery, client uuid", &with_client, Some(fp(1)), None, Ok(Decision::Duplicate { uuid: client })),
-        ("redelivery, derived uuid", &without, Some(fp(1)), None, Ok(Decision::Duplicate { uuid: derived })),
-        ("same _id, other content", &with_client, Some(fp(2)), None, store(derived, false, Some(client))),
-        ("conflict redelivered", &with_client, Some(fp(2)), Some(fp(1)), Ok(Decision::Duplicate { uuid: derived })),
+    let at = |uuid, is_client_uuid, claimed_uuid| Placement { uuid, is_client_uuid, claimed_uuid };
+    let (as_client, as_derived, as_conflict) =
+        (at(client, true, None), at(derived, false, None), at(derived, false, Some(client)));
+    type Case<'a> = (&'a str, &'a Identity, Option<Fingerprint>, Option<Fingerprint>, Result<Decision, Collision>);
+    let cases: Vec<Case> = vec![
+        ("new, client uuid", &with_client, None, None, Ok(Decision::Store(as_client))),
+        ("new, derived uuid", &without, None, None, Ok(Decision::Store(as_derived))),
+        ("redelivery, client uuid", &with_client, Some(fp(1)), None, Ok(Decision::Duplicate(as_client))),
+        ("redelivery, derived uuid", &without, Some(fp(1)), None, Ok(Decision::Duplicate(as_derived))),
+        ("same _id, other content", &with_client, Some(fp(2)), None, Ok(Decision::Store(as_conflict))),
+        ("conflict redelivered", &with_client, Some(fp(2)), Some(fp(1)), Ok(Decision::Duplicate(as_conflict))),
         (
             "derived uuid held by other content",
             &without,
@@ -292,7 +309,11 @@ fn media_type_from_format_then_sniff() {
         ("circular", fmt(&["circular"], b"TITLE:"), "application/x.gcn.circular"),
         ("avro", fmt(&["avro"], b"Obj\x01"), "application/avro"),
         ("external", fmt(&["external"], br#"{"url": "x"}"#), "message/x.hop.external+json"),
-        ("last recognised wins", fmt(&["json", "nonsense", "circular", "alsononsense"], b"x"), "application/x.gcn.circular"),
+        (
+            "last recognised wins",
+            fmt(&["json", "nonsense", "circular", "alsononsense"], b"x"),
+            "application/x.gcn.circular",
+        ),
         ("blob sniffs json", fmt(&["blob"], br#"{"a": [1, 2]}"#), "application/json"),
         ("missing sniffs xml", fmt(&[], b"<?xml version='1.0'?><voe:VOEvent/>"), "text/xml"),
         ("missing sniffs text", fmt(&[], b"TITLE: GCN CIRCULAR\n"), "text/plain"),

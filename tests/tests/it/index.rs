@@ -8,8 +8,7 @@
 
 use crate::support;
 use archiver::index::{
-    self, Cursor, Index, IndexEntry, IndexError, IndexRow, ListQuery, PAGE_ROWS_MAX,
-    TimestampType, TopicStats,
+    self, Cursor, Index, IndexEntry, IndexError, IndexRow, ListQuery, PAGE_ROWS_MAX, TimestampType, TopicStats,
 };
 use futures::FutureExt;
 use sqlx::{AssertSqlSafe, Connection};
@@ -39,13 +38,18 @@ struct Db {
 /// A fresh, empty database that [`Scratch::remove`] deletes again.
 struct Scratch {
     url: String,
-    backend: Backend,
     cleanup: Cleanup,
 }
 
 enum Cleanup {
-    Dir(#[allow(dead_code)] tempfile::TempDir),
-    PgDatabase { admin: String, name: String },
+    /// Deleted on drop.
+    TempDir {
+        _dir: tempfile::TempDir,
+    },
+    PgDatabase {
+        admin: String,
+        name: String,
+    },
 }
 
 impl Scratch {
@@ -54,14 +58,14 @@ impl Scratch {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", dir.path().join("index.db").display());
-                Scratch { url, backend, cleanup: Cleanup::Dir(dir) }
+                Scratch { url, cleanup: Cleanup::TempDir { _dir: dir } }
             }
             Backend::Postgres => {
                 let admin = support::service("ARCHIVER_TEST_PG_URL");
                 let name = format!("index_{}", Uuid::new_v4().simple());
                 admin_exec(&admin, format!("CREATE DATABASE \"{name}\"")).await;
                 let url = with_database(&admin, &name);
-                Scratch { url, backend, cleanup: Cleanup::PgDatabase { admin, name } }
+                Scratch { url, cleanup: Cleanup::PgDatabase { admin, name } }
             }
         }
     }
@@ -77,10 +81,7 @@ async fn admin_exec(admin: &str, sql: String) {
     let mut conn = sqlx::PgConnection::connect(admin)
         .await
         .unwrap_or_else(|e| panic!("connect to ARCHIVER_TEST_PG_URL {admin}: {e}"));
-    sqlx::query(AssertSqlSafe(sql.clone()))
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    sqlx::query(AssertSqlSafe(sql.clone())).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 /// `admin` (a PostgreSQL URL) pointing at database `name` instead.
@@ -116,7 +117,6 @@ where
     Fut: Future<Output = ()>,
 {
     let scratch = Scratch::create(backend).await;
-    assert_eq!(scratch.backend, backend);
     let outcome = AssertUnwindSafe(case(scratch.url.clone())).catch_unwind().await;
     scratch.remove().await;
     if let Err(panic) = outcome {
@@ -197,12 +197,7 @@ const BASE_MS: i64 = 1_700_000_000_000;
 /// ASCII). Tests adjust it with struct update syntax.
 fn row(n: u32) -> IndexRow {
     let uuid = Uuid::new_v4();
-    let types = [
-        TimestampType::Create,
-        TimestampType::LogAppend,
-        TimestampType::NotAvailable,
-        TimestampType::Upload,
-    ];
+    let types = [TimestampType::Create, TimestampType::LogAppend, TimestampType::NotAvailable, TimestampType::Upload];
     IndexRow {
         uuid,
         topic: "sys.default".into(),
@@ -232,16 +227,11 @@ fn row(n: u32) -> IndexRow {
 
 /// `count` rows on `topic` with timestamps `ts(i)`.
 fn rows_on(topic: &str, count: u32, ts: impl Fn(u32) -> i64) -> Vec<IndexRow> {
-    (0..count)
-        .map(|i| IndexRow { topic: topic.into(), timestamp: ts(i), ..row(i) })
-        .collect()
+    (0..count).map(|i| IndexRow { topic: topic.into(), timestamp: ts(i), ..row(i) }).collect()
 }
 
 async fn insert(index: &dyn Index, rows: &[IndexRow]) -> Vec<bool> {
-    index
-        .insert_batch(rows)
-        .await
-        .unwrap_or_else(|e| panic!("insert_batch of {} rows: {e}", rows.len()))
+    index.insert_batch(rows).await.unwrap_or_else(|e| panic!("insert_batch of {} rows: {e}", rows.len()))
 }
 
 async fn insert_new(index: &dyn Index, rows: &[IndexRow]) {
@@ -307,10 +297,7 @@ async fn tamper(db: &Db, set: &str, uuid: Uuid) {
     match db.backend {
         Backend::Sqlite => {
             let mut conn = sqlx::SqliteConnection::connect(&db.url).await.expect("raw sqlite");
-            sqlx::query("PRAGMA ignore_check_constraints = ON")
-                .execute(&mut conn)
-                .await
-                .expect("pragma");
+            sqlx::query("PRAGMA ignore_check_constraints = ON").execute(&mut conn).await.expect("pragma");
             let sql = format!("UPDATE messages SET {set} WHERE uuid = ?");
             sqlx::query(AssertSqlSafe(sql))
                 .bind(uuid.hyphenated().to_string())
@@ -397,11 +384,7 @@ async fn batch_reports_new_existing_and_in_batch_duplicates(db: Db) {
     let b_again = IndexRow { title: "second copy".into(), ..b.clone() };
     let batch = [b.clone(), a_again, c.clone(), b_again];
     let new = insert(&*db.index, &batch).await;
-    assert_eq!(
-        new,
-        [true, false, true, false],
-        "[new b, existing a, new c, b again in the same batch]"
-    );
+    assert_eq!(new, [true, false, true, false], "[new b, existing a, new c, b again in the same batch]");
     assert_eq!(get(&*db.index, a.uuid).await.row, a, "the existing row must be kept unchanged");
     assert_eq!(get(&*db.index, b.uuid).await.row, b, "within a batch the first copy wins");
     assert_eq!(get(&*db.index, c.uuid).await.row, c);
@@ -425,7 +408,6 @@ async fn large_batch_is_chunked(db: Db) {
     let again = insert(&*db.index, &rows).await;
     assert!(again.iter().all(|&n| !n), "re-inserting reports every row as existing");
     assert_eq!(get(&*db.index, rows[0].uuid).await.row, rows[0]);
-
 }
 
 async fn failed_batch_writes_nothing(db: Db) {
@@ -503,10 +485,7 @@ async fn list_filters_by_topics(db: Db) {
     for rows in [&a, &b, &c] {
         insert_new(&*db.index, rows).await;
     }
-    let on = |topics: &[&str]| ListQuery {
-        topics: topics.iter().map(|t| t.to_string()).collect(),
-        ..query()
-    };
+    let on = |topics: &[&str]| ListQuery { topics: topics.iter().map(|t| t.to_string()).collect(), ..query() };
     let all: Vec<Uuid> = [&a[..], &b, &c].concat().iter().map(|r| r.uuid).collect();
     assert_eq!(list_uuids(&*db.index, &on(&["a"])).await, uuids(&a), "topic a");
     let a_and_c = [uuids(&a), uuids(&c)].concat();
@@ -518,18 +497,11 @@ async fn list_filters_by_topics(db: Db) {
 
 async fn list_time_range_is_half_open(db: Db) {
     let stamps = [100, 199, 200, 299, 300];
-    let rows: Vec<IndexRow> =
-        stamps.iter().zip(0..).map(|(&ts, n)| IndexRow { timestamp: ts, ..row(n) }).collect();
+    let rows: Vec<IndexRow> = stamps.iter().zip(0..).map(|(&ts, n)| IndexRow { timestamp: ts, ..row(n) }).collect();
     insert_new(&*db.index, &rows).await;
-    let range = |start: Option<i64>, end: Option<i64>| ListQuery {
-        start_ms: start,
-        end_ms: end,
-        ..query()
-    };
+    let range = |start: Option<i64>, end: Option<i64>| ListQuery { start_ms: start, end_ms: end, ..query() };
     let stamps_of = |got: Vec<Uuid>| -> Vec<i64> {
-        got.iter()
-            .map(|u| rows.iter().find(|r| r.uuid == *u).map_or(-1, |r| r.timestamp))
-            .collect()
+        got.iter().map(|u| rows.iter().find(|r| r.uuid == *u).map_or(-1, |r| r.timestamp)).collect()
     };
     let cases = [
         (Some(200), Some(300), vec![200, 299]),
@@ -548,8 +520,7 @@ async fn list_time_range_is_half_open(db: Db) {
 async fn list_orders_ascending_and_descending_with_ties_by_id(db: Db) {
     // Inserted out of timestamp order, one at a time so ids grow, with ties.
     let stamps = [30, 10, 20, 10, 30, 20];
-    let rows: Vec<IndexRow> =
-        stamps.iter().zip(0..).map(|(&ts, n)| IndexRow { timestamp: ts, ..row(n) }).collect();
+    let rows: Vec<IndexRow> = stamps.iter().zip(0..).map(|(&ts, n)| IndexRow { timestamp: ts, ..row(n) }).collect();
     for r in &rows {
         insert_new(&*db.index, std::slice::from_ref(r)).await;
     }
@@ -584,15 +555,15 @@ async fn list_pages_through_every_row_exactly_once(db: Db) {
         assert_eq!(sizes, want_sizes, "page sizes, descending={descending} limit={limit}");
         assert_eq!(got, want, "every row once, in order, descending={descending} limit={limit}");
     }
-    // A cursor is a position, not a row: it works after that row is gone.
+    // A cursor is a position, not a row: it still works once the row it
+    // names is no longer listed.
     let q = ListQuery { limit: 3, ..query() };
-    let first = db.index.list(&q).await.expect("list");
-    let after = first.next.expect("more pages");
-    let past_end = Cursor { timestamp: i64::MAX, id: i64::MAX };
-    let from_end = ListQuery { after: Some(past_end), ..q.clone() };
-    assert_eq!(list_uuids(&*db.index, &from_end).await, Vec::<Uuid>::new(), "nothing after the end");
-    let resumed = ListQuery { after: Some(after), ..q };
-    assert_eq!(list_uuids(&*db.index, &resumed).await, uuids(&rows[3..6]));
+    let after = db.index.list(&q).await.expect("list").next.expect("more pages");
+    assert!(db.index.set_retracted(rows[2].uuid, true).await.expect("retract"));
+    let resumed = ListQuery { after: Some(after), ..q.clone() };
+    assert_eq!(list_uuids(&*db.index, &resumed).await, uuids(&rows[3..6]), "resumes after a hidden row");
+    let past_end = ListQuery { after: Some(Cursor { timestamp: i64::MAX, id: i64::MAX }), ..q };
+    assert_eq!(list_uuids(&*db.index, &past_end).await, Vec::<Uuid>::new(), "nothing after the end");
 }
 
 async fn list_excludes_retracted_unless_asked(db: Db) {
@@ -601,12 +572,11 @@ async fn list_excludes_retracted_unless_asked(db: Db) {
     insert_new(&*db.index, &rows).await;
     assert!(db.index.set_retracted(rows[3].uuid, true).await.expect("retract"));
     let visible = list_uuids(&*db.index, &query()).await;
-    assert_eq!(visible, uuids(&rows[..1]).into_iter().chain([rows[2].uuid]).collect::<Vec<_>>());
+    assert_eq!(visible, [rows[0].uuid, rows[2].uuid], "retracted rows are not listed by default");
     let everything = ListQuery { include_retracted: true, ..query() };
     let page = db.index.list(&everything).await.expect("list");
     let flags: Vec<(Uuid, bool)> = page.entries.iter().map(|e| (e.row.uuid, e.row.retracted)).collect();
-    let want: Vec<(Uuid, bool)> =
-        rows.iter().zip([false, true, false, true]).map(|(r, f)| (r.uuid, f)).collect();
+    let want: Vec<(Uuid, bool)> = rows.iter().zip([false, true, false, true]).map(|(r, f)| (r.uuid, f)).collect();
     assert_eq!(flags, want, "include_retracted lists all, flags as stored");
 }
 
@@ -718,7 +688,9 @@ async fn overlapping_batches_in_opposite_orders_all_succeed(db: Db) {
     let writers = (0..TASKS).map(|task| {
         let (index, rows, start) = (db.index.clone(), rows.clone(), start.clone());
         tokio::spawn(async move {
-            let mut won = Vec::new();
+            // Errors are collected, not returned: a writer that left early
+            // would strand the others at the barrier.
+            let (mut won, mut errors) = (Vec::new(), Vec::new());
             for chunk in rows.chunks(BATCH) {
                 let mut batch = chunk.to_vec();
                 match task {
@@ -728,18 +700,24 @@ async fn overlapping_batches_in_opposite_orders_all_succeed(db: Db) {
                     _ => {}
                 }
                 start.wait().await;
-                let new = index.insert_batch(&batch).await.map_err(|e| format!("task {task}: {e}"))?;
-                won.extend(batch.iter().zip(new).filter(|(_, n)| *n).map(|(r, _)| r.uuid));
+                match index.insert_batch(&batch).await {
+                    Ok(new) => won.extend(batch.iter().zip(new).filter(|(_, n)| *n).map(|(r, _)| r.uuid)),
+                    Err(e) => errors.push(format!("writer {task}: {e}")),
+                }
             }
-            Ok::<_, String>(won)
+            (won, errors)
         })
     });
     let mut winners: HashMap<Uuid, usize> = HashMap::new();
+    let mut errors = Vec::new();
     for writer in futures::future::join_all(writers).await {
-        for uuid in writer.expect("writer panicked").unwrap_or_else(|e| panic!("{e}")) {
+        let (won, failed) = writer.expect("writer panicked");
+        errors.extend(failed);
+        for uuid in won {
             *winners.entry(uuid).or_default() += 1;
         }
     }
+    assert!(errors.is_empty(), "concurrent batches failed: {errors:#?}");
     let wrong: Vec<_> = rows.iter().filter(|r| winners.get(&r.uuid) != Some(&1)).collect();
     assert!(wrong.is_empty(), "{} UUIDs were not won exactly once", wrong.len());
     assert_eq!(total_rows(&*db.index).await, 400);
@@ -758,9 +736,7 @@ async fn reopening_applies_no_migration(db: Db) {
 async fn malformed_rows_are_reported_as_corrupt(db: Db) {
     if db.backend == Backend::Postgres {
         // PostgreSQL would refuse these values; take the guard rails down.
-        for constraint in
-            ["messages_fingerprint_len", "messages_timestamp_type_known", "messages_crc32_range"]
-        {
+        for constraint in ["messages_fingerprint_len", "messages_timestamp_type_known", "messages_crc32_range"] {
             let sql = format!("ALTER TABLE messages DROP CONSTRAINT {constraint}");
             let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("raw pg");
             sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await.expect("drop constraint");
@@ -791,7 +767,7 @@ async fn malformed_rows_are_reported_as_corrupt(db: Db) {
 }
 
 async fn concurrent_first_opens_migrate_once(url: String) {
-    let opens = (0..4).map(|_| index::open(&url));
+    let opens = (0..8).map(|_| index::open(&url));
     let opened = futures::future::join_all(opens).await;
     let indexes: Vec<Arc<dyn Index>> = opened
         .into_iter()
@@ -856,7 +832,21 @@ async fn unreachable_postgres_is_transient_and_masked() {
     assert!(matches!(err, IndexError::Unavailable(_)), "expected Unavailable, got {text}");
     assert!(err.is_transient());
     assert!(!text.contains("hunter2"), "password leaked: {text}");
-    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(5), "fails fast, took {:?}", started.elapsed());
+    assert!(text.contains("refused"), "the error should carry the cause: {text}");
+}
+
+#[tokio::test]
+async fn unopenable_sqlite_file_fails_fast() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/no/such/dir/index.db", dir.path().display());
+    let started = Instant::now();
+    match index::open(&url).await {
+        Err(IndexError::InvalidUrl { .. }) => panic!("{url}: the URL itself is fine"),
+        Err(err) => assert!(!err.to_string().is_empty()),
+        Ok(index) => panic!("{url}: opened {index:?} in a missing directory"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 
 mod identity;
 mod index;
+mod pipeline;
 mod record;
 mod store;
 mod strategies;

@@ -40,7 +40,9 @@ fn fixtures() -> Vec<(String, Vec<u8>)> {
     files.sort();
     files
         .into_iter()
-        .map(|p| (p.file_name().unwrap_or_default().to_string_lossy().into_owned(), std::fs::read(&p).expect("fixture")))
+        .map(|p| {
+            (p.file_name().unwrap_or_default().to_string_lossy().into_owned(), std::fs::read(&p).expect("fixture"))
+        })
         .collect()
 }
 
@@ -255,10 +257,8 @@ fn lying_lengths_are_typed_errors() {
 
 #[test]
 fn wrong_field_types_name_the_field() {
-    let doc = Document(vec![
-        ("message".into(), Value::Int32(3)),
-        ("metadata".into(), Value::Document(Document::default())),
-    ]);
+    let doc =
+        Document(vec![("message".into(), Value::Int32(3)), ("metadata".into(), Value::Document(Document::default()))]);
     let err = Record::from_document(doc).expect_err("not an archive object");
     assert!(err.to_string().contains("message"), "{err}");
 

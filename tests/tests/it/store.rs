@@ -9,8 +9,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use archiver::store::{
-    self, FsStore, ListPage, MemoryStore, ObjectMeta, ObjectStore, PutOutcome, S3Config, S3Store,
-    StoreError,
+    self, FsStore, ListPage, MemoryStore, ObjectMeta, ObjectStore, PutOutcome, S3Config, S3Store, StoreError,
 };
 use bytes::Bytes;
 use tempfile::TempDir;
@@ -32,38 +31,22 @@ struct Fixture {
 }
 
 async fn memory() -> Fixture {
-    Fixture {
-        store: Arc::new(MemoryStore::new()),
-        dir: None,
-        atomic_create: true,
-    }
+    Fixture { store: Arc::new(MemoryStore::new()), dir: None, atomic_create: true }
 }
 
 async fn fs() -> Fixture {
     let dir = tempfile::tempdir().expect("create a temporary directory for the fs store");
-    let store = FsStore::create(dir.path())
-        .await
-        .expect("open the fs store on a temp dir");
-    Fixture {
-        store: Arc::new(store),
-        dir: Some(dir),
-        atomic_create: true,
-    }
+    let store = FsStore::create(dir.path()).await.expect("open the fs store on a temp dir");
+    Fixture { store: Arc::new(store), dir: Some(dir), atomic_create: true }
 }
 
 async fn s3() -> Fixture {
     let store = s3_store(&fresh_bucket(), &s3_secret()).await;
-    store.create_bucket_if_missing().await.unwrap_or_else(|e| {
-        panic!(
-            "creating a fresh bucket on the S3 test server ({}) failed: {e}",
-            s3_endpoint()
-        )
-    });
-    Fixture {
-        store: Arc::new(store),
-        dir: None,
-        atomic_create: false,
-    }
+    store
+        .create_bucket_if_missing()
+        .await
+        .unwrap_or_else(|e| panic!("creating a fresh bucket on the S3 test server ({}) failed: {e}", s3_endpoint()));
+    Fixture { store: Arc::new(store), dir: None, atomic_create: false }
 }
 
 fn s3_endpoint() -> String {
@@ -85,10 +68,7 @@ async fn s3_store(bucket: &str, secret: &str) -> S3Store {
         endpoint: Some(s3_endpoint()),
         region: "us-east-1".to_owned(),
         path_style: true,
-        credentials: Some((
-            support::service("ARCHIVER_TEST_S3_ACCESS_KEY"),
-            secret.to_owned(),
-        )),
+        credentials: Some((support::service("ARCHIVER_TEST_S3_ACCESS_KEY"), secret.to_owned())),
     })
     .await
 }
@@ -160,15 +140,10 @@ async fn all_pages(store: &dyn ObjectStore, prefix: &str, limit: usize) -> Vec<L
         let page = store
             .list(prefix, after.as_deref(), limit)
             .await
-            .unwrap_or_else(|e| {
-                panic!("{store:?}: list({prefix:?}, {after:?}, {limit}) failed: {e}")
-            });
+            .unwrap_or_else(|e| panic!("{store:?}: list({prefix:?}, {after:?}, {limit}) failed: {e}"));
         after = page.next.clone();
         pages.push(page);
-        assert!(
-            pages.len() <= 1000,
-            "{store:?}: listing {prefix:?} does not terminate"
-        );
+        assert!(pages.len() <= 1000, "{store:?}: listing {prefix:?} does not terminate");
         if after.is_none() {
             return pages;
         }
@@ -197,24 +172,15 @@ async fn roundtrip(fixture: &Fixture) {
         (archive_key("gcn.circular"), payload(0, 1)),
         (archive_key("sys.heartbeat"), payload(1, 2)),
         (archive_key("lvk.nsevents"), payload(4096 + 7, 3)),
-        (
-            archive_key("gcn.notices.icecube+oversized"),
-            payload(1 << 20, 4),
-        ),
-        (
-            "odd/ a b=c&d%20e@f,g;h!~'(x)*é😀.bson".to_owned(),
-            payload(33, 5),
-        ),
+        (archive_key("gcn.notices.icecube+oversized"), payload(1 << 20, 4)),
+        ("odd/ a b=c&d%20e@f,g;h!~'(x)*é😀.bson".to_owned(), payload(33, 5)),
         ("no-slash-at-all".to_owned(), payload(3, 6)),
     ];
     for (key, bytes) in &cases {
         create(store, key, bytes.clone()).await;
     }
     for (key, bytes) in &cases {
-        let got = store
-            .get(key)
-            .await
-            .unwrap_or_else(|e| panic!("{store:?}: get {key:?}: {e}"));
+        let got = store.get(key).await.unwrap_or_else(|e| panic!("{store:?}: get {key:?}: {e}"));
         let got = got.unwrap_or_else(|| panic!("{store:?}: {key:?} was created but get says None"));
         assert!(
             got == *bytes,
@@ -222,39 +188,19 @@ async fn roundtrip(fixture: &Fixture) {
             got.len(),
             bytes.len()
         );
-        let head = store
-            .head(key)
-            .await
-            .unwrap_or_else(|e| panic!("{store:?}: head {key:?}: {e}"));
-        let expected = ObjectMeta {
-            key: key.clone(),
-            size_bytes: bytes.len() as u64,
-        };
+        let head = store.head(key).await.unwrap_or_else(|e| panic!("{store:?}: head {key:?}: {e}"));
+        let expected = ObjectMeta { key: key.clone(), size_bytes: bytes.len() as u64 };
         assert_eq!(head, Some(expected), "{store:?}: head {key:?}");
     }
     let listed = all_pages(store, "", 1000).await;
     let listed: Vec<&ObjectMeta> = listed.iter().flat_map(|p| &p.objects).collect();
-    assert_eq!(
-        listed.len(),
-        cases.len(),
-        "{store:?}: listing should show exactly the objects written"
-    );
+    assert_eq!(listed.len(), cases.len(), "{store:?}: listing should show exactly the objects written");
     for meta in listed {
         let (_, bytes) = cases
             .iter()
             .find(|(k, _)| *k == meta.key)
-            .unwrap_or_else(|| {
-                panic!(
-                    "{store:?}: listing shows {:?}, which was never written",
-                    meta.key
-                )
-            });
-        assert_eq!(
-            meta.size_bytes,
-            bytes.len() as u64,
-            "{store:?}: listed size of {:?}",
-            meta.key
-        );
+            .unwrap_or_else(|| panic!("{store:?}: listing shows {:?}, which was never written", meta.key));
+        assert_eq!(meta.size_bytes, bytes.len() as u64, "{store:?}: listed size of {:?}", meta.key);
     }
 }
 
@@ -264,15 +210,7 @@ async fn second_create_keeps_first(fixture: &Fixture) {
     let key = archive_key("gcn.circular");
     let first = payload(100, 10);
     create(store, &key, first.clone()).await;
-    for (attempt, bytes) in [
-        payload(100, 11),
-        payload(5, 12),
-        Bytes::new(),
-        first.clone(),
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    for (attempt, bytes) in [payload(100, 11), payload(5, 12), Bytes::new(), first.clone()].into_iter().enumerate() {
         let outcome = store.put_if_absent(&key, bytes).await;
         assert!(
             matches!(outcome, Ok(PutOutcome::AlreadyExists)),
@@ -280,11 +218,7 @@ async fn second_create_keeps_first(fixture: &Fixture) {
         );
     }
     let got = store.get(&key).await.expect("get after re-creates");
-    assert_eq!(
-        got,
-        Some(first),
-        "{store:?}: the first object's bytes must survive re-creates"
-    );
+    assert_eq!(got, Some(first), "{store:?}: the first object's bytes must survive re-creates");
 }
 
 /// Absent keys: `get`/`head` give None, `delete` false, listings are empty.
@@ -292,44 +226,19 @@ async fn missing_objects(fixture: &Fixture) {
     let store = &*fixture.store;
     let key = archive_key("never.written");
     let get = store.get(&key).await;
-    assert!(
-        matches!(get, Ok(None)),
-        "{store:?}: get of a missing key: {get:?}"
-    );
+    assert!(matches!(get, Ok(None)), "{store:?}: get of a missing key: {get:?}");
     let head = store.head(&key).await;
-    assert!(
-        matches!(head, Ok(None)),
-        "{store:?}: head of a missing key: {head:?}"
-    );
+    assert!(matches!(head, Ok(None)), "{store:?}: head of a missing key: {head:?}");
     let delete = store.delete(&key).await;
-    assert!(
-        matches!(delete, Ok(false)),
-        "{store:?}: delete of a missing key: {delete:?}"
-    );
+    assert!(matches!(delete, Ok(false)), "{store:?}: delete of a missing key: {delete:?}");
     // A missing key whose "parent" is an object must also just be missing.
     create(store, "parent", payload(1, 20)).await;
     let get = store.get("parent/child").await;
-    assert!(
-        matches!(get, Ok(None)),
-        "{store:?}: get below an object: {get:?}"
-    );
+    assert!(matches!(get, Ok(None)), "{store:?}: get below an object: {get:?}");
     let head = store.head("parent/child").await;
-    assert!(
-        matches!(head, Ok(None)),
-        "{store:?}: head below an object: {head:?}"
-    );
-    let page = store
-        .list("never/", None, 10)
-        .await
-        .expect("list of an empty prefix");
-    assert_eq!(
-        page,
-        ListPage {
-            objects: vec![],
-            next: None
-        },
-        "{store:?}: empty prefix"
-    );
+    assert!(matches!(head, Ok(None)), "{store:?}: head below an object: {head:?}");
+    let page = store.list("never/", None, 10).await.expect("list of an empty prefix");
+    assert_eq!(page, ListPage { objects: vec![], next: None }, "{store:?}: empty prefix");
 }
 
 /// Keys for the listing checks: 25 under `page/`, spread over directories,
@@ -337,20 +246,9 @@ async fn missing_objects(fixture: &Fixture) {
 /// although a directory walk would visit `1` first; plus look-alikes
 /// outside the prefix.
 fn listing_keys() -> (Vec<String>, Vec<String>) {
-    let mut inside: Vec<String> = (0..24)
-        .map(|i| format!("page/{}/{i:02}.bson", i % 3))
-        .collect();
+    let mut inside: Vec<String> = (0..24).map(|i| format!("page/{}/{i:02}.bson", i % 3)).collect();
     inside.push("page/1-x.bson".to_owned());
-    let outside = [
-        "pag",
-        "page-other/x.bson",
-        "page.x/y",
-        "pagf/0",
-        "a/page/x",
-        "zz",
-    ]
-    .map(str::to_owned)
-    .to_vec();
+    let outside = ["pag", "page-other/x.bson", "page.x/y", "pagf/0", "a/page/x", "zz"].map(str::to_owned).to_vec();
     (inside, outside)
 }
 
@@ -365,72 +263,27 @@ async fn list_pages_by_prefix(fixture: &Fixture) {
 
     let pages = all_pages(store, "page/", 10).await;
     let sizes: Vec<usize> = pages.iter().map(|p| p.objects.len()).collect();
-    assert_eq!(
-        sizes,
-        [10, 10, 5],
-        "{store:?}: 25 keys at limit 10 should come in 3 pages"
-    );
+    assert_eq!(sizes, [10, 10, 5], "{store:?}: 25 keys at limit 10 should come in 3 pages");
     for page in &pages[..2] {
         let last = page.objects.last().map(|o| o.key.clone());
-        assert_eq!(
-            page.next, last,
-            "{store:?}: `next` of a full page should be its last key"
-        );
+        assert_eq!(page.next, last, "{store:?}: `next` of a full page should be its last key");
     }
     let listed: Vec<&str> = pages.iter().flat_map(|p| keys(&p.objects)).collect();
-    let expected: Vec<&str> = all
-        .iter()
-        .copied()
-        .filter(|k| k.starts_with("page/"))
-        .collect();
-    assert_eq!(
-        listed, expected,
-        "{store:?}: paged listing of \"page/\" (sorted, prefix only)"
-    );
+    let expected: Vec<&str> = all.iter().copied().filter(|k| k.starts_with("page/")).collect();
+    assert_eq!(listed, expected, "{store:?}: paged listing of \"page/\" (sorted, prefix only)");
 
     for prefix in ["", "page", "page/1", "page/1/", "page/1/1", "page-", "q"] {
-        let listed: Vec<String> = all_pages(store, prefix, 4)
-            .await
-            .iter()
-            .flat_map(|p| p.objects.iter().map(|o| o.key.clone()))
-            .collect();
-        let expected: Vec<&str> = all
-            .iter()
-            .copied()
-            .filter(|k| k.starts_with(prefix))
-            .collect();
-        assert_eq!(
-            listed, expected,
-            "{store:?}: listing of prefix {prefix:?} at limit 4"
-        );
+        let listed: Vec<String> =
+            all_pages(store, prefix, 4).await.iter().flat_map(|p| p.objects.iter().map(|o| o.key.clone())).collect();
+        let expected: Vec<&str> = all.iter().copied().filter(|k| k.starts_with(prefix)).collect();
+        assert_eq!(listed, expected, "{store:?}: listing of prefix {prefix:?} at limit 4");
     }
 
-    for after in [
-        "page/1",
-        "page/1-x.bson",
-        "page/1/10.bson",
-        "page/1/5",
-        "page/2/23.bson",
-        "a",
-    ] {
-        let page = store
-            .list("page/", Some(after), 100)
-            .await
-            .expect("list after");
-        let expected: Vec<&str> = all
-            .iter()
-            .copied()
-            .filter(|k| k.starts_with("page/") && *k > after)
-            .collect();
-        assert_eq!(
-            keys(&page.objects),
-            expected,
-            "{store:?}: list(\"page/\", after {after:?})"
-        );
-        assert_eq!(
-            page.next, None,
-            "{store:?}: list after {after:?} fits in one page"
-        );
+    for after in ["page/1", "page/1-x.bson", "page/1/10.bson", "page/1/5", "page/2/23.bson", "a"] {
+        let page = store.list("page/", Some(after), 100).await.expect("list after");
+        let expected: Vec<&str> = all.iter().copied().filter(|k| k.starts_with("page/") && *k > after).collect();
+        assert_eq!(keys(&page.objects), expected, "{store:?}: list(\"page/\", after {after:?})");
+        assert_eq!(page.next, None, "{store:?}: list after {after:?} fits in one page");
     }
 }
 
@@ -441,38 +294,14 @@ async fn list_limits(fixture: &Fixture) {
     for i in 0..5 {
         create(store, &format!("lim/{i}"), payload(i, 40)).await;
     }
-    let exact = store
-        .list("lim/", None, 5)
-        .await
-        .expect("list with limit == count");
+    let exact = store.list("lim/", None, 5).await.expect("list with limit == count");
     assert_eq!(exact.objects.len(), 5, "{store:?}: limit 5 over 5 keys");
-    assert_eq!(
-        exact.next, None,
-        "{store:?}: nothing remains after an exact page"
-    );
-    let zero = store
-        .list("lim/", None, 0)
-        .await
-        .expect("list with limit 0");
-    assert_eq!(
-        keys(&zero.objects),
-        ["lim/0"],
-        "{store:?}: limit 0 is clamped to 1"
-    );
-    assert_eq!(
-        zero.next.as_deref(),
-        Some("lim/0"),
-        "{store:?}: limit 0 page has a next"
-    );
-    let huge = store
-        .list("lim/", None, usize::MAX)
-        .await
-        .expect("list with a huge limit");
-    assert_eq!(
-        huge.objects.len(),
-        5,
-        "{store:?}: a huge limit is clamped, not an error"
-    );
+    assert_eq!(exact.next, None, "{store:?}: nothing remains after an exact page");
+    let zero = store.list("lim/", None, 0).await.expect("list with limit 0");
+    assert_eq!(keys(&zero.objects), ["lim/0"], "{store:?}: limit 0 is clamped to 1");
+    assert_eq!(zero.next.as_deref(), Some("lim/0"), "{store:?}: limit 0 page has a next");
+    let huge = store.list("lim/", None, usize::MAX).await.expect("list with a huge limit");
+    assert_eq!(huge.objects.len(), 5, "{store:?}: a huge limit is clamped, not an error");
 }
 
 /// Delete removes the object (and says so once), after which the key can be created again.
@@ -482,42 +311,15 @@ async fn delete_removes(fixture: &Fixture) {
     let other = archive_key("gcn.circular");
     create(store, &key, payload(10, 50)).await;
     create(store, &other, payload(10, 51)).await;
-    assert_eq!(
-        store.delete(&key).await.ok(),
-        Some(true),
-        "{store:?}: delete of an existing key"
-    );
-    assert_eq!(
-        store.get(&key).await.ok(),
-        Some(None),
-        "{store:?}: get after delete"
-    );
-    assert_eq!(
-        store.head(&key).await.ok(),
-        Some(None),
-        "{store:?}: head after delete"
-    );
-    assert_eq!(
-        store.delete(&key).await.ok(),
-        Some(false),
-        "{store:?}: second delete"
-    );
-    let listed = store
-        .list("gcn.circular/", None, 10)
-        .await
-        .expect("list after delete");
-    assert_eq!(
-        keys(&listed.objects),
-        [other.as_str()],
-        "{store:?}: listing after delete"
-    );
+    assert_eq!(store.delete(&key).await.ok(), Some(true), "{store:?}: delete of an existing key");
+    assert_eq!(store.get(&key).await.ok(), Some(None), "{store:?}: get after delete");
+    assert_eq!(store.head(&key).await.ok(), Some(None), "{store:?}: head after delete");
+    assert_eq!(store.delete(&key).await.ok(), Some(false), "{store:?}: second delete");
+    let listed = store.list("gcn.circular/", None, 10).await.expect("list after delete");
+    assert_eq!(keys(&listed.objects), [other.as_str()], "{store:?}: listing after delete");
     let again = payload(3, 52);
     create(store, &key, again.clone()).await;
-    assert_eq!(
-        store.get(&key).await.ok(),
-        Some(Some(again)),
-        "{store:?}: re-created after delete"
-    );
+    assert_eq!(store.get(&key).await.ok(), Some(Some(again)), "{store:?}: re-created after delete");
 }
 
 /// Keys that could escape a directory or mean different things to different
@@ -543,28 +345,16 @@ async fn invalid_keys_rejected(fixture: &Fixture) {
     ];
     for key in bad {
         let shown = key.chars().take(40).collect::<String>();
-        assert_invalid_key(
-            &format!("{store:?} put {shown:?}"),
-            store.put_if_absent(key, payload(1, 60)).await,
-        );
+        assert_invalid_key(&format!("{store:?} put {shown:?}"), store.put_if_absent(key, payload(1, 60)).await);
         assert_invalid_key(&format!("{store:?} get {shown:?}"), store.get(key).await);
         assert_invalid_key(&format!("{store:?} head {shown:?}"), store.head(key).await);
-        assert_invalid_key(
-            &format!("{store:?} delete {shown:?}"),
-            store.delete(key).await,
-        );
+        assert_invalid_key(&format!("{store:?} delete {shown:?}"), store.delete(key).await);
     }
     for prefix in ["../", "/abs", "a//b", "a/../b", "a\\b", "a\0"] {
-        assert_invalid_key(
-            &format!("{store:?} list {prefix:?}"),
-            store.list(prefix, None, 10).await,
-        );
+        assert_invalid_key(&format!("{store:?} list {prefix:?}"), store.list(prefix, None, 10).await);
     }
     let page = store.list("", None, 10).await.expect("list everything");
-    assert!(
-        page.objects.is_empty(),
-        "{store:?}: rejected keys left objects behind: {page:?}"
-    );
+    assert!(page.objects.is_empty(), "{store:?}: rejected keys left objects behind: {page:?}");
 }
 
 /// Eight writers race on one key: exactly one wins (where the backend is
@@ -576,12 +366,7 @@ async fn concurrent_creates_one_winner(fixture: &Fixture) {
     let key = archive_key("race");
     let writers = (0..8u32).map(|i| {
         let key = key.clone();
-        async move {
-            (
-                i,
-                store.put_if_absent(&key, payload(64 * 1024, 100 + i)).await,
-            )
-        }
+        async move { (i, store.put_if_absent(&key, payload(64 * 1024, 100 + i)).await) }
     });
     let results = futures::future::join_all(writers).await;
     let winners: Vec<u32> = results
@@ -593,26 +378,14 @@ async fn concurrent_creates_one_winner(fixture: &Fixture) {
         })
         .collect();
     let stored = store.get(&key).await.expect("get after the race");
-    let stored_by = winners
-        .iter()
-        .find(|&&i| stored == Some(payload(64 * 1024, 100 + i)));
-    assert!(
-        stored_by.is_some(),
-        "{store:?}: the stored bytes must be a winner's ({winners:?})"
-    );
+    let stored_by = winners.iter().find(|&&i| stored == Some(payload(64 * 1024, 100 + i)));
+    assert!(stored_by.is_some(), "{store:?}: the stored bytes must be a winner's ({winners:?})");
     if fixture.atomic_create {
-        assert_eq!(
-            winners.len(),
-            1,
-            "{store:?}: exactly one of 8 racing creates may win: {winners:?}"
-        );
+        assert_eq!(winners.len(), 1, "{store:?}: exactly one of 8 racing creates may win: {winners:?}");
     } else {
         // Known s3s-fs limitation (see `Fixture::atomic_create`); a loser's
         // bytes are still never stored, which the assertion above checks.
-        assert!(
-            !winners.is_empty(),
-            "{store:?}: one of 8 racing creates must win"
-        );
+        assert!(!winners.is_empty(), "{store:?}: one of 8 racing creates must win");
     }
 }
 
@@ -641,24 +414,15 @@ fn files_under(dir: &std::path::Path) -> Vec<String> {
 #[tokio::test]
 async fn fs_leaves_no_temp_files_and_hides_strays() {
     let fixture = fs().await;
-    let (store, dir) = (
-        &*fixture.store,
-        fixture.dir.as_ref().expect("fs fixture has a dir"),
-    );
+    let (store, dir) = (&*fixture.store, fixture.dir.as_ref().expect("fs fixture has a dir"));
     let key = "gcn.circular/2024/1/5/7/a.bson";
     create(store, key, payload(10, 70)).await;
     let again = store.put_if_absent(key, payload(10, 71)).await;
-    assert!(
-        matches!(again, Ok(PutOutcome::AlreadyExists)),
-        "re-create: {again:?}"
-    );
+    assert!(matches!(again, Ok(PutOutcome::AlreadyExists)), "re-create: {again:?}");
     create(store, "gcn.circular/2024/1/5/7/b.bson", payload(0, 72)).await;
     assert_eq!(
         files_under(dir.path()),
-        [
-            "gcn.circular/2024/1/5/7/a.bson",
-            "gcn.circular/2024/1/5/7/b.bson"
-        ],
+        ["gcn.circular/2024/1/5/7/a.bson", "gcn.circular/2024/1/5/7/b.bson"],
         "only the objects may remain on disk after creates and a refused re-create"
     );
 
@@ -669,10 +433,7 @@ async fn fs_leaves_no_temp_files_and_hides_strays() {
     let page = store.list("", None, 100).await.expect("list");
     assert_eq!(
         keys(&page.objects),
-        [
-            "gcn.circular/2024/1/5/7/a.bson",
-            "gcn.circular/2024/1/5/7/b.bson"
-        ],
+        ["gcn.circular/2024/1/5/7/a.bson", "gcn.circular/2024/1/5/7/b.bson"],
         "temporary files must never be listed as objects"
     );
 }
@@ -692,35 +453,19 @@ async fn fs_key_colliding_with_directory_is_rejected_not_existing() {
         matches!(under_file, Err(StoreError::Rejected { .. })),
         "a key below an existing object must be Rejected: {under_file:?}"
     );
-    assert!(
-        over_dir.is_err_and(|e| !e.is_transient()),
-        "a collision is permanent"
-    );
-    assert_eq!(
-        store.get("a").await.ok(),
-        Some(None),
-        "a directory is not an object"
-    );
-    assert_eq!(
-        store.delete("a").await.ok(),
-        Some(false),
-        "deleting a directory is a no-op"
-    );
+    assert!(over_dir.is_err_and(|e| !e.is_transient()), "a collision is permanent");
+    assert_eq!(store.get("a").await.ok(), Some(None), "a directory is not an object");
+    assert_eq!(store.delete("a").await.ok(), Some(false), "deleting a directory is a no-op");
 }
 
 #[tokio::test]
 async fn fs_bucket_is_root_dir_name_or_configured() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("hopskotch-archive");
-    let store = FsStore::create(&root)
-        .await
-        .expect("create a store in a missing dir");
+    let store = FsStore::create(&root).await.expect("create a store in a missing dir");
     assert!(root.is_dir(), "FsStore::create must create the root");
     assert_eq!(store.bucket(), "hopskotch-archive");
-    assert_eq!(
-        FsStore::new(&root).with_bucket("primary").bucket(),
-        "primary"
-    );
+    assert_eq!(FsStore::new(&root).with_bucket("primary").bucket(), "primary");
 }
 
 // ---------------------------------------------------------------------------
@@ -739,14 +484,8 @@ async fn s3_wrong_secret_is_denied_and_writes_nothing() {
         Err(e @ StoreError::Denied { .. }) => {
             assert!(!e.is_transient(), "Denied must not be transient");
             let shown = format!("{e} {e:?}");
-            assert!(
-                !shown.contains(wrong_secret),
-                "the error must not carry the secret: {shown}"
-            );
-            assert!(
-                !shown.contains(&s3_secret()),
-                "the error must not carry the secret: {shown}"
-            );
+            assert!(!shown.contains(wrong_secret), "the error must not carry the secret: {shown}");
+            assert!(!shown.contains(&s3_secret()), "the error must not carry the secret: {shown}");
         }
         other => panic!("put with a wrong secret should be StoreError::Denied, got {other:?}"),
     }
@@ -756,25 +495,11 @@ async fn s3_wrong_secret_is_denied_and_writes_nothing() {
         ("list", bad.list("", None, 10).await.map(|_| ())),
         ("delete", bad.delete(&key).await.map(|_| ())),
     ] {
-        assert!(
-            matches!(result, Err(StoreError::Denied { .. })),
-            "{op} with a wrong secret: {result:?}"
-        );
+        assert!(matches!(result, Err(StoreError::Denied { .. })), "{op} with a wrong secret: {result:?}");
     }
-    assert_eq!(
-        good.store.get(&key).await.ok(),
-        Some(None),
-        "a denied put must not write"
-    );
-    let listed = good
-        .store
-        .list("", None, 10)
-        .await
-        .expect("list with the right secret");
-    assert!(
-        listed.objects.is_empty(),
-        "a denied put must not write anything: {listed:?}"
-    );
+    assert_eq!(good.store.get(&key).await.ok(), Some(None), "a denied put must not write");
+    let listed = good.store.list("", None, 10).await.expect("list with the right secret");
+    assert!(listed.objects.is_empty(), "a denied put must not write anything: {listed:?}");
 }
 
 #[tokio::test]
@@ -789,9 +514,11 @@ async fn s3_missing_bucket_is_rejected_not_transient() {
 
 #[tokio::test]
 async fn s3_unreachable_endpoint_is_transient() {
-    // Port 9 (discard) on localhost: nothing listens, the connection is refused.
+    // A port that was just free: nothing listens, the connection is refused.
+    let port =
+        std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("find a free port").port();
     let store = S3Store::new(S3Config {
-        endpoint: Some("http://127.0.0.1:9".to_owned()),
+        endpoint: Some(format!("http://127.0.0.1:{port}")),
         path_style: true,
         credentials: Some(("k".to_owned(), "s".to_owned())),
         ..S3Config::new("some-bucket")
@@ -809,33 +536,17 @@ async fn s3_create_bucket_if_missing_is_idempotent() {
     let fixture = s3().await;
     let bucket = fixture.store.bucket().to_owned();
     let again = s3_store(&bucket, &s3_secret()).await;
-    again
-        .create_bucket_if_missing()
-        .await
-        .expect("second create_bucket_if_missing");
+    again.create_bucket_if_missing().await.expect("second create_bucket_if_missing");
     create(fixture.store.as_ref(), "k", payload(1, 95)).await;
-    again
-        .create_bucket_if_missing()
-        .await
-        .expect("create_bucket_if_missing on a non-empty bucket");
-    assert_eq!(
-        again.get("k").await.ok(),
-        Some(Some(payload(1, 95))),
-        "objects survive"
-    );
+    again.create_bucket_if_missing().await.expect("create_bucket_if_missing on a non-empty bucket");
+    assert_eq!(again.get("k").await.ok(), Some(Some(payload(1, 95))), "objects survive");
 }
 
 #[tokio::test]
 async fn s3_config_debug_redacts_secret() {
-    let config = S3Config {
-        credentials: Some(("AKID".into(), "s3cr3t-value".into())),
-        ..S3Config::new("b")
-    };
+    let config = S3Config { credentials: Some(("AKID".into(), "s3cr3t-value".into())), ..S3Config::new("b") };
     let shown = format!("{config:?}");
-    assert!(
-        !shown.contains("s3cr3t-value"),
-        "Debug must redact the secret: {shown}"
-    );
+    assert!(!shown.contains("s3cr3t-value"), "Debug must redact the secret: {shown}");
 }
 
 // ---------------------------------------------------------------------------
@@ -851,16 +562,11 @@ async fn open_memory_and_file_urls() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("new dir/archive");
     let url = url_for(&root);
-    let fs = store::open(&url)
-        .await
-        .unwrap_or_else(|e| panic!("open {url}: {e}"));
+    let fs = store::open(&url).await.unwrap_or_else(|e| panic!("open {url}: {e}"));
     assert!(root.is_dir(), "opening {url} must create the directory");
     assert_eq!(fs.bucket(), "archive");
     create(fs.as_ref(), "t/1.bson", payload(4, 96)).await;
-    assert!(
-        root.join("t/1.bson").is_file(),
-        "{url}: objects live at <root>/<key>"
-    );
+    assert!(root.join("t/1.bson").is_file(), "{url}: objects live at <root>/<key>");
 }
 
 /// `file://` URL of an absolute path, percent-encoding what needs it.
@@ -872,27 +578,15 @@ fn url_for(path: &std::path::Path) -> String {
 #[tokio::test]
 async fn open_s3_url() {
     let endpoint = s3_endpoint();
-    let opened = store::open(&format!(
-        "s3://hopskotch-archive?endpoint={endpoint}&region=us-west-2"
-    ))
-    .await
-    .expect("s3 URL with endpoint and region");
+    let opened = store::open(&format!("s3://hopskotch-archive?endpoint={endpoint}&region=us-west-2"))
+        .await
+        .expect("s3 URL with endpoint and region");
     assert_eq!(opened.bucket(), "hopskotch-archive");
     let shown = format!("{opened:?}");
-    assert!(
-        shown.contains("us-west-2") && shown.contains(&endpoint),
-        "config reaches the store: {shown}"
-    );
-    let aws = store::open("s3://hopskotch-archive")
-        .await
-        .expect("plain AWS s3 URL");
-    assert!(
-        format!("{aws:?}").contains("us-east-1"),
-        "default region: {aws:?}"
-    );
-    store::open(&format!("s3://b-1.x?endpoint={endpoint}&path_style=false"))
-        .await
-        .expect("explicit path_style");
+    assert!(shown.contains("us-west-2") && shown.contains(&endpoint), "config reaches the store: {shown}");
+    let aws = store::open("s3://hopskotch-archive").await.expect("plain AWS s3 URL");
+    assert!(format!("{aws:?}").contains("us-east-1"), "default region: {aws:?}");
+    store::open(&format!("s3://b-1.x?endpoint={endpoint}&path_style=false")).await.expect("explicit path_style");
 }
 
 #[tokio::test]
@@ -923,10 +617,7 @@ async fn open_rejects_bad_urls() {
     for url in bad {
         match store::open(url).await {
             Err(e @ StoreError::InvalidUrl { .. }) => {
-                assert!(
-                    !e.to_string().contains("supersecret"),
-                    "{url}: error leaks a secret: {e}"
-                );
+                assert!(!e.to_string().contains("supersecret"), "{url}: error leaks a secret: {e}");
             }
             other => panic!("store::open({url:?}) should be InvalidUrl, got {other:?}"),
         }
@@ -937,32 +628,12 @@ async fn open_rejects_bad_urls() {
 fn key_rule_edges() {
     let max = format!("{}/{}", "a".repeat(511), "b".repeat(512));
     assert_eq!(max.len(), 1024);
-    assert!(
-        store::validate_key(&max).is_ok(),
-        "1024 bytes is the longest valid key"
-    );
-    assert!(
-        store::validate_key(&format!("{max}c")).is_err(),
-        "1025 bytes is too long"
-    );
-    for ok in [
-        "a",
-        "a/b",
-        "+oversized/2024/1/5/7/x.bson",
-        ".hidden/x",
-        "a/..b",
-        "a/b.",
-        "tmp-x/.tmp",
-    ] {
-        assert!(
-            store::validate_key(ok).is_ok(),
-            "{ok:?} should be a valid key"
-        );
+    assert!(store::validate_key(&max).is_ok(), "1024 bytes is the longest valid key");
+    assert!(store::validate_key(&format!("{max}c")).is_err(), "1025 bytes is too long");
+    for ok in ["a", "a/b", "+oversized/2024/1/5/7/x.bson", ".hidden/x", "a/..b", "a/b.", "tmp-x/.tmp"] {
+        assert!(store::validate_key(ok).is_ok(), "{ok:?} should be a valid key");
     }
     for ok in ["", "a", "a/", "a/b", "a/.", "a/.."] {
-        assert!(
-            store::validate_prefix(ok).is_ok(),
-            "{ok:?} should be a valid prefix"
-        );
+        assert!(store::validate_prefix(ok).is_ok(), "{ok:?} should be a valid prefix");
     }
 }

@@ -52,6 +52,11 @@ pub fn topic() -> impl Strategy<Value = String> {
 }
 
 pub fn message() -> impl Strategy<Value = Message> {
-    (topic(), any::<i64>(), key(), headers(), payload())
-        .prop_map(|(topic, timestamp, key, headers, payload)| Message { topic, timestamp, key, headers, payload })
+    (topic(), any::<i64>(), key(), headers(), payload()).prop_map(|(topic, timestamp, key, headers, payload)| Message {
+        topic,
+        timestamp,
+        key,
+        headers,
+        payload,
+    })
 }

@@ -1,0 +1,93 @@
+//! The archive a stream must produce, computed with the archiver's own
+//! identity code (PRODUCT.md §3.3) — not a second implementation of it.
+
+use crate::Delivery;
+use archiver::identity::{self, Collision, Decision, Fingerprint, Identity, Placement};
+use archiver::record::Message;
+use archiver::topics;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// The archiver settings that decide what is archived at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveRules {
+    /// Topics the archiver never consumes: exact names, or globs with `*`.
+    pub veto: Vec<String>,
+    /// Whether messages with a `_test` header are archived (hop skips them).
+    pub archive_test_messages: bool,
+}
+
+impl ArchiveRules {
+    /// The archiver's defaults for a stream whose topics carry `topic_prefix`:
+    /// heartbeats vetoed, `_test` messages skipped.
+    pub fn defaults(topic_prefix: &str) -> ArchiveRules {
+        ArchiveRules { veto: vec![format!("{topic_prefix}sys.heartbeat")], archive_test_messages: false }
+    }
+
+    pub fn is_vetoed(&self, topic: &str) -> bool {
+        topics::matches_any(&self.veto, topic)
+    }
+
+    pub fn is_skipped_test(&self, message: &Message) -> bool {
+        !self.archive_test_messages && message.headers.iter().any(|h| h.key == "_test")
+    }
+}
+
+/// One distinct message the archive must hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedMessage {
+    /// The first delivery that carried it.
+    pub seq: u64,
+    pub placement: Placement,
+    pub fingerprint: Fingerprint,
+    /// `None` when the key's day depends on the ingest time (no timestamp).
+    pub object_key: Option<String>,
+    pub message: Message,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expectation {
+    pub messages: Vec<ExpectedMessage>,
+    /// Deliveries of a message already archived.
+    pub duplicates: u64,
+    /// Messages stored under their derived UUID because their `_id` was taken.
+    pub conflicts: u64,
+    pub skipped_test: u64,
+    pub vetoed: u64,
+}
+
+/// Replays `deliveries` through the identity rules in stream order.
+pub fn expect(deliveries: &[Delivery], rules: &ArchiveRules) -> Result<Expectation, Collision> {
+    let mut held: BTreeMap<Uuid, Fingerprint> = BTreeMap::new();
+    let mut out = Expectation::default();
+    for delivery in deliveries {
+        let message = &delivery.message;
+        if rules.is_vetoed(&message.topic) {
+            out.vetoed += 1;
+            continue;
+        }
+        if rules.is_skipped_test(message) {
+            out.skipped_test += 1;
+            continue;
+        }
+        let id = Identity::of(message);
+        let decision =
+            identity::decide(&id, held.get(&id.preferred_uuid()).copied(), held.get(&id.derived_uuid).copied())?;
+        match decision {
+            Decision::Duplicate(_) => out.duplicates += 1,
+            Decision::Store(placement) => {
+                held.insert(placement.uuid, id.fingerprint);
+                out.conflicts += u64::from(placement.claimed_uuid.is_some());
+                out.messages.push(ExpectedMessage {
+                    seq: delivery.seq,
+                    placement,
+                    fingerprint: id.fingerprint,
+                    object_key: (message.timestamp >= 0)
+                        .then(|| identity::object_key(&message.topic, message.timestamp, placement.uuid)),
+                    message: message.clone(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,243 @@
+//! The `mockhop` command line.
+
+use anyhow::{Context as _, bail};
+use archiver::source::KafkaConnection;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use mockhop::expect::{self, ArchiveRules, Expectation};
+use mockhop::generate::{self, PROFILES};
+use mockhop::{Delivery, StreamOptions, produce, stream_file, verify};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "mockhop", version, about = "A seeded, deterministic simulator of Hopskotch traffic")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write the stream to stdout or a file.
+    Generate {
+        #[command(flatten)]
+        stream: StreamArgs,
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: StreamFormat,
+        /// Write here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Publish the stream to a Kafka broker.
+    Produce {
+        #[command(flatten)]
+        stream: StreamArgs,
+        #[command(flatten)]
+        kafka: KafkaConnection,
+        /// Partitions of each topic created.
+        #[arg(long, default_value_t = 3)]
+        partitions: i32,
+    },
+    /// Print the archive the stream must produce.
+    Expect {
+        #[command(flatten)]
+        stream: StreamArgs,
+        #[command(flatten)]
+        rules: RuleArgs,
+    },
+    /// Check a real archive against the stream; exit 1 on any discrepancy.
+    Verify {
+        #[command(flatten)]
+        stream: StreamArgs,
+        #[command(flatten)]
+        rules: RuleArgs,
+        /// The archive's index: postgres://... or sqlite://...
+        #[arg(long)]
+        index: String,
+        /// The archive's object store: s3://bucket?endpoint=..., file:///dir
+        #[arg(long)]
+        store: String,
+    },
+    /// List the built-in profiles.
+    Profiles,
+}
+
+#[derive(Args)]
+struct StreamArgs {
+    #[arg(long)]
+    seed: u64,
+    /// Deliveries, duplicates included.
+    #[arg(long)]
+    count: usize,
+    #[arg(long, default_value = "default")]
+    profile: String,
+    /// Prepended to every topic name.
+    #[arg(long, default_value = "")]
+    topic_prefix: String,
+    /// The stream as `mockhop produce` sent it to Kafka (librdkafka cannot
+    /// send timestamp 0; it goes out as 1 ms). Use for archives fed from Kafka.
+    #[arg(long)]
+    as_produced: bool,
+}
+
+impl StreamArgs {
+    fn deliveries(&self) -> anyhow::Result<Vec<Delivery>> {
+        let options = StreamOptions {
+            seed: self.seed,
+            count: self.count,
+            profile: self.profile.clone(),
+            topic_prefix: self.topic_prefix.clone(),
+        };
+        let deliveries = generate::generate(&options)?;
+        Ok(if self.as_produced { produce::as_produced(&deliveries) } else { deliveries })
+    }
+}
+
+#[derive(Args)]
+struct RuleArgs {
+    /// Topics the archiver vetoes (exact names or `*` globs); default: the
+    /// stream's `sys.heartbeat`.
+    #[arg(long)]
+    veto: Vec<String>,
+    /// The archiver archives `_test` messages too.
+    #[arg(long)]
+    archive_test_messages: bool,
+}
+
+impl RuleArgs {
+    fn rules(&self, stream: &StreamArgs) -> ArchiveRules {
+        let mut rules = ArchiveRules::defaults(&stream.topic_prefix);
+        if !self.veto.is_empty() {
+            rules.veto = self.veto.clone();
+        }
+        rules.archive_test_messages = self.archive_test_messages;
+        rules
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StreamFormat {
+    Jsonl,
+    Bson,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("mockhop: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Generate { stream, format, out } => generate_file(&stream, format, out)?,
+        Command::Produce { stream, kafka, partitions } => produce_stream(&stream, &kafka, partitions)?,
+        Command::Expect { stream, rules } => print_expectation(&expectation(&stream, &rules)?)?,
+        Command::Verify { stream, rules, index, store } => return verify_archive(&stream, &rules, &index, &store),
+        Command::Profiles => {
+            for p in PROFILES {
+                println!("{:<12} {}", p.name, p.summary);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn generate_file(stream: &StreamArgs, format: StreamFormat, out: Option<PathBuf>) -> anyhow::Result<()> {
+    let deliveries = stream.deliveries()?;
+    let mut sink: Box<dyn Write> = match &out {
+        Some(path) => {
+            Box::new(std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?)
+        }
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut sink = std::io::BufWriter::new(&mut sink);
+    for delivery in &deliveries {
+        match format {
+            StreamFormat::Jsonl => writeln!(sink, "{}", stream_file::to_json(delivery))?,
+            StreamFormat::Bson => sink.write_all(&stream_file::to_bson(delivery)?)?,
+        }
+    }
+    sink.flush()?;
+    Ok(())
+}
+
+fn produce_stream(stream: &StreamArgs, kafka: &KafkaConnection, partitions: i32) -> anyhow::Result<()> {
+    if partitions < 1 {
+        bail!("--partitions must be at least 1");
+    }
+    let deliveries = stream.deliveries()?;
+    let progress = ProgressBar::new(deliveries.len() as u64);
+    progress.set_style(
+        ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} sent, {per_sec}, eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let runtime = tokio::runtime::Runtime::new()?;
+    let summary = runtime.block_on(async {
+        produce::create_topics(kafka, &deliveries, partitions).await?;
+        produce::produce(kafka, &deliveries, partitions, |_| progress.inc(1)).await
+    })?;
+    progress.finish_and_clear();
+    println!("{:<40} {:>8} {:>12}", "topic", "sent", "bytes");
+    for (topic, t) in &summary {
+        println!("{topic:<40} {:>8} {:>12}", t.sent, t.bytes);
+    }
+    let (sent, bytes) = summary.values().fold((0, 0), |(s, b), t| (s + t.sent, b + t.bytes));
+    println!("{:<40} {sent:>8} {bytes:>12}", "total");
+    Ok(())
+}
+
+fn expectation(stream: &StreamArgs, rules: &RuleArgs) -> anyhow::Result<Expectation> {
+    let deliveries = stream.deliveries()?;
+    Ok(expect::expect(&deliveries, &rules.rules(stream))?)
+}
+
+fn print_expectation(expected: &Expectation) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    writeln!(out, "# seq uuid kind object-key fingerprint")?;
+    for m in &expected.messages {
+        let kind = match (m.placement.is_client_uuid, m.placement.claimed_uuid) {
+            (true, _) => "client".to_owned(),
+            (false, None) => "derived".to_owned(),
+            (false, Some(claimed)) => format!("conflict-with:{claimed}"),
+        };
+        let key = m.object_key.as_deref().unwrap_or("(day of ingest: no timestamp)");
+        writeln!(out, "{} {} {kind} {key} {}", m.seq, m.placement.uuid, m.fingerprint)?;
+    }
+    writeln!(
+        out,
+        "# {} messages, {} duplicates, {} conflicts, {} _test skipped, {} vetoed",
+        expected.messages.len(),
+        expected.duplicates,
+        expected.conflicts,
+        expected.skipped_test,
+        expected.vetoed
+    )?;
+    out.flush()?;
+    Ok(())
+}
+
+fn verify_archive(stream: &StreamArgs, rules: &RuleArgs, index: &str, store: &str) -> anyhow::Result<ExitCode> {
+    let expected = expectation(stream, rules)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let report = runtime.block_on(async {
+        let index = archiver::index::open(index).await?;
+        let store = archiver::store::open(store).await?;
+        anyhow::Ok(verify::verify(&expected, index.as_ref(), store.as_ref()).await?)
+    })?;
+    for d in &report.discrepancies {
+        println!("{d}");
+    }
+    println!(
+        "verified {} messages: {} discrepancies ({} foreign rows ignored)",
+        report.checked,
+        report.discrepancies.len(),
+        report.foreign_rows
+    );
+    Ok(if report.discrepancies.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

@@ -1,0 +1,190 @@
+//! Checks a real archive against what a stream must have produced.
+//!
+//! A message of the stream may legitimately sit under its client `_id` or
+//! under its derived UUID (a conflict's winner depends on delivery order
+//! across partitions), so both are looked up; it must be found under exactly
+//! one, with an object whose payload, headers, key, timestamp and topic are
+//! byte-identical. Rows of the stream's topics whose fingerprint belongs to
+//! no message of the stream are foreign traffic and ignored.
+
+use crate::expect::{Expectation, ExpectedMessage};
+use archiver::identity::{Fingerprint, Identity};
+use archiver::index::{Cursor, Index, IndexEntry, IndexError, ListQuery, PAGE_ROWS_MAX};
+use archiver::record::{Message, Record};
+use archiver::store::{ObjectStore, StoreError};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use uuid::Uuid;
+
+/// How many expected messages are looked up in one index query.
+const LOOKUP_BATCH_MAX: usize = 500;
+
+/// One discrepancy between the archive and the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Discrepancy {
+    /// A message of the stream is in the archive under none of its UUIDs.
+    Missing { seq: u64, uuid: Uuid },
+    /// The index row exists but its object does not.
+    ObjectMissing { seq: u64, uuid: Uuid, key: String },
+    /// The object exists but is not a readable archive object.
+    Unreadable { seq: u64, uuid: Uuid, error: String },
+    /// The archived message differs from the one sent.
+    Mismatch { seq: u64, uuid: Uuid, fields: Vec<&'static str> },
+    /// A message of the stream is archived more than once.
+    Extra { seq: u64, uuid: Uuid },
+}
+
+impl fmt::Display for Discrepancy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Discrepancy::Missing { seq, uuid } => write!(f, "missing: delivery #{seq} ({uuid}) is not archived"),
+            Discrepancy::ObjectMissing { seq, uuid, key } => {
+                write!(f, "object missing: delivery #{seq} ({uuid}) is indexed but {key} does not exist")
+            }
+            Discrepancy::Unreadable { seq, uuid, error } => {
+                write!(f, "unreadable: delivery #{seq} ({uuid}): {error}")
+            }
+            Discrepancy::Mismatch { seq, uuid, fields } => {
+                write!(f, "mismatch: delivery #{seq} ({uuid}) differs in {}", fields.join(", "))
+            }
+            Discrepancy::Extra { seq, uuid } => {
+                write!(f, "extra: delivery #{seq} is archived again as {uuid}")
+            }
+        }
+    }
+}
+
+/// The outcome of a verification.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Expected messages looked for.
+    pub checked: usize,
+    /// Rows of the stream's topics that belong to other traffic.
+    pub foreign_rows: u64,
+    pub discrepancies: Vec<Discrepancy>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Verifies the archive behind `index` and `store` against `expected`.
+pub async fn verify(expected: &Expectation, index: &dyn Index, store: &dyn ObjectStore) -> Result<Report, VerifyError> {
+    let mut report = Report { checked: expected.messages.len(), ..Report::default() };
+    let mut found: BTreeSet<Uuid> = BTreeSet::new();
+    for batch in expected.messages.chunks(LOOKUP_BATCH_MAX) {
+        let uuids: Vec<Uuid> = batch.iter().flat_map(|m| candidates(&m.message)).collect();
+        let rows: BTreeMap<Uuid, IndexEntry> =
+            index.get_many(&uuids).await?.into_iter().map(|e| (e.row.uuid, e)).collect();
+        for message in batch {
+            let hits: Vec<&IndexEntry> = candidates(&message.message)
+                .into_iter()
+                .filter_map(|uuid| rows.get(&uuid))
+                .filter(|e| e.row.fingerprint == message.fingerprint.0)
+                .collect();
+            found.extend(hits.iter().map(|e| e.row.uuid));
+            check_hits(message, &hits, store, &mut report.discrepancies).await?;
+        }
+    }
+    scan_for_extras(expected, index, &found, &mut report).await?;
+    Ok(report)
+}
+
+/// The UUIDs a message may be archived under: its client `_id`, if any, and
+/// its derived UUID.
+fn candidates(message: &Message) -> Vec<Uuid> {
+    let id = Identity::of(message);
+    id.client_uuid.into_iter().chain([id.derived_uuid]).collect()
+}
+
+async fn check_hits(
+    expected: &ExpectedMessage,
+    hits: &[&IndexEntry],
+    store: &dyn ObjectStore,
+    out: &mut Vec<Discrepancy>,
+) -> Result<(), StoreError> {
+    let seq = expected.seq;
+    let Some((first, again)) = hits.split_first() else {
+        out.push(Discrepancy::Missing { seq, uuid: expected.placement.uuid });
+        return Ok(());
+    };
+    out.extend(again.iter().map(|e| Discrepancy::Extra { seq, uuid: e.row.uuid }));
+    let row = &first.row;
+    let Some(bytes) = store.get(&row.key).await? else {
+        out.push(Discrepancy::ObjectMissing { seq, uuid: row.uuid, key: row.key.clone() });
+        return Ok(());
+    };
+    match Record::decode(&bytes) {
+        Err(e) => out.push(Discrepancy::Unreadable { seq, uuid: row.uuid, error: e.to_string() }),
+        Ok(record) => {
+            let fields = differing_fields(&expected.message, &record, row.uuid);
+            if !fields.is_empty() {
+                out.push(Discrepancy::Mismatch { seq, uuid: row.uuid, fields });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The fields in which the archived `record` differs from `sent`.
+fn differing_fields(sent: &Message, record: &Record, uuid: Uuid) -> Vec<&'static str> {
+    let archived = record.message();
+    let annotated_uuid = record.annotations.as_ref().and_then(|a| a.text_uuid());
+    [
+        ("topic", sent.topic == archived.topic),
+        ("timestamp", sent.timestamp == archived.timestamp),
+        ("key", sent.key == archived.key),
+        ("headers", sent.headers == archived.headers),
+        ("payload", sent.payload == archived.payload),
+        ("con_text_uuid", annotated_uuid == Some(uuid)),
+    ]
+    .into_iter()
+    .filter(|(_, same)| !same)
+    .map(|(name, _)| name)
+    .collect()
+}
+
+/// Lists every row of the stream's topics: a row holding a stream message's
+/// fingerprint under a UUID not already accounted for is an extra copy;
+/// any other fingerprint is foreign traffic.
+async fn scan_for_extras(
+    expected: &Expectation,
+    index: &dyn Index,
+    found: &BTreeSet<Uuid>,
+    report: &mut Report,
+) -> Result<(), IndexError> {
+    let by_fingerprint: BTreeMap<Fingerprint, u64> = expected.messages.iter().map(|m| (m.fingerprint, m.seq)).collect();
+    let topics: BTreeSet<String> = expected.messages.iter().map(|m| m.message.topic.clone()).collect();
+    let mut query = ListQuery {
+        topics: topics.into_iter().collect(),
+        start_ms: None,
+        end_ms: None,
+        descending: false,
+        include_retracted: true,
+        limit: PAGE_ROWS_MAX,
+        after: None,
+    };
+    if query.topics.is_empty() {
+        return Ok(());
+    }
+    loop {
+        let page = index.list(&query).await?;
+        for entry in &page.entries {
+            match by_fingerprint.get(&Fingerprint(entry.row.fingerprint)) {
+                None => report.foreign_rows += 1,
+                Some(&seq) if !found.contains(&entry.row.uuid) => {
+                    report.discrepancies.push(Discrepancy::Extra { seq, uuid: entry.row.uuid });
+                }
+                Some(_) => {}
+            }
+        }
+        match page.next {
+            Some(Cursor { timestamp, id }) => query.after = Some(Cursor { timestamp, id }),
+            None => return Ok(()),
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! The `mockhop` command line, run as a user would.
+
+use crate::verify::{Archive, COUNT, SEED, expectation};
+use std::process::{Command, Output};
+
+/// Runs `mockhop args...` and returns (exit code, stdout bytes, stderr).
+fn check(args: &[&str]) -> (i32, Vec<u8>, String) {
+    let Output { status, stdout, stderr } =
+        Command::new(env!("CARGO_BIN_EXE_mockhop")).args(args).output().expect("mockhop runs");
+    (status.code().expect("exited normally"), stdout, String::from_utf8_lossy(&stderr).into_owned())
+}
+
+#[test]
+fn generate_is_byte_identical_across_runs_in_both_formats() {
+    for format in ["jsonl", "bson"] {
+        let args = ["generate", "--seed", "3", "--count", "250", "--format", format];
+        let (code, first, err) = check(&args);
+        assert_eq!(code, 0, "{err}");
+        assert!(!first.is_empty());
+        let (_, second, _) = check(&args);
+        assert!(first == second, "{format}: two runs differ");
+        let (_, other_seed, _) = check(&["generate", "--seed", "4", "--count", "250", "--format", format]);
+        assert!(first != other_seed, "{format}: another seed gives the same stream");
+    }
+}
+
+#[test]
+fn generate_jsonl_has_one_object_per_delivery() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("stream.jsonl");
+    let (code, _, err) = check(&["generate", "--seed", "1", "--count", "40", "--out", out.to_str().expect("utf-8")]);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&out).expect("written");
+    let lines: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
+    assert_eq!(lines.len(), 40);
+    assert_eq!(lines[7]["seq"], 7);
+    assert!(lines.iter().all(|l| l["topic"].is_string() && l["headers"].is_array()));
+}
+
+#[test]
+fn profiles_and_bad_input() {
+    let (code, out, _) = check(&["profiles"]);
+    assert_eq!(code, 0);
+    let text = String::from_utf8_lossy(&out);
+    for name in ["default", "realistic", "old-clients", "odd-headers", "duplicates"] {
+        assert!(text.lines().any(|l| l.starts_with(name)), "{name} missing from:\n{text}");
+    }
+    let (code, _, err) = check(&["generate", "--seed", "1", "--count", "5", "--profile", "nope"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown profile") && err.contains("realistic"), "{err}");
+}
+
+#[test]
+fn expect_prints_messages_and_counts() {
+    let (code, out, err) = check(&["expect", "--seed", &SEED.to_string(), "--count", &COUNT.to_string()]);
+    assert_eq!(code, 0, "{err}");
+    let text = String::from_utf8_lossy(&out);
+    let expected = expectation();
+    let summary = text.lines().last().expect("a summary line");
+    assert!(
+        summary.starts_with(&format!(
+            "# {} messages, {} duplicates, {} conflicts",
+            expected.messages.len(),
+            expected.duplicates,
+            expected.conflicts
+        )),
+        "{summary}"
+    );
+    let first = &expected.messages[0];
+    assert!(text.contains(&format!("{} {}", first.seq, first.placement.uuid)), "first message missing");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_exits_zero_on_a_good_archive_and_one_on_a_damaged_one() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let index = format!("sqlite://{}", tmp.path().join("index.db").display());
+    let store_dir = tmp.path().join("objects");
+    let store = format!("file://{}", store_dir.display());
+    let archive = Archive::at(&index, &store).await;
+    let expected = expectation();
+    archive.write_all(&expected, None).await;
+    let args = verify_args(&index, &store);
+    let (code, out, err) = tokio::task::spawn_blocking(move || run_owned(&args)).await.expect("runs");
+    let text = String::from_utf8_lossy(&out).into_owned();
+    assert_eq!(code, 0, "{text}{err}");
+    assert!(text.contains(&format!("verified {} messages: 0 discrepancies", expected.messages.len())), "{text}");
+
+    let victim = expected.messages.iter().find_map(|m| m.object_key.clone()).expect("a keyed message");
+    std::fs::remove_file(store_dir.join(&victim)).expect("object file removed");
+    let args = verify_args(&index, &store);
+    let (code, out, _) = tokio::task::spawn_blocking(move || run_owned(&args)).await.expect("runs");
+    let text = String::from_utf8_lossy(&out).into_owned();
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("object missing") && text.contains(&victim), "{text}");
+}
+
+fn verify_args(index: &str, store: &str) -> Vec<String> {
+    let (seed, count) = (SEED.to_string(), COUNT.to_string());
+    ["verify", "--seed", &seed, "--count", &count, "--index", index, "--store", store].map(str::to_owned).to_vec()
+}
+
+fn run_owned(args: &[String]) -> (i32, Vec<u8>, String) {
+    check(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
