@@ -1,23 +1,30 @@
 #!/usr/bin/env bash
-# Installs the system packages the build needs, when they are missing and we
-# may (root with apt-get). Otherwise names what is missing.
+# Installs the system packages the build and tests need, when they are
+# missing and we may (root with apt-get); otherwise names what is missing.
+#   cmake + curl headers: bundled librdkafka (the curl header works around
+#   librdkafka 2.12's CMake bug; nothing links libcurl); OpenSSL: SASL_SSL.
 set -euo pipefail
 
 command -v cargo >/dev/null || { echo "deps: cargo not found: install the Rust toolchain (rustup)" >&2; exit 1; }
 
 missing=()
-for tool in cc pkg-config python3; do
+for tool in cc c++ make cmake pkg-config python3; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+pkg-config --exists openssl 2>/dev/null || missing+=(openssl-headers)
+pkg-config --exists libcurl 2>/dev/null || missing+=(curl-headers)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql-server)
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
+packages="build-essential cmake pkg-config libssl-dev libcurl4-openssl-dev zlib1g-dev python3 python3-venv postgresql-15"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "deps: installing ${missing[*]} with apt-get" >&2
+  echo "deps: missing ${missing[*]}; installing with apt-get" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends build-essential pkg-config python3 python3-venv postgresql-15 >/dev/null
+  # shellcheck disable=SC2086
+  apt-get install -y -qq --no-install-recommends $packages >/dev/null
 else
-  echo "deps: missing ${missing[*]}: install them (Debian: build-essential pkg-config python3-venv postgresql-15)" >&2
+  echo "deps: missing ${missing[*]}: install them (Debian: $packages)" >&2
   exit 1
 fi
