@@ -1,6 +1,18 @@
-//! The ingest pipeline: message → identity decision → object write → index
-//! row → offset commit. (The consuming loop arrives with `archiver run`.)
+//! The ingest pipeline: message → identity decision → conditional object
+//! write → batched index insert → offset commit.
+//!
+//! Invariant: an offset is committed only after its object and index row are
+//! durable (or nothing needed writing), and only up to the highest offset
+//! below which every message of the partition is durable.
 
+mod backoff;
+mod offsets;
+mod place;
 mod prepare;
+mod run;
 
+pub use backoff::Backoff;
+pub use offsets::OffsetTracker;
+pub use place::{Context, Kind, Placed};
 pub use prepare::{PrepareError, Prepared, Provenance, prepare};
+pub use run::{RunError, RunLimits, RunSummary, run};

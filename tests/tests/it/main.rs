@@ -4,8 +4,10 @@
 //! servers from the environment written by `scripts/services.sh start`
 //! (`make test` does this); see [`support::service`].
 
+mod config;
 mod identity;
 mod index;
+mod observability;
 mod pipeline;
 mod record;
 mod store;

@@ -70,3 +70,212 @@ fn a_conflict_row_records_the_claimed_uuid() {
     assert_eq!(annotations.flag("con_is_client_uuid"), Some(false));
     assert_eq!(annotations.text_uuid(), Some(id.derived_uuid));
 }
+
+// ---- the consuming loop, fed from memory ------------------------------------
+
+use archiver::index::Index;
+use archiver::ops::metrics::Metrics;
+use archiver::pipeline::{Context, RunLimits, RunSummary, run};
+use archiver::source::memory::{MemoryLog, MemorySource};
+use archiver::source::{Delivered, MessageSource, Position, SourceError};
+use archiver::store::{MemoryStore, ObjectMeta, ObjectStore, PutOutcome, StoreError};
+use bytes::Bytes;
+use mockhop::expect::{ArchiveRules, Expectation, expect};
+use mockhop::{Delivery, StreamOptions};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+const PARTITIONS: u32 = 3;
+
+fn stream(seed: u64, count: usize) -> Vec<Delivery> {
+    let options = StreamOptions { seed, count, profile: "default".into(), topic_prefix: String::new() };
+    mockhop::generate::generate(&options).expect("generates")
+}
+
+/// The archive a stream must produce when every topic is consumed.
+fn expectation(deliveries: &[Delivery]) -> Expectation {
+    expect(deliveries, &ArchiveRules { veto: vec![], archive_test_messages: false }).expect("no collisions")
+}
+
+fn log_of(deliveries: &[Delivery]) -> MemoryLog {
+    let log = MemoryLog::new();
+    for d in deliveries {
+        log.append(i32::try_from(d.partition_hint % PARTITIONS).expect("small"), d.message.clone());
+    }
+    log
+}
+
+fn limits() -> RunLimits {
+    RunLimits { in_flight_max: 8, batch_rows_max: 16, batch_wait_ms: 5, max_messages: None, drain_timeout_ms: 5_000 }
+}
+
+struct Archive {
+    store: Arc<dyn ObjectStore>,
+    index: Arc<dyn Index>,
+}
+
+impl Archive {
+    async fn new(store: Arc<dyn ObjectStore>) -> Archive {
+        Archive { store, index: archiver::index::open("sqlite::memory:").await.expect("sqlite") }
+    }
+
+    fn context(&self) -> Arc<Context> {
+        Arc::new(Context {
+            store: Arc::clone(&self.store),
+            index: Arc::clone(&self.index),
+            metrics: Arc::new(Metrics::new()),
+            archive_test_messages: false,
+            public_topics: vec!["gcn.*".into()],
+            retry_initial_backoff_ms: 1,
+            retry_max_backoff_ms: 5,
+        })
+    }
+
+    async fn run(&self, source: &mut dyn MessageSource) -> Result<RunSummary, archiver::pipeline::RunError> {
+        run(self.context(), &limits(), source, std::future::pending()).await
+    }
+
+    /// Asserts the archive holds exactly the stream's distinct messages.
+    async fn check(&self, expected: &Expectation) {
+        let report =
+            mockhop::verify::verify(expected, self.index.as_ref(), self.store.as_ref()).await.expect("verifies");
+        assert_eq!(report.discrepancies, vec![], "archive differs from the stream");
+        assert_eq!(report.foreign_rows, 0);
+        let stats = self.index.topic_stats().await.expect("stats");
+        let rows: i64 = stats.iter().map(|s| s.count).sum();
+        assert_eq!(rows, i64::try_from(expected.messages.len()).expect("small"), "one row per distinct message");
+    }
+}
+
+fn assert_all_committed(log: &MemoryLog, deliveries: &[Delivery]) {
+    let mut lengths = std::collections::BTreeMap::new();
+    for d in deliveries {
+        *lengths
+            .entry((d.message.topic.clone(), i32::try_from(d.partition_hint % PARTITIONS).expect("small")))
+            .or_insert(0i64) += 1;
+    }
+    for ((topic, partition), len) in lengths {
+        assert_eq!(log.committed(&topic, partition), len, "{topic}/{partition} committed to the end");
+    }
+}
+
+#[tokio::test]
+async fn a_stream_is_archived_exactly_once() {
+    let deliveries = stream(5, 300);
+    let expected = expectation(&deliveries);
+    let log = log_of(&deliveries);
+    let archive = Archive::new(Arc::new(MemoryStore::new())).await;
+    let summary = archive.run(&mut log.consumer()).await.expect("runs");
+    archive.check(&expected).await;
+    assert_all_committed(&log, &deliveries);
+    assert_eq!(summary.taken, deliveries.len() as u64);
+    assert_eq!(summary.archived, expected.messages.len() as u64);
+    assert_eq!(summary.duplicates, expected.duplicates);
+    assert_eq!(summary.skipped_test, expected.skipped_test);
+    // A second consumer of the same group finds nothing left to do.
+    let again = archive.run(&mut log.consumer()).await.expect("runs");
+    assert_eq!(again.taken, 0);
+}
+
+/// Delivers `budget` messages, then fails like a crashed process.
+struct CrashingSource {
+    inner: MemorySource,
+    budget: u64,
+}
+
+#[async_trait::async_trait]
+impl MessageSource for CrashingSource {
+    async fn next(&mut self) -> Result<Option<Delivered>, SourceError> {
+        if self.budget == 0 {
+            return Err(SourceError::Fatal("simulated crash".into()));
+        }
+        self.budget -= 1;
+        self.inner.next().await
+    }
+
+    async fn commit(&mut self, positions: &[Position]) -> Result<(), SourceError> {
+        self.inner.commit(positions).await
+    }
+}
+
+#[tokio::test]
+async fn crashes_and_restarts_lose_nothing_and_store_nothing_twice() {
+    let deliveries = stream(9, 300);
+    let expected = expectation(&deliveries);
+    let log = log_of(&deliveries);
+    let archive = Archive::new(Arc::new(MemoryStore::new())).await;
+    for budget in [37, 5, 90, 1, 64] {
+        let mut source = CrashingSource { inner: log.consumer(), budget };
+        let result = archive.run(&mut source).await;
+        assert!(result.is_err(), "the crash surfaces as an error");
+    }
+    archive.run(&mut log.consumer()).await.expect("final run");
+    archive.check(&expected).await;
+    assert_all_committed(&log, &deliveries);
+}
+
+#[tokio::test]
+async fn objects_without_index_rows_are_healed() {
+    let deliveries = stream(3, 200);
+    let expected = expectation(&deliveries);
+    let archive = Archive::new(Arc::new(MemoryStore::new())).await;
+    // A crash between object write and index write, for the first 20 messages.
+    for m in expected.messages.iter().take(20) {
+        let p = prepare(&m.message, m.fingerprint, &m.placement, &provenance(), "memory").expect("prepares");
+        archive.store.put_if_absent(&p.key, Bytes::from(p.object)).await.expect("stored");
+    }
+    let summary = archive.run(&mut log_of(&deliveries).consumer()).await.expect("runs");
+    archive.check(&expected).await;
+    assert!(summary.healed >= 15, "healed {} rows", summary.healed);
+}
+
+/// Fails every `every`-th write with a transient error.
+#[derive(Debug)]
+struct FlakyStore {
+    inner: MemoryStore,
+    every: u64,
+    calls: AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for FlakyStore {
+    async fn put_if_absent(&self, key: &str, bytes: Bytes) -> Result<PutOutcome, StoreError> {
+        if self.calls.fetch_add(1, Ordering::Relaxed).is_multiple_of(self.every) {
+            return Err(StoreError::Unavailable { op: "put", key: key.into(), message: "503 SlowDown".into() });
+        }
+        self.inner.put_if_absent(key, bytes).await
+    }
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
+        self.inner.head(key).await
+    }
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<archiver::store::ListPage, StoreError> {
+        self.inner.list(prefix, after, limit).await
+    }
+    async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        self.inner.delete(key).await
+    }
+    fn bucket(&self) -> &str {
+        self.inner.bucket()
+    }
+}
+
+#[tokio::test]
+async fn transient_store_failures_are_retried_until_everything_is_archived() {
+    let deliveries = stream(4, 200);
+    let expected = expectation(&deliveries);
+    let log = log_of(&deliveries);
+    let flaky = Arc::new(FlakyStore { inner: MemoryStore::new(), every: 3, calls: AtomicU64::new(0) });
+    let archive = Archive::new(flaky.clone()).await;
+    archive.run(&mut log.consumer()).await.expect("runs");
+    archive.check(&expected).await;
+    assert_all_committed(&log, &deliveries);
+    assert!(flaky.calls.load(Ordering::Relaxed) > expected.messages.len() as u64, "failures were retried");
+}

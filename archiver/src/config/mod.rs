@@ -1,0 +1,233 @@
+//! The configuration of `archiver run`: typed, validated, from four sources.
+//!
+//! Precedence, highest first: command-line flags ([`RunArgs`]), `ARCHIVER_*`
+//! environment variables (named after the flags), the TOML file
+//! (`--config` / `ARCHIVER_CONFIG`), built-in defaults. Each source is read
+//! into the same shape (`file::Layer`), the layers are stacked, and
+//! `resolve` turns the result into a [`RunConfig`], checking every value.
+//! Errors name the key and where it came from.
+//!
+//! Secrets: the Kafka password comes only from `ARCHIVER_KAFKA_PASSWORD` or
+//! hop's `auth.toml`, the hopauth password only from
+//! `ARCHIVER_HOPAUTH_PASSWORD` (or it is the Kafka credential). A password in
+//! the config file is an error. `Debug` and [`RunConfig::render_masked`]
+//! show `***` for every secret, including passwords inside backend URLs.
+
+mod args;
+pub mod auth_toml;
+mod credentials;
+mod env;
+mod file;
+pub mod hopauth;
+mod render;
+mod resolve;
+pub mod scram;
+mod selection;
+mod value;
+
+pub use args::{RunArgs, SOURCES_HELP};
+pub use hopauth::{HopauthClient, HopauthTopic, TopicsError, fetch_archivable};
+pub use selection::{INTERNAL_TOPIC_PREFIX, select_topics, wanted_but_invisible};
+pub use value::{MetricsAddr, TopicMode};
+
+use crate::index::mask_password;
+use crate::ops::logging::LogFormat;
+use crate::source::KafkaConnection;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Built-in defaults, where a default exists.
+pub mod defaults {
+    pub const GROUP_ID: &str = "archiver";
+    pub const SESSION_TIMEOUT_MS: u64 = 45_000;
+    pub const SASL_MECHANISM: &str = "SCRAM-SHA-512";
+    /// The heartbeat is public, so every credential sees it; it is noise.
+    pub const VETO: &[&str] = &["sys.heartbeat"];
+    pub const REFRESH_INTERVAL_MS: u64 = 60_000;
+    pub const INDEX_URL: &str = "sqlite://./archive/index.db";
+    /// Resolved against the working directory when loaded.
+    pub const STORE_URL: &str = "file://./archive/objects";
+    pub const IN_FLIGHT_MAX: u64 = 64;
+    pub const BATCH_ROWS_MAX: u64 = 500;
+    pub const BATCH_WAIT_MS: u64 = 200;
+    pub const RETRY_INITIAL_BACKOFF_MS: u64 = 100;
+    pub const RETRY_MAX_BACKOFF_MS: u64 = 30_000;
+    pub const METRICS_ADDR: &str = "127.0.0.1:9464";
+    pub const LIVENESS_INTERVAL_MS: u64 = 10_000;
+    pub const PROGRESS_INTERVAL_MS: u64 = 30_000;
+}
+
+/// A configuration that cannot be used, and why. Never contains a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A value that does not parse; `origin` is the variable, flag or
+    /// `file: key` it came from.
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
+    #[error("{key} must be {requirement} (got {value})")]
+    OutOfRange { key: &'static str, requirement: String, value: String },
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: `{key}`: secrets are not read from the config file; {hint}", path.display())]
+    SecretInFile { path: PathBuf, key: String, hint: &'static str },
+    #[error("hop auth file {}: {message}", path.display())]
+    AuthFile { path: PathBuf, message: String },
+    /// A setting that is required, or settings that contradict each other.
+    #[error("{0}")]
+    Incomplete(String),
+}
+
+/// A username and password (a Hopskotch SCRAM credential). `Debug` masks
+/// the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub username: String,
+    pub password: String,
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential").field("username", &self.username).field("password", &"***").finish()
+    }
+}
+
+/// Where the Kafka credential was found, for `archiver config` and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// No credential: the cluster is reached without SASL.
+    None,
+    /// `ARCHIVER_KAFKA_PASSWORD` (and a configured username).
+    Environment,
+    /// An entry of hop's auth.toml.
+    AuthFile(PathBuf),
+}
+
+/// Which topics to archive; see [`select_topics`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicSelection {
+    /// Every topic the credential can see, minus `__*` internals and topics
+    /// matching a veto pattern (exact names or globs with `*`).
+    All { veto: Vec<String> },
+    /// Exactly these topics, as far as they exist.
+    Explicit(Vec<String>),
+    /// The topics hopauth marks `archivable` (`GET {url}/v1/topics`), minus
+    /// the veto patterns; `credential` signs the request (SCRAM-SHA-512).
+    Hopauth { url: String, veto: Vec<String>, credential: Option<Credential> },
+}
+
+/// The effective configuration of `archiver run`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunConfig {
+    /// The config file that was read, if any.
+    pub config_file: Option<PathBuf>,
+    pub kafka: KafkaSettings,
+    pub topics: TopicSettings,
+    pub backends: Backends,
+    pub pipeline: PipelineSettings,
+    pub observability: ObservabilitySettings,
+    pub run: RunControl,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct KafkaSettings {
+    /// Brokers, TLS/SASL settings and the credential.
+    pub connection: KafkaConnection,
+    pub group_id: String,
+    pub session_timeout_ms: u64,
+    pub credential_source: CredentialSource,
+}
+
+impl KafkaSettings {
+    /// The connection's librdkafka settings plus the consumer group's.
+    pub fn consumer_config(&self) -> rdkafka::ClientConfig {
+        let mut config = self.connection.client_config();
+        config.set("group.id", &self.group_id);
+        config.set("session.timeout.ms", self.session_timeout_ms.to_string());
+        config
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicSettings {
+    pub selection: TopicSelection,
+    /// How often the topic set is computed again, traffic or not.
+    pub refresh_interval_ms: u64,
+}
+
+/// Where the archive lives. `Debug` masks passwords in the URLs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Backends {
+    /// `postgres://…`, `postgresql://…` or `sqlite:…`.
+    pub index_url: String,
+    /// `file:///abs/dir`, `s3://bucket?…` or `memory://`.
+    pub store_url: String,
+}
+
+impl fmt::Debug for Backends {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Backends")
+            .field("index_url", &mask_password(&self.index_url))
+            .field("store_url", &mask_password(&self.store_url))
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipelineSettings {
+    /// Object writes in flight at most; bounds memory, never the backlog.
+    pub in_flight_max: usize,
+    pub batch_rows_max: usize,
+    pub batch_wait_ms: u64,
+    /// Archive messages with a `_test` header (upstream never does).
+    pub archive_test_messages: bool,
+    /// Topics whose rows are marked public (globs).
+    pub public_topics: Vec<String>,
+    pub retry_initial_backoff_ms: u64,
+    pub retry_max_backoff_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservabilitySettings {
+    /// `None`: no metrics endpoint.
+    pub metrics_addr: Option<SocketAddr>,
+    pub liveness_file: Option<PathBuf>,
+    pub liveness_interval_ms: u64,
+    pub log_format: LogFormat,
+    pub progress_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RunControl {
+    /// Stop once every assigned partition is drained.
+    pub until_eos: bool,
+    /// Stop after this many messages.
+    pub max_messages: Option<u64>,
+}
+
+/// The configuration from `args`, the process environment, the config file
+/// and the defaults.
+pub fn load(args: &RunArgs) -> Result<RunConfig, ConfigError> {
+    let vars: BTreeMap<String, String> =
+        std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
+    load_from(args, &vars)
+}
+
+/// [`load`] with the environment given as a map (for tests, and anyone who
+/// must not consult the process environment). `HOME` and `XDG_CONFIG_HOME`
+/// are read from it too, to find hop's auth.toml.
+pub fn load_from(args: &RunArgs, vars: &BTreeMap<String, String>) -> Result<RunConfig, ConfigError> {
+    let env = env::Env::new(vars);
+    let config_file = args.config.clone().or_else(|| env.raw(env::CONFIG).map(PathBuf::from));
+    let from_file = match &config_file {
+        Some(path) => file::read(path)?,
+        None => file::Layer::default(),
+    };
+    let layer = args.layer().or(env::layer(env)?).or(from_file);
+    resolve::resolve(layer, env, config_file)
+}

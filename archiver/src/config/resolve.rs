@@ -1,0 +1,265 @@
+//! From the stacked layers to a checked [`RunConfig`]: defaults filled in,
+//! every range and combination checked, credentials found.
+
+use super::credentials::{self, KafkaCredential};
+use super::env::Env;
+use super::file::{
+    BackendsSection, KafkaSection, Layer, ObservabilitySection, PipelineSection, RunSection, TopicsSection,
+};
+use super::value::{MetricsAddr, Setting, TopicMode};
+use super::{
+    Backends, ConfigError, Credential, KafkaSettings, ObservabilitySettings, PipelineSettings, RunConfig, RunControl,
+    TopicSelection, TopicSettings, defaults,
+};
+use crate::index::mask_password;
+use crate::source::{KafkaConnection, SecurityProtocol};
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+
+/// Periodic timers: fast enough for tests, slow enough not to spin.
+const INTERVAL_MS: RangeInclusive<u64> = 10..=86_400_000;
+
+pub fn resolve(layer: Layer, env: Env<'_>, config_file: Option<PathBuf>) -> Result<RunConfig, ConfigError> {
+    let kafka = kafka(&layer.kafka, env)?;
+    let credential = kafka.connection.username.clone().zip(kafka.connection.password.clone());
+    let credential = credential.map(|(username, password)| Credential { username, password });
+    Ok(RunConfig {
+        config_file,
+        topics: topics(&layer.topics, env, credential.as_ref())?,
+        kafka,
+        backends: backends(layer.backends)?,
+        pipeline: pipeline(layer.pipeline)?,
+        observability: observability(layer.observability)?,
+        run: run(layer.run)?,
+    })
+}
+
+fn kafka(section: &KafkaSection, env: Env<'_>) -> Result<KafkaSettings, ConfigError> {
+    let brokers = brokers(section.brokers.as_deref())?;
+    let KafkaCredential { credential, source, entry } = credentials::kafka(section, env, &brokers)?;
+    let fallback_protocol = if credential.is_some() { SecurityProtocol::SaslSsl } else { SecurityProtocol::Plaintext };
+    let security_protocol =
+        section.security_protocol.or(entry.as_ref().map(|e| e.protocol)).unwrap_or(fallback_protocol);
+    let sasl_mechanism = section.sasl_mechanism.clone().or(entry.as_ref().map(|e| e.mechanism.clone()));
+    let ca_location = section.ca_location.clone().or(entry.and_then(|e| e.ssl_ca_location));
+    let group_id = section.group_id.clone().unwrap_or_else(|| defaults::GROUP_ID.into());
+    if group_id.trim().is_empty() {
+        return Err(ConfigError::Incomplete("kafka.group_id must not be empty".into()));
+    }
+    let (username, password) = credential.map(|c| (c.username, c.password)).unzip();
+    Ok(KafkaSettings {
+        connection: KafkaConnection {
+            brokers,
+            security_protocol,
+            sasl_mechanism: sasl_mechanism.unwrap_or_else(|| defaults::SASL_MECHANISM.into()),
+            username,
+            password,
+            ca_location,
+        },
+        group_id,
+        session_timeout_ms: ranged(
+            "kafka.session_timeout_ms",
+            section.session_timeout_ms,
+            defaults::SESSION_TIMEOUT_MS,
+            1_000..=3_600_000,
+        )?,
+        credential_source: source,
+    })
+}
+
+/// `host:port[,host:port…]`, required: an archive of record must not
+/// quietly read from whatever listens on localhost.
+fn brokers(brokers: Option<&str>) -> Result<String, ConfigError> {
+    let Some(brokers) = brokers.map(str::trim).filter(|b| !b.is_empty()) else {
+        return Err(ConfigError::Incomplete(
+            "kafka.brokers is not set (--kafka-brokers, ARCHIVER_KAFKA_BROKERS or [kafka] brokers)".into(),
+        ));
+    };
+    if brokers.contains("://") || brokers.split(',').any(|b| b.trim().is_empty()) {
+        return Err(ConfigError::Invalid {
+            origin: "kafka.brokers".into(),
+            message: format!("invalid value '{brokers}': expected host:port[,host:port...] without a URL scheme"),
+        });
+    }
+    Ok(brokers.to_owned())
+}
+
+fn topics(section: &TopicsSection, env: Env<'_>, kafka: Option<&Credential>) -> Result<TopicSettings, ConfigError> {
+    let veto =
+        patterns("topics.veto", section.veto.clone(), || defaults::VETO.iter().map(|v| v.to_string()).collect())?;
+    let selection = match mode(section)? {
+        TopicMode::All => TopicSelection::All { veto },
+        TopicMode::Explicit => TopicSelection::Explicit(explicit_names(section.names.clone())?),
+        TopicMode::Hopauth => TopicSelection::Hopauth {
+            url: hopauth_url(section.hopauth_url.as_deref())?,
+            veto,
+            credential: credentials::hopauth(section, env, kafka)?,
+        },
+    };
+    let refresh_interval_ms =
+        ranged("topics.refresh_interval_ms", section.refresh_interval_ms, defaults::REFRESH_INTERVAL_MS, INTERVAL_MS)?;
+    Ok(TopicSettings { selection, refresh_interval_ms })
+}
+
+/// `topics.select`, or what the other keys imply.
+fn mode(section: &TopicsSection) -> Result<TopicMode, ConfigError> {
+    if let Some(mode) = section.select {
+        return Ok(mode);
+    }
+    match (section.names.is_some(), section.hopauth_url.is_some()) {
+        (true, true) => Err(ConfigError::Incomplete(
+            "both topics.names and topics.hopauth_url are set: choose with topics.select = \"explicit\" or \"hopauth\""
+                .into(),
+        )),
+        (true, false) => Ok(TopicMode::Explicit),
+        (false, true) => Ok(TopicMode::Hopauth),
+        (false, false) => Ok(TopicMode::All),
+    }
+}
+
+fn explicit_names(names: Option<Vec<String>>) -> Result<Vec<String>, ConfigError> {
+    let mut names = patterns("topics.names", names, Vec::new)?;
+    if names.is_empty() {
+        return Err(ConfigError::Incomplete("topics.select is \"explicit\" but topics.names is empty".into()));
+    }
+    if let Some(bad) = names.iter().find(|n| n.contains('*')) {
+        return Err(ConfigError::Invalid {
+            origin: "topics.names".into(),
+            message: format!("invalid value '{bad}': expected topic names (globs belong in topics.veto)"),
+        });
+    }
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+fn hopauth_url(url: Option<&str>) -> Result<String, ConfigError> {
+    let url = url.ok_or_else(|| {
+        ConfigError::Incomplete("topics.select is \"hopauth\" but topics.hopauth_url is not set".into())
+    })?;
+    match url::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Ok(url.trim_end_matches('/').to_owned()),
+        _ => Err(invalid_url("topics.hopauth_url", url, "an http:// or https:// URL")),
+    }
+}
+
+/// A list of names or globs; blank entries are mistakes, not wildcards.
+fn patterns(
+    key: &str,
+    given: Option<Vec<String>>,
+    default: impl FnOnce() -> Vec<String>,
+) -> Result<Vec<String>, ConfigError> {
+    let list = given.unwrap_or_else(default);
+    if list.iter().any(|p| p.trim().is_empty()) {
+        return Err(ConfigError::Invalid { origin: key.into(), message: "contains an empty name".into() });
+    }
+    Ok(list.into_iter().map(|p| p.trim().to_owned()).collect())
+}
+
+fn backends(section: BackendsSection) -> Result<Backends, ConfigError> {
+    let index_url = section.index_url.unwrap_or_else(|| defaults::INDEX_URL.into());
+    if !["postgres://", "postgresql://", "sqlite:"].iter().any(|p| index_url.starts_with(p)) {
+        return Err(invalid_url("backends.index_url", &index_url, "postgres://…, postgresql://… or sqlite://PATH"));
+    }
+    let store_url = absolute_file_url(section.store_url.unwrap_or_else(|| defaults::STORE_URL.into()));
+    match url::Url::parse(&store_url) {
+        Ok(parsed) if matches!(parsed.scheme(), "file" | "s3" | "memory") => Ok(Backends { index_url, store_url }),
+        _ => Err(invalid_url("backends.store_url", &store_url, "s3://BUCKET?…, file:///DIR or memory://")),
+    }
+}
+
+/// `file://relative/dir` (not a valid file URL) made absolute against the
+/// working directory, so the default `file://./archive/objects` works and
+/// `archiver config` shows where objects really go.
+fn absolute_file_url(url: String) -> String {
+    let Some(path) = url.strip_prefix("file://").filter(|p| !p.starts_with('/')) else { return url };
+    let absolute = std::env::current_dir().map(|cwd| cwd.join(path));
+    match absolute.ok().and_then(|p| url::Url::from_file_path(p).ok()) {
+        Some(fixed) => fixed.to_string().replace("/./", "/"),
+        None => url,
+    }
+}
+
+fn invalid_url(key: &str, url: &str, expected: &str) -> ConfigError {
+    ConfigError::Invalid {
+        origin: key.into(),
+        message: format!("invalid value '{}': expected {expected}", mask_password(url)),
+    }
+}
+
+fn pipeline(section: PipelineSection) -> Result<PipelineSettings, ConfigError> {
+    let retry_initial_backoff_ms = ranged(
+        "pipeline.retry_initial_backoff_ms",
+        section.retry_initial_backoff_ms,
+        defaults::RETRY_INITIAL_BACKOFF_MS,
+        1..=3_600_000,
+    )?;
+    let retry_max_backoff_ms = ranged(
+        "pipeline.retry_max_backoff_ms",
+        section.retry_max_backoff_ms,
+        defaults::RETRY_MAX_BACKOFF_MS,
+        retry_initial_backoff_ms..=3_600_000,
+    )?;
+    Ok(PipelineSettings {
+        in_flight_max: count("pipeline.in_flight_max", section.in_flight_max, defaults::IN_FLIGHT_MAX, 1..=4096)?,
+        batch_rows_max: count("pipeline.batch_rows_max", section.batch_rows_max, defaults::BATCH_ROWS_MAX, 1..=10_000)?,
+        batch_wait_ms: ranged("pipeline.batch_wait_ms", section.batch_wait_ms, defaults::BATCH_WAIT_MS, 0..=60_000)?,
+        archive_test_messages: section.archive_test_messages.unwrap_or(false),
+        public_topics: patterns("pipeline.public_topics", section.public_topics, Vec::new)?,
+        retry_initial_backoff_ms,
+        retry_max_backoff_ms,
+    })
+}
+
+fn observability(section: ObservabilitySection) -> Result<ObservabilitySettings, ConfigError> {
+    let default_metrics = MetricsAddr::parse(defaults::METRICS_ADDR).unwrap_or(MetricsAddr(None));
+    Ok(ObservabilitySettings {
+        metrics_addr: section.metrics_addr.unwrap_or(default_metrics).0,
+        liveness_file: section.liveness_file.filter(|p| !p.as_os_str().is_empty()),
+        liveness_interval_ms: ranged(
+            "observability.liveness_interval_ms",
+            section.liveness_interval_ms,
+            defaults::LIVENESS_INTERVAL_MS,
+            INTERVAL_MS,
+        )?,
+        log_format: section.log_format.unwrap_or_default(),
+        progress_interval_ms: ranged(
+            "observability.progress_interval_ms",
+            section.progress_interval_ms,
+            defaults::PROGRESS_INTERVAL_MS,
+            INTERVAL_MS,
+        )?,
+    })
+}
+
+fn run(section: RunSection) -> Result<RunControl, ConfigError> {
+    if section.max_messages == Some(0) {
+        return Err(out_of_range("run.max_messages", "at least 1", 0));
+    }
+    Ok(RunControl { until_eos: section.until_eos.unwrap_or(false), max_messages: section.max_messages })
+}
+
+/// `value` (or `default`) if within `range`, else an error naming `key`.
+fn ranged(key: &'static str, value: Option<u64>, default: u64, range: RangeInclusive<u64>) -> Result<u64, ConfigError> {
+    let value = value.unwrap_or(default);
+    if range.contains(&value) {
+        return Ok(value);
+    }
+    let requirement = format!("between {} and {}", range.start(), range.end());
+    Err(out_of_range(key, &requirement, value))
+}
+
+/// A count that sizes memory, as `usize`.
+fn count(
+    key: &'static str,
+    value: Option<u64>,
+    default: u64,
+    range: RangeInclusive<u64>,
+) -> Result<usize, ConfigError> {
+    let value = ranged(key, value, default, range)?;
+    usize::try_from(value).map_err(|_| out_of_range(key, "addressable", value))
+}
+
+fn out_of_range(key: &'static str, requirement: &str, value: u64) -> ConfigError {
+    ConfigError::OutOfRange { key, requirement: requirement.into(), value: value.to_string() }
+}

@@ -1,0 +1,204 @@
+//! One message, from delivery to a written object: identity, decision,
+//! conditional create. Index rows are batched by the caller.
+
+use super::backoff::Backoff;
+use super::{Provenance, prepare};
+use crate::identity::{self, Collision, Decision, Fingerprint, Identity, Placement};
+use crate::index::{Index, IndexError, IndexRow};
+use crate::ops::metrics::Metrics;
+use crate::record::Record;
+use crate::source::Delivered;
+use crate::store::{ObjectStore, PutOutcome, StoreError};
+use crate::topics;
+use bytes::Bytes;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What the pipeline must know to place messages.
+#[derive(Debug)]
+pub struct Context {
+    pub store: Arc<dyn ObjectStore>,
+    pub index: Arc<dyn Index>,
+    pub metrics: Arc<Metrics>,
+    pub archive_test_messages: bool,
+    pub public_topics: Vec<String>,
+    pub retry_initial_backoff_ms: u64,
+    pub retry_max_backoff_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Stored under its client or derived UUID.
+    Archived,
+    /// Stored under its derived UUID because its `_id` was taken.
+    Conflict,
+    /// Already archived.
+    Duplicate,
+    /// Has a `_test` header and test messages are not archived.
+    SkippedTest,
+}
+
+/// The result of placing one delivered message.
+#[derive(Debug)]
+pub struct Placed {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub kind: Kind,
+    /// The index row to make durable before the offset may be committed;
+    /// `None` when nothing needs writing.
+    pub row: Option<IndexRow>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum PlaceError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Collision(#[from] Collision),
+    #[error("cannot archive message: {0}")]
+    Prepare(#[from] super::PrepareError),
+    #[error("UUID {uuid} kept changing hands while placing the message")]
+    Unsettled { uuid: uuid::Uuid },
+    #[error("object {key} exists but cannot be read: {reason}")]
+    CorruptObject { key: String, reason: String },
+}
+
+impl PlaceError {
+    fn is_transient(&self) -> bool {
+        match self {
+            PlaceError::Store(e) => e.is_transient(),
+            PlaceError::Index(e) => e.is_transient(),
+            PlaceError::Unsettled { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// Places `delivered`, retrying every failure with backoff: nothing is ever
+/// skipped. Permanent failures (bad credentials, a corrupt object) are
+/// logged as errors and retried too, so the operator can fix the cause
+/// without losing the message; consumption pauses meanwhile because the
+/// in-flight limit fills up.
+pub async fn place_with_retry(ctx: &Context, delivered: Delivered) -> Placed {
+    let mut backoff = Backoff::new(ctx.retry_initial_backoff_ms, ctx.retry_max_backoff_ms);
+    loop {
+        match place(ctx, &delivered).await {
+            Ok(placed) => return placed,
+            Err(e) => {
+                let (topic, partition, offset) = (&delivered.message.topic, delivered.partition, delivered.offset);
+                if e.is_transient() {
+                    tracing::warn!(%topic, partition, offset, error = %e, "transient failure; retrying");
+                } else {
+                    tracing::error!(%topic, partition, offset, error = %e, "cannot archive; retrying until fixed");
+                }
+                ctx.metrics.retry(match e {
+                    PlaceError::Index(_) => "index",
+                    _ => "store",
+                });
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
+        }
+    }
+}
+
+async fn place(ctx: &Context, delivered: &Delivered) -> Result<Placed, PlaceError> {
+    let message = &delivered.message;
+    let placed = |kind, row| Placed {
+        topic: message.topic.clone(),
+        partition: delivered.partition,
+        offset: delivered.offset,
+        kind,
+        row,
+    };
+    if !ctx.archive_test_messages && message.headers.iter().any(|h| h.key == "_test") {
+        return Ok(placed(Kind::SkippedTest, None));
+    }
+    let id = Identity::of(message);
+    let (at_preferred, at_derived) = indexed_fingerprints(ctx, &id).await?;
+    if at_preferred == Some(id.fingerprint) || (id.client_uuid.is_some() && at_derived == Some(id.fingerprint)) {
+        return Ok(placed(Kind::Duplicate, None));
+    }
+    let provenance = Provenance {
+        partition: Some(delivered.partition),
+        offset: Some(delivered.offset),
+        timestamp_type: delivered.timestamp_type,
+        ingested_at_ms: now_ms(),
+        public: topics::matches_any(&ctx.public_topics, &message.topic),
+        direct_upload: false,
+    };
+    let mut decision = identity::decide(&id, at_preferred, at_derived)?;
+    // Each pass either finishes or learns what occupies one more UUID; there
+    // are only two UUIDs a message can take.
+    for _ in 0..3 {
+        let placement = *decision.placement();
+        let prepared = prepare(message, id.fingerprint, &placement, &provenance, ctx.store.bucket())?;
+        if let Decision::Duplicate(_) = decision {
+            return Ok(placed(Kind::Duplicate, Some(prepared.row)));
+        }
+        let started = Instant::now();
+        let outcome = ctx.store.put_if_absent(&prepared.key, Bytes::from(prepared.object)).await?;
+        ctx.metrics.object_write_seconds(started.elapsed().as_secs_f64());
+        match outcome {
+            PutOutcome::Created => {
+                let kind = if placement.claimed_uuid.is_some() { Kind::Conflict } else { Kind::Archived };
+                return Ok(placed(kind, Some(prepared.row)));
+            }
+            PutOutcome::AlreadyExists => {
+                let held = stored_fingerprint(ctx, &prepared.key).await?;
+                decision = redecide(&id, &placement, held, at_derived)?;
+            }
+        }
+    }
+    Err(PlaceError::Unsettled { uuid: decision.placement().uuid })
+}
+
+/// The decision once the object at `placement` turned out to hold `held`.
+fn redecide(
+    id: &Identity,
+    placement: &Placement,
+    held: Fingerprint,
+    at_derived: Option<Fingerprint>,
+) -> Result<Decision, Collision> {
+    if held == id.fingerprint {
+        return Ok(Decision::Duplicate(*placement));
+    }
+    if placement.uuid == id.preferred_uuid() {
+        return identity::decide(id, Some(held), at_derived);
+    }
+    Err(Collision { uuid: placement.uuid, held, ours: id.fingerprint })
+}
+
+/// Fingerprints of the messages the index holds under the preferred and the
+/// derived UUID.
+async fn indexed_fingerprints(
+    ctx: &Context,
+    id: &Identity,
+) -> Result<(Option<Fingerprint>, Option<Fingerprint>), IndexError> {
+    let mut uuids = vec![id.preferred_uuid()];
+    if id.derived_uuid != id.preferred_uuid() {
+        uuids.push(id.derived_uuid);
+    }
+    let rows = ctx.index.get_many(&uuids).await?;
+    let at = |uuid| rows.iter().find(|e| e.row.uuid == uuid).map(|e| Fingerprint(e.row.fingerprint));
+    Ok((at(id.preferred_uuid()), at(id.derived_uuid).filter(|_| id.client_uuid.is_some())))
+}
+
+/// The fingerprint of the message stored at `key`.
+async fn stored_fingerprint(ctx: &Context, key: &str) -> Result<Fingerprint, PlaceError> {
+    let corrupt = |reason: String| PlaceError::CorruptObject { key: key.to_owned(), reason };
+    let bytes = ctx
+        .store
+        .get(key)
+        .await?
+        .ok_or_else(|| corrupt("it vanished after a conditional create reported it".into()))?;
+    let record = Record::decode(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    Ok(identity::fingerprint(&record.message()))
+}
+
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,245 @@
+//! The consuming loop: take messages from the source while fewer than
+//! `in_flight_max` are being placed, batch their index rows, and commit each
+//! partition's offset once everything before it is durable.
+
+use super::backoff::Backoff;
+use super::offsets::OffsetTracker;
+use super::place::{Context, Kind, Placed, place_with_retry};
+use crate::index::IndexRow;
+use crate::source::{MessageSource, SourceError};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+
+/// Tuning and stopping rules for one run.
+#[derive(Debug, Clone)]
+pub struct RunLimits {
+    /// Messages being placed at once; bounds memory and store concurrency.
+    pub in_flight_max: usize,
+    /// Index rows written in one transaction at most.
+    pub batch_rows_max: usize,
+    /// Longest a row waits for its batch to fill.
+    pub batch_wait_ms: u64,
+    /// Stop after taking this many messages from the source.
+    pub max_messages: Option<u64>,
+    /// On shutdown, how long in-flight work may take to finish; what is not
+    /// finished by then is simply not committed (and is redelivered later).
+    pub drain_timeout_ms: u64,
+}
+
+/// Totals of one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    pub taken: u64,
+    pub archived: u64,
+    pub conflicts: u64,
+    pub duplicates: u64,
+    pub healed: u64,
+    pub skipped_test: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+}
+
+/// Runs until the source is finished, `max_messages` are taken, or
+/// `shutdown` resolves; then drains in-flight work, writes the last batch
+/// and commits.
+pub async fn run(
+    ctx: Arc<Context>,
+    limits: &RunLimits,
+    source: &mut dyn MessageSource,
+    shutdown: impl Future<Output = ()>,
+) -> Result<RunSummary, RunError> {
+    let mut state = Loop::new(ctx, limits);
+    tokio::pin!(shutdown);
+    let mut source_backoff = Backoff::new(state.ctx.retry_initial_backoff_ms, state.ctx.retry_max_backoff_ms);
+    let mut taking = true;
+    while taking || !state.tasks.is_empty() {
+        let in_flight = state.tasks.len();
+        let room = taking && in_flight < limits.in_flight_max;
+        let (deadline, batch_pending) = (state.batch_deadline(), !state.batch.is_empty());
+        tokio::select! {
+            biased;
+            () = &mut shutdown, if taking => {
+                tracing::info!(in_flight, "shutting down: draining in-flight work");
+                taking = false;
+            }
+            Some(done) = state.tasks.join_next(), if in_flight > 0 => {
+                match done {
+                    Ok(placed) => state.placed(placed, source).await?,
+                    Err(e) => tracing::error!(error = %e, "placing task failed; its offset stays uncommitted"),
+                }
+            }
+            () = tokio::time::sleep_until(deadline), if batch_pending => {
+                state.flush(source).await?;
+            }
+            next = source.next(), if room => match next {
+                Ok(Some(delivered)) => {
+                    source_backoff = Backoff::new(state.ctx.retry_initial_backoff_ms, state.ctx.retry_max_backoff_ms);
+                    state.dispatch(delivered);
+                    taking = limits.max_messages.is_none_or(|max| state.summary.taken < max);
+                }
+                Ok(None) => taking = false,
+                Err(e) if e.is_transient() => {
+                    state.ctx.metrics.retry("source");
+                    tracing::warn!(error = %e, "message source unavailable; retrying");
+                    tokio::time::sleep(source_backoff.next_delay()).await;
+                }
+                Err(e) => return Err(e.into()),
+            },
+        }
+        if !taking && !state.tasks.is_empty() && state.drain_expired() {
+            tracing::warn!(abandoned = state.tasks.len(), "drain timeout: leaving unfinished messages uncommitted");
+            state.tasks.abort_all();
+            break;
+        }
+    }
+    state.flush(source).await?;
+    Ok(state.summary)
+}
+
+struct Loop {
+    ctx: Arc<Context>,
+    limits: RunLimits,
+    tasks: JoinSet<Placed>,
+    offsets: OffsetTracker,
+    batch: Vec<(Placed, IndexRow)>,
+    batch_started: Instant,
+    drain_started: Option<Instant>,
+    summary: RunSummary,
+}
+
+impl Loop {
+    fn new(ctx: Arc<Context>, limits: &RunLimits) -> Loop {
+        Loop {
+            ctx,
+            limits: limits.clone(),
+            tasks: JoinSet::new(),
+            offsets: OffsetTracker::default(),
+            batch: Vec::new(),
+            batch_started: Instant::now(),
+            drain_started: None,
+            summary: RunSummary::default(),
+        }
+    }
+
+    fn dispatch(&mut self, delivered: crate::source::Delivered) {
+        self.summary.taken += 1;
+        self.offsets.dispatched(&delivered.message.topic, delivered.partition, delivered.offset);
+        let ctx = Arc::clone(&self.ctx);
+        self.tasks.spawn(async move { place_with_retry(&ctx, delivered).await });
+        self.ctx.metrics.set_in_flight(self.tasks.len());
+    }
+
+    fn batch_deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.batch_started + Duration::from_millis(self.limits.batch_wait_ms))
+    }
+
+    fn drain_expired(&mut self) -> bool {
+        let started = *self.drain_started.get_or_insert_with(Instant::now);
+        started.elapsed() > Duration::from_millis(self.limits.drain_timeout_ms)
+    }
+
+    async fn placed(&mut self, mut placed: Placed, source: &mut dyn MessageSource) -> Result<(), RunError> {
+        self.ctx.metrics.set_in_flight(self.tasks.len());
+        match placed.row.take() {
+            Some(row) => {
+                if self.batch.is_empty() {
+                    self.batch_started = Instant::now();
+                }
+                self.batch.push((placed, row));
+                if self.batch.len() >= self.limits.batch_rows_max {
+                    self.flush(source).await?;
+                }
+            }
+            None => {
+                self.count(&placed, false);
+                self.offsets.completed(&placed.topic, placed.partition, placed.offset);
+                self.commit(source).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the batch's rows durable (retrying until they are), then marks
+    /// their offsets done and commits what became contiguous.
+    async fn flush(&mut self, source: &mut dyn MessageSource) -> Result<(), RunError> {
+        if self.batch.is_empty() {
+            return self.commit(source).await;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let rows: Vec<IndexRow> = batch.iter().map(|(_, row)| row.clone()).collect();
+        let new = self.insert_with_retry(&rows).await;
+        for ((placed, row), is_new) in batch.iter().zip(new) {
+            self.count(placed, is_new);
+            if placed.kind != Kind::Duplicate || is_new {
+                self.ctx.metrics.archived(&placed.topic, u64::try_from(row.size).unwrap_or(0));
+            }
+            self.offsets.completed(&placed.topic, placed.partition, placed.offset);
+        }
+        self.commit(source).await
+    }
+
+    async fn insert_with_retry(&self, rows: &[IndexRow]) -> Vec<bool> {
+        let mut backoff = Backoff::new(self.ctx.retry_initial_backoff_ms, self.ctx.retry_max_backoff_ms);
+        loop {
+            let started = Instant::now();
+            match self.ctx.index.insert_batch(rows).await {
+                Ok(new) => {
+                    self.ctx.metrics.index_batch_seconds(started.elapsed().as_secs_f64());
+                    return new;
+                }
+                Err(e) => {
+                    self.ctx.metrics.retry("index");
+                    tracing::warn!(rows = rows.len(), error = %e, "index batch failed; retrying");
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+            }
+        }
+    }
+
+    fn count(&mut self, placed: &Placed, row_was_new: bool) {
+        let m = &self.ctx.metrics;
+        let s = &mut self.summary;
+        match placed.kind {
+            Kind::Archived => s.archived += 1,
+            Kind::Conflict => {
+                s.archived += 1;
+                s.conflicts += 1;
+                m.conflict(&placed.topic);
+            }
+            Kind::Duplicate => {
+                s.duplicates += 1;
+                m.duplicate(&placed.topic);
+                if row_was_new {
+                    s.healed += 1;
+                    m.healed();
+                }
+            }
+            Kind::SkippedTest => {
+                s.skipped_test += 1;
+                m.skipped_test(&placed.topic);
+            }
+        }
+    }
+
+    async fn commit(&mut self, source: &mut dyn MessageSource) -> Result<(), RunError> {
+        let positions = self.offsets.committable();
+        if positions.is_empty() {
+            return Ok(());
+        }
+        match source.commit(&positions).await {
+            Ok(()) => Ok(()),
+            // A lost commit only means redelivery, which identity absorbs.
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, "offset commit failed; later commits will cover it");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,793 @@
+//! `archiver::config`: precedence of flags, environment, file and defaults;
+//! errors that name the key; credentials from the environment or hop's
+//! auth.toml; secrets masked; topic selection; the hopauth client (HTTP
+//! SCRAM-SHA-512) against wiremock.
+//!
+//! Every test passes its own environment map to `load_from`: the process
+//! environment is never read or changed, so tests run in parallel and a
+//! developer's own `~/.config/hop/auth.toml` is never consulted.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use archiver::config::{
+    self, Credential, CredentialSource, HopauthTopic, RunArgs, RunConfig, TopicSelection, TopicsError, select_topics,
+    wanted_but_invisible,
+};
+use archiver::ops::logging::LogFormat;
+use archiver::source::SecurityProtocol;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use clap::Parser;
+use tempfile::TempDir;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+// ---------------------------------------------------------------------------
+// Fixtures
+
+const BROKER: &str = "kafka.scimma.org:9092";
+
+/// An environment with only the given variables (and the broker, which is
+/// required), never the process's.
+fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    let mut vars: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    vars.entry("ARCHIVER_KAFKA_BROKERS".into()).or_insert_with(|| BROKER.into());
+    vars
+}
+
+/// A directory for config and auth files, deleted with the value.
+struct Files {
+    dir: TempDir,
+}
+
+impl Files {
+    fn new() -> Files {
+        Files { dir: tempfile::tempdir().unwrap() }
+    }
+
+    /// Writes `text` to `name` (owner-only, as hop requires for auth.toml).
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = self.dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+fn with_config(path: &Path) -> RunArgs {
+    RunArgs { config: Some(path.into()), ..RunArgs::default() }
+}
+
+fn load(args: &RunArgs, vars: &BTreeMap<String, String>) -> RunConfig {
+    config::load_from(args, vars).unwrap_or_else(|e| panic!("config should load: {e}"))
+}
+
+fn load_err(args: &RunArgs, vars: &BTreeMap<String, String>) -> String {
+    match config::load_from(args, vars) {
+        Ok(config) => panic!("config should be refused: {config:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// `archiver run`'s flags as main.rs flattens them.
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+// ---------------------------------------------------------------------------
+// Defaults and precedence
+
+#[test]
+fn defaults_fill_every_unset_key() {
+    let config = load(&RunArgs::default(), &env(&[]));
+    assert_eq!(config.kafka.connection.brokers, BROKER);
+    assert_eq!(config.kafka.connection.security_protocol, SecurityProtocol::Plaintext);
+    assert_eq!(config.kafka.connection.sasl_mechanism, "SCRAM-SHA-512");
+    assert_eq!(config.kafka.group_id, "archiver");
+    assert_eq!(config.kafka.session_timeout_ms, 45_000);
+    assert_eq!(config.kafka.credential_source, CredentialSource::None);
+    assert_eq!(config.topics.selection, TopicSelection::All { veto: vec!["sys.heartbeat".into()] });
+    assert_eq!(config.topics.refresh_interval_ms, 60_000);
+    assert_eq!(config.backends.index_url, "sqlite://./archive/index.db");
+    assert!(config.backends.store_url.starts_with("file:///"), "{}", config.backends.store_url);
+    assert!(config.backends.store_url.ends_with("/archive/objects"), "{}", config.backends.store_url);
+    assert!(!config.backends.store_url.contains("/./"), "{}", config.backends.store_url);
+    let p = &config.pipeline;
+    assert_eq!((p.in_flight_max, p.batch_rows_max, p.batch_wait_ms), (64, 500, 200));
+    assert_eq!((p.retry_initial_backoff_ms, p.retry_max_backoff_ms), (100, 30_000));
+    assert!(!p.archive_test_messages);
+    assert!(p.public_topics.is_empty());
+    let o = &config.observability;
+    assert_eq!(o.metrics_addr, Some("127.0.0.1:9464".parse().unwrap()));
+    assert_eq!((o.liveness_file.as_ref(), o.liveness_interval_ms), (None, 10_000));
+    assert_eq!((o.log_format, o.progress_interval_ms), (LogFormat::Text, 30_000));
+    assert!(!config.run.until_eos);
+    assert_eq!(config.run.max_messages, None);
+}
+
+#[test]
+fn flag_beats_env_beats_file_beats_default() {
+    let files = Files::new();
+    let file = files.write(
+        "config.toml",
+        "[kafka]\ngroup_id = \"from-file\"\n[pipeline]\nin_flight_max = 10\n\
+         [observability]\nlog_format = \"json\"\nmetrics_addr = \"none\"\n[topics]\nveto = [\"a.*\"]\n",
+    );
+    let vars = env(&[("ARCHIVER_IN_FLIGHT_MAX", "20"), ("ARCHIVER_KAFKA_GROUP_ID", "from-env")]);
+    let flags = RunArgs { in_flight_max: Some(30), ..with_config(&file) };
+
+    let all = load(&flags, &vars);
+    assert_eq!(all.pipeline.in_flight_max, 30, "flag wins");
+    assert_eq!(all.kafka.group_id, "from-env", "env beats file");
+    assert_eq!(all.observability.log_format, LogFormat::Json, "file beats default");
+    assert_eq!(all.observability.metrics_addr, None, "`none` disables metrics");
+    assert_eq!(all.topics.selection, TopicSelection::All { veto: vec!["a.*".into()] });
+
+    assert_eq!(load(&with_config(&file), &vars).pipeline.in_flight_max, 20, "env beats file");
+    assert_eq!(load(&with_config(&file), &env(&[])).pipeline.in_flight_max, 10, "file beats default");
+    assert_eq!(load(&RunArgs::default(), &env(&[])).pipeline.in_flight_max, 64, "default");
+}
+
+#[test]
+fn config_file_named_by_env_and_flag_overrides_it() {
+    let files = Files::new();
+    let by_env = files.write("env.toml", "[pipeline]\nbatch_rows_max = 7\n");
+    let by_flag = files.write("flag.toml", "[pipeline]\nbatch_rows_max = 9\n");
+    let vars = env(&[("ARCHIVER_CONFIG", by_env.to_str().unwrap())]);
+    assert_eq!(load(&RunArgs::default(), &vars).pipeline.batch_rows_max, 7);
+    assert_eq!(load(&with_config(&by_flag), &vars).pipeline.batch_rows_max, 9);
+    assert_eq!(load(&with_config(&by_flag), &vars).config_file.as_deref(), Some(by_flag.as_path()));
+}
+
+#[test]
+fn env_lists_and_booleans() {
+    let vars = env(&[
+        ("ARCHIVER_TOPICS_VETO", ""),
+        ("ARCHIVER_PUBLIC_TOPICS", "sys.*, gcn.notice  lvk.*"),
+        ("ARCHIVER_ARCHIVE_TEST_MESSAGES", "yes"),
+        ("ARCHIVER_UNTIL_EOS", "true"),
+        ("ARCHIVER_MAX_MESSAGES", "1000"),
+        ("ARCHIVER_METRICS_ADDR", "0.0.0.0:9100"),
+        ("ARCHIVER_LIVENESS_FILE", "/tmp/alive"),
+    ]);
+    let config = load(&RunArgs::default(), &vars);
+    assert_eq!(config.topics.selection, TopicSelection::All { veto: vec![] }, "an empty veto list is allowed");
+    assert_eq!(config.pipeline.public_topics, ["sys.*", "gcn.notice", "lvk.*"]);
+    assert!(config.pipeline.archive_test_messages);
+    assert!(config.run.until_eos);
+    assert_eq!(config.run.max_messages, Some(1000));
+    assert_eq!(config.observability.metrics_addr, Some("0.0.0.0:9100".parse().unwrap()));
+    assert_eq!(config.observability.liveness_file, Some(PathBuf::from("/tmp/alive")));
+}
+
+#[test]
+fn flags_parse_through_clap() {
+    let cli = Cli::try_parse_from([
+        "archiver",
+        "--kafka-brokers",
+        "b:9092",
+        "--in-flight-max",
+        "8",
+        "--topics",
+        "b,a,a",
+        "--archive-test-messages",
+        "--metrics-addr",
+        "none",
+        "--kafka-security-protocol",
+        "SASL_SSL",
+        "--index",
+        "sqlite::memory:",
+        "--log-format",
+        "json",
+        "--until-eos",
+    ])
+    .unwrap();
+    let config = load(&cli.run, &BTreeMap::new());
+    assert_eq!(config.kafka.connection.brokers, "b:9092");
+    assert_eq!(config.pipeline.in_flight_max, 8);
+    assert_eq!(config.topics.selection, TopicSelection::Explicit(vec!["a".into(), "b".into()]));
+    assert!(config.pipeline.archive_test_messages && config.run.until_eos);
+    assert_eq!(config.observability.metrics_addr, None);
+    assert_eq!(config.kafka.connection.security_protocol, SecurityProtocol::SaslSsl);
+    assert_eq!(config.backends.index_url, "sqlite::memory:");
+    assert_eq!(config.observability.log_format, LogFormat::Json);
+
+    let bad = Cli::try_parse_from(["archiver", "--in-flight-max", "x"]).err().unwrap().to_string();
+    assert!(bad.contains("--in-flight-max") && bad.contains("expected a whole number"), "{bad}");
+    let flag = Cli::try_parse_from(["archiver", "--metrics-addr", "nowhere"]).err().unwrap().to_string();
+    assert!(flag.contains("expected an address such as 127.0.0.1:9464, or none"), "{flag}");
+}
+
+// ---------------------------------------------------------------------------
+// Errors name the key and the source
+
+#[test]
+fn bad_env_value_names_the_variable() {
+    let vars = env(&[("ARCHIVER_IN_FLIGHT_MAX", "x")]);
+    assert_eq!(
+        load_err(&RunArgs::default(), &vars),
+        "ARCHIVER_IN_FLIGHT_MAX: invalid value 'x': expected a whole number"
+    );
+    let vars = env(&[("ARCHIVER_LOG_FORMAT", "xml")]);
+    assert_eq!(
+        load_err(&RunArgs::default(), &vars),
+        "ARCHIVER_LOG_FORMAT: invalid value 'xml': expected one of text, json"
+    );
+    let vars = env(&[("ARCHIVER_KAFKA_SECURITY_PROTOCOL", "tls")]);
+    let err = load_err(&RunArgs::default(), &vars);
+    assert!(
+        err.starts_with("ARCHIVER_KAFKA_SECURITY_PROTOCOL: invalid value 'tls': expected one of plaintext"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_file_key_is_named() {
+    let files = Files::new();
+    let file = files.write("config.toml", "[pipeline]\nin_flight_mx = 3\n");
+    let err = load_err(&with_config(&file), &env(&[]));
+    assert!(err.contains("config.toml: "), "{err}");
+    assert!(err.contains("unknown key `in_flight_mx`"), "{err}");
+    assert!(err.contains("line 2"), "{err}");
+
+    let file = files.write("section.toml", "[pipelin]\nin_flight_max = 3\n");
+    let err = load_err(&with_config(&file), &env(&[]));
+    assert!(err.contains("unknown key `pipelin`"), "{err}");
+}
+
+#[test]
+fn wrong_type_in_file_names_the_key() {
+    let files = Files::new();
+    let file = files.write("config.toml", "[pipeline]\nin_flight_max = \"many\"\n");
+    let err = load_err(&with_config(&file), &env(&[]));
+    assert!(err.contains("config.toml: pipeline.in_flight_max: "), "{err}");
+
+    let file = files.write("enum.toml", "[observability]\nlog_format = \"xml\"\n");
+    let err = load_err(&with_config(&file), &env(&[]));
+    assert!(err.contains("observability.log_format: invalid value 'xml': expected one of text, json"), "{err}");
+
+    let file = files.write("syntax.toml", "[pipeline]\nin_flight_max = = 3\n");
+    let err = load_err(&with_config(&file), &env(&[]));
+    assert!(err.contains("syntax.toml") && err.contains("line 2"), "{err}");
+}
+
+#[test]
+fn missing_config_file_is_an_error() {
+    let err = load_err(&with_config(Path::new("/nonexistent/archiver.toml")), &env(&[]));
+    assert!(err.starts_with("cannot read /nonexistent/archiver.toml"), "{err}");
+}
+
+#[test]
+fn out_of_range_values_name_the_key() {
+    let cases: [(&str, &str, &str); 6] = [
+        ("ARCHIVER_IN_FLIGHT_MAX", "0", "pipeline.in_flight_max must be between 1 and 4096 (got 0)"),
+        ("ARCHIVER_IN_FLIGHT_MAX", "4097", "pipeline.in_flight_max must be between 1 and 4096 (got 4097)"),
+        ("ARCHIVER_BATCH_ROWS_MAX", "10001", "pipeline.batch_rows_max must be between 1 and 10000 (got 10001)"),
+        (
+            "ARCHIVER_RETRY_MAX_BACKOFF_MS",
+            "50",
+            "pipeline.retry_max_backoff_ms must be between 100 and 3600000 (got 50)",
+        ),
+        (
+            "ARCHIVER_TOPICS_REFRESH_INTERVAL_MS",
+            "0",
+            "topics.refresh_interval_ms must be between 10 and 86400000 (got 0)",
+        ),
+        ("ARCHIVER_MAX_MESSAGES", "0", "run.max_messages must be at least 1 (got 0)"),
+    ];
+    for (var, value, expected) in cases {
+        assert_eq!(load_err(&RunArgs::default(), &env(&[(var, value)])), expected, "{var}={value}");
+    }
+}
+
+#[test]
+fn required_and_contradictory_settings() {
+    let no_brokers = BTreeMap::new();
+    assert!(load_err(&RunArgs::default(), &no_brokers).contains("kafka.brokers is not set"));
+    let url = env(&[("ARCHIVER_KAFKA_BROKERS", "kafka://host:9092")]);
+    assert!(load_err(&RunArgs::default(), &url).contains("without a URL scheme"));
+    let both = env(&[("ARCHIVER_TOPICS", "a"), ("ARCHIVER_HOPAUTH_URL", "https://hopauth.example/api")]);
+    assert!(load_err(&RunArgs::default(), &both).contains("topics.select"));
+    let hopauth_without_url = env(&[("ARCHIVER_TOPICS_SELECT", "hopauth")]);
+    assert!(load_err(&RunArgs::default(), &hopauth_without_url).contains("topics.hopauth_url is not set"));
+    let bad_index = env(&[("ARCHIVER_INDEX_URL", "mysql://u:pw@host/db")]);
+    let err = load_err(&RunArgs::default(), &bad_index);
+    assert!(err.starts_with("backends.index_url: invalid value 'mysql://u:***@host/db'"), "{err}");
+    let bad_store = env(&[("ARCHIVER_STORE_URL", "ftp://host/dir")]);
+    assert!(
+        load_err(&RunArgs::default(), &bad_store).starts_with("backends.store_url: invalid value 'ftp://host/dir'")
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Credentials
+
+#[test]
+fn password_in_config_file_is_refused() {
+    let files = Files::new();
+    for (text, hint) in [
+        ("[kafka]\nusername = \"u\"\npassword = \"s3cret-file\"\n", "ARCHIVER_KAFKA_PASSWORD"),
+        ("[topics]\nhopauth_password = \"s3cret-file\"\n", "ARCHIVER_HOPAUTH_PASSWORD"),
+        ("password = \"s3cret-file\"\n", "ARCHIVER_KAFKA_PASSWORD"),
+    ] {
+        let file = files.write("config.toml", text);
+        let err = load_err(&with_config(&file), &env(&[]));
+        assert!(err.contains("secrets are not read from the config file") && err.contains(hint), "{err}");
+        assert!(!err.contains("s3cret-file"), "{err}");
+    }
+}
+
+#[test]
+fn password_from_environment_needs_a_username() {
+    let vars = env(&[("ARCHIVER_KAFKA_USERNAME", "archiver-user"), ("ARCHIVER_KAFKA_PASSWORD", "pw-from-env")]);
+    let config = load(&RunArgs::default(), &vars);
+    assert_eq!(config.kafka.credential_source, CredentialSource::Environment);
+    assert_eq!(config.kafka.connection.username.as_deref(), Some("archiver-user"));
+    assert_eq!(config.kafka.connection.password.as_deref(), Some("pw-from-env"));
+    assert_eq!(config.kafka.connection.security_protocol, SecurityProtocol::SaslSsl, "a credential implies SASL_SSL");
+
+    let orphan = env(&[("ARCHIVER_KAFKA_PASSWORD", "pw-from-env")]);
+    let err = load_err(&RunArgs::default(), &orphan);
+    assert!(err.contains("no Kafka username") && !err.contains("pw-from-env"), "{err}");
+
+    let no_password = env(&[("ARCHIVER_KAFKA_USERNAME", "archiver-user")]);
+    let err = load_err(&RunArgs::default(), &no_password);
+    assert!(err.contains("no password for Kafka user \"archiver-user\""), "{err}");
+}
+
+const AUTH_TOML: &str = r#"
+[[auth]]
+username = "other-user"
+password = "other-secret"
+hostname = "kafka.other.org"
+protocol = "SASL_SSL"
+
+[[auth]]
+username = "scimma-user"
+password = "scimma-secret"
+hostname = "kafka.scimma.org"
+protocol = "SASL_SSL"
+mechanism = "SCRAM_SHA_512"
+ssl_ca_location = "/etc/ssl/scimma.pem"
+
+[[auth]]
+username = "any-host-user"
+password = "any-host-secret"
+"#;
+
+#[test]
+fn auth_toml_entry_chosen_by_broker_host() {
+    let files = Files::new();
+    let auth = files.write("auth.toml", AUTH_TOML);
+    let args = RunArgs { auth_file: Some(auth.clone()), ..RunArgs::default() };
+    let config = load(&args, &env(&[]));
+    let connection = &config.kafka.connection;
+    assert_eq!(connection.username.as_deref(), Some("scimma-user"));
+    assert_eq!(connection.password.as_deref(), Some("scimma-secret"));
+    assert_eq!(connection.security_protocol, SecurityProtocol::SaslSsl);
+    assert_eq!(connection.sasl_mechanism, "SCRAM-SHA-512");
+    assert_eq!(connection.ca_location.as_deref(), Some("/etc/ssl/scimma.pem"));
+    assert_eq!(config.kafka.credential_source, CredentialSource::AuthFile(auth.clone()));
+
+    // A host with no entry of its own gets the entry without a hostname.
+    let elsewhere = env(&[("ARCHIVER_KAFKA_BROKERS", "localhost:9092")]);
+    assert_eq!(load(&args, &elsewhere).kafka.connection.username.as_deref(), Some("any-host-user"));
+
+    // A configured username must match; configured settings beat the entry's.
+    let vars = env(&[("ARCHIVER_KAFKA_USERNAME", "any-host-user"), ("ARCHIVER_KAFKA_SASL_MECHANISM", "PLAIN")]);
+    let config = load(&args, &vars);
+    assert_eq!(config.kafka.connection.password.as_deref(), Some("any-host-secret"));
+    assert_eq!(config.kafka.connection.sasl_mechanism, "PLAIN");
+    let err = load_err(&args, &env(&[("ARCHIVER_KAFKA_USERNAME", "nobody")]));
+    assert!(err.contains("no password for Kafka user \"nobody\"") && !err.contains("secret"), "{err}");
+}
+
+#[test]
+fn auth_toml_ambiguity_and_permissions() {
+    let files = Files::new();
+    let two =
+        "[[auth]]\nusername = \"a\"\npassword = \"a-Secret\"\n[[auth]]\nusername = \"b\"\npassword = \"b-Secret\"\n";
+    let auth = files.write("auth.toml", two);
+    let args = RunArgs { auth_file: Some(auth.clone()), ..RunArgs::default() };
+    let err = load_err(&args, &env(&[]));
+    assert!(err.contains("several entries") && err.contains("kafka.username"), "{err}");
+    assert!(!err.contains("Secret"), "{err}");
+    let chosen = load(&args, &env(&[("ARCHIVER_KAFKA_USERNAME", "b")]));
+    assert_eq!(chosen.kafka.connection.password.as_deref(), Some("b-Secret"));
+
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&auth, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = load_err(&args, &env(&[("ARCHIVER_KAFKA_USERNAME", "b")]));
+    assert!(err.contains("unsafe permissions 644"), "{err}");
+}
+
+#[test]
+fn auth_toml_errors_never_show_values() {
+    let files = Files::new();
+    let auth = files.write("auth.toml", "[[auth]]\nusername = \"u\"\npassword = 12345678\n");
+    let args = RunArgs { auth_file: Some(auth), ..RunArgs::default() };
+    let err = load_err(&args, &env(&[]));
+    assert!(err.contains("entry 1: `password` is not a string"), "{err}");
+    assert!(!err.contains("12345678"), "{err}");
+}
+
+#[test]
+fn auth_toml_found_in_hop_default_location() {
+    let files = Files::new();
+    files.write("xdg/hop/auth.toml", AUTH_TOML);
+    let xdg = files.root().join("xdg");
+    let vars = env(&[("XDG_CONFIG_HOME", xdg.to_str().unwrap()), ("HOME", "/nonexistent")]);
+    let config = load(&RunArgs::default(), &vars);
+    assert_eq!(config.kafka.connection.username.as_deref(), Some("scimma-user"));
+
+    files.write("home/.config/hop/auth.toml", AUTH_TOML);
+    let home = files.root().join("home");
+    let config = load(&RunArgs::default(), &env(&[("HOME", home.to_str().unwrap())]));
+    assert_eq!(config.kafka.credential_source, CredentialSource::AuthFile(home.join(".config/hop/auth.toml")));
+
+    // No default file and nothing asks for SASL: plaintext, no error.
+    let empty = env(&[("HOME", "/nonexistent")]);
+    assert_eq!(load(&RunArgs::default(), &empty).kafka.credential_source, CredentialSource::None);
+}
+
+#[test]
+fn environment_credential_skips_auth_toml() {
+    let files = Files::new();
+    let broken = files.write("auth.toml", "this is not toml [[[");
+    let args = RunArgs { auth_file: Some(broken), ..RunArgs::default() };
+    let vars = env(&[("ARCHIVER_KAFKA_USERNAME", "u"), ("ARCHIVER_KAFKA_PASSWORD", "p")]);
+    assert_eq!(load(&args, &vars).kafka.credential_source, CredentialSource::Environment);
+    // Explicitly plaintext: no credential needed, auth.toml not read.
+    let plaintext = env(&[("ARCHIVER_KAFKA_SECURITY_PROTOCOL", "plaintext")]);
+    assert_eq!(load(&args, &plaintext).kafka.credential_source, CredentialSource::None);
+}
+
+// ---------------------------------------------------------------------------
+// Topic selection settings
+
+#[test]
+fn topic_selection_modes() {
+    let explicit = env(&[("ARCHIVER_TOPICS", "gcn.notice,lvk.alert gcn.notice")]);
+    assert_eq!(
+        load(&RunArgs::default(), &explicit).topics.selection,
+        TopicSelection::Explicit(vec!["gcn.notice".into(), "lvk.alert".into()])
+    );
+    let hopauth = env(&[
+        ("ARCHIVER_HOPAUTH_URL", "https://hopauth.example/api/"),
+        ("ARCHIVER_KAFKA_USERNAME", "u"),
+        ("ARCHIVER_KAFKA_PASSWORD", "kafka-pw"),
+        ("ARCHIVER_TOPICS_VETO", "sys.*"),
+    ]);
+    let kafka_credential = Credential { username: "u".into(), password: "kafka-pw".into() };
+    assert_eq!(
+        load(&RunArgs::default(), &hopauth).topics.selection,
+        TopicSelection::Hopauth {
+            url: "https://hopauth.example/api".into(),
+            veto: vec!["sys.*".into()],
+            credential: Some(kafka_credential),
+        }
+    );
+    let mut own = hopauth.clone();
+    own.insert("ARCHIVER_HOPAUTH_USERNAME".into(), "h".into());
+    own.insert("ARCHIVER_HOPAUTH_PASSWORD".into(), "hopauth-pw".into());
+    let TopicSelection::Hopauth { credential, .. } = load(&RunArgs::default(), &own).topics.selection else {
+        panic!("hopauth mode expected")
+    };
+    assert_eq!(credential, Some(Credential { username: "h".into(), password: "hopauth-pw".into() }));
+
+    let chosen = RunArgs { topics_select: Some(config::TopicMode::All), ..RunArgs::default() };
+    let both = env(&[("ARCHIVER_TOPICS", "a"), ("ARCHIVER_HOPAUTH_URL", "https://h.example")]);
+    assert!(matches!(load(&chosen, &both).topics.selection, TopicSelection::All { .. }));
+    let globs = env(&[("ARCHIVER_TOPICS", "gcn.*")]);
+    assert!(load_err(&RunArgs::default(), &globs).contains("globs belong in topics.veto"));
+}
+
+// ---------------------------------------------------------------------------
+// Secrets never shown
+
+#[test]
+fn render_masked_and_debug_hide_every_secret() {
+    let vars = env(&[
+        ("ARCHIVER_KAFKA_USERNAME", "kafka-user"),
+        ("ARCHIVER_KAFKA_PASSWORD", "kafka-Secret-1"),
+        ("ARCHIVER_INDEX_URL", "postgres://archiver:pg-Secret-2@db.example:5432/archive?password=pg-Secret-3"),
+        ("ARCHIVER_STORE_URL", "s3://hop-archive?endpoint=http://127.0.0.1:9000"),
+        ("ARCHIVER_HOPAUTH_URL", "https://hopauth.example/api"),
+        ("ARCHIVER_HOPAUTH_USERNAME", "hopauth-user"),
+        ("ARCHIVER_HOPAUTH_PASSWORD", "hopauth-Secret-4"),
+    ]);
+    let config = load(&RunArgs::default(), &vars);
+    let rendered = config.render_masked();
+    let debug = format!("{config:?}");
+    for secret in ["kafka-Secret-1", "pg-Secret-2", "pg-Secret-3", "hopauth-Secret-4"] {
+        assert!(!rendered.contains(secret), "{secret} in\n{rendered}");
+        assert!(!debug.contains(secret), "{secret} in\n{debug}");
+    }
+    assert!(rendered.contains("postgres://archiver:***@db.example:5432/archive?password=***"), "{rendered}");
+    assert!(rendered.contains("password *** from ARCHIVER_KAFKA_PASSWORD"), "{rendered}");
+    assert!(rendered.contains("hopauth credential: user \"hopauth-user\", password ***"), "{rendered}");
+    assert!(rendered.contains("in_flight_max = 64"), "{rendered}");
+}
+
+#[test]
+fn rendered_configuration_loads_back_to_the_same() {
+    let files = Files::new();
+    let auth = files.write("auth.toml", AUTH_TOML);
+    let vars = env(&[
+        ("ARCHIVER_TOPICS", "b,a"),
+        ("ARCHIVER_PUBLIC_TOPICS", "sys.*"),
+        ("ARCHIVER_LIVENESS_FILE", "/tmp/alive"),
+        ("ARCHIVER_MAX_MESSAGES", "5"),
+        ("ARCHIVER_LOG_FORMAT", "json"),
+    ]);
+    let args = RunArgs { auth_file: Some(auth), ..RunArgs::default() };
+    let config = load(&args, &vars);
+    let rendered = config.render_masked();
+    assert!(!rendered.contains("scimma-secret"), "{rendered}");
+    let file = files.write("rendered.toml", &rendered);
+    let again = load(&with_config(&file), &BTreeMap::new());
+    assert_eq!(RunConfig { config_file: None, ..again }, RunConfig { config_file: None, ..config }, "{rendered}");
+}
+
+// ---------------------------------------------------------------------------
+// select_topics
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn hopauth_topic(name: &str, archivable: bool) -> HopauthTopic {
+    HopauthTopic { name: name.into(), archivable, publicly_readable: false }
+}
+
+fn all(veto: &[&str]) -> TopicSelection {
+    TopicSelection::All { veto: names(veto) }
+}
+
+#[test]
+fn all_topics_minus_internal_and_veto() {
+    let visible =
+        names(&["gcn.notice", "__consumer_offsets", "sys.heartbeat", "sys.heartbeat-cit", "lvk.alert", "gcn.notice"]);
+    assert_eq!(
+        select_topics(&all(&["sys.heartbeat"]), &visible, None),
+        names(&["gcn.notice", "lvk.alert", "sys.heartbeat-cit"])
+    );
+    assert_eq!(select_topics(&all(&["sys.*"]), &visible, None), names(&["gcn.notice", "lvk.alert"]));
+    assert_eq!(
+        select_topics(&all(&["*.alert", "gcn.notice"]), &visible, None),
+        names(&["sys.heartbeat", "sys.heartbeat-cit"])
+    );
+    assert_eq!(select_topics(&all(&[]), &names(&["__transaction_state"]), None), Vec::<String>::new());
+}
+
+#[test]
+fn explicit_topics_only_where_visible() {
+    let selection = TopicSelection::Explicit(names(&["gcn.notice", "vanished", "__consumer_offsets"]));
+    let visible = names(&["lvk.alert", "gcn.notice", "__consumer_offsets"]);
+    assert_eq!(select_topics(&selection, &visible, None), names(&["gcn.notice"]));
+    assert_eq!(wanted_but_invisible(&selection, &visible, None), names(&["vanished"]));
+}
+
+#[test]
+fn hopauth_topics_archivable_visible_and_not_vetoed() {
+    let selection =
+        TopicSelection::Hopauth { url: "https://h.example".into(), veto: names(&["sys.*"]), credential: None };
+    let visible = names(&["gcn.notice", "lvk.alert", "sys.heartbeat", "private.stuff", "__consumer_offsets"]);
+    let listed = [
+        hopauth_topic("gcn.notice", true),
+        hopauth_topic("lvk.alert", false),
+        hopauth_topic("sys.heartbeat", true),
+        hopauth_topic("__consumer_offsets", true),
+        hopauth_topic("not.on.broker", true),
+    ];
+    assert_eq!(select_topics(&selection, &visible, Some(&listed)), names(&["gcn.notice"]));
+    assert_eq!(select_topics(&selection, &visible, None), Vec::<String>::new(), "no answer is no topics");
+    assert_eq!(wanted_but_invisible(&selection, &visible, Some(&listed)), names(&["not.on.broker"]));
+}
+
+// ---------------------------------------------------------------------------
+// hopauth client
+
+const TOPICS_JSON: &str = r#"[
+  {"name": "gcn.notice", "owning_group": "gcn", "archivable": true, "publicly_readable": true, "n_partitions": 2},
+  {"name": "lvk.alert", "archivable": false, "description": "x"},
+  {"name": "old.topic", "archivable": null}
+]"#;
+
+/// hopauth's side of HTTP SCRAM-SHA-512 (scimma-admin
+/// `api_authentication.py`), written from RFC 5802 independently of the
+/// client under test.
+struct ScramServer {
+    username: String,
+    password: String,
+    /// Sign the exchange with a wrong key, as an impostor would.
+    impostor: bool,
+    /// client-first-bare and server-first of the exchange in progress.
+    exchange: Mutex<Option<(String, String)>>,
+}
+
+const SALT: &[u8] = b"hopauth-test-salt";
+const ITERATIONS: u32 = 4096;
+const SID: &str = "sid-42";
+
+impl ScramServer {
+    fn new(username: &str, password: &str) -> ScramServer {
+        ScramServer {
+            username: username.into(),
+            password: password.into(),
+            impostor: false,
+            exchange: Mutex::new(None),
+        }
+    }
+
+    fn salted_password(&self) -> Vec<u8> {
+        let mut out = vec![0u8; 64];
+        let rounds = std::num::NonZeroU32::new(ITERATIONS).unwrap();
+        aws_lc_rs::pbkdf2::derive(
+            aws_lc_rs::pbkdf2::PBKDF2_HMAC_SHA512,
+            rounds,
+            SALT,
+            self.password.as_bytes(),
+            &mut out,
+        );
+        out
+    }
+
+    fn first(&self, client_first: &str) -> ResponseTemplate {
+        let bare = client_first.strip_prefix("n,,").unwrap();
+        let (user, nonce) = bare.strip_prefix("n=").unwrap().split_once(",r=").unwrap();
+        if user != self.username {
+            return ResponseTemplate::new(401);
+        }
+        let server_first = format!("r={nonce}srv-nonce,s={},i={ITERATIONS}", BASE64.encode(SALT));
+        let header = format!("SCRAM-SHA-512 sid={SID}, data={}", BASE64.encode(&server_first));
+        *self.exchange.lock().unwrap() = Some((bare.to_owned(), server_first));
+        ResponseTemplate::new(401).insert_header("WWW-Authenticate", header)
+    }
+
+    fn last(&self, client_final: &str) -> ResponseTemplate {
+        use aws_lc_rs::{digest, hmac};
+        let Some((bare, server_first)) = self.exchange.lock().unwrap().clone() else {
+            return ResponseTemplate::new(400);
+        };
+        let (without_proof, proof) = client_final.split_once(",p=").unwrap();
+        let auth_message = format!("{bare},{server_first},{without_proof}");
+        let salted = hmac::Key::new(hmac::HMAC_SHA512, &self.salted_password());
+        let client_key = hmac::sign(&salted, b"Client Key");
+        let stored_key = digest::digest(&digest::SHA512, client_key.as_ref());
+        let signature = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA512, stored_key.as_ref()), auth_message.as_bytes());
+        let expected: Vec<u8> = client_key.as_ref().iter().zip(signature.as_ref()).map(|(k, s)| k ^ s).collect();
+        if BASE64.decode(proof).unwrap() != expected {
+            return ResponseTemplate::new(401);
+        }
+        let server_key_source = if self.impostor { b"Other Key".as_slice() } else { b"Server Key".as_slice() };
+        let server_key = hmac::Key::new(hmac::HMAC_SHA512, hmac::sign(&salted, server_key_source).as_ref());
+        let server_signature = hmac::sign(&server_key, auth_message.as_bytes());
+        let server_final = format!("v={}", BASE64.encode(server_signature.as_ref()));
+        ResponseTemplate::new(200)
+            .insert_header("Authentication-Info", format!("sid={SID}, data={}", BASE64.encode(server_final)))
+            .set_body_raw(TOPICS_JSON, "application/json")
+    }
+}
+
+impl Respond for ScramServer {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let header = request.headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+        let Some(params) = header.strip_prefix("SCRAM-SHA-512 ") else {
+            return ResponseTemplate::new(401).insert_header("WWW-Authenticate", "SCRAM-SHA-512");
+        };
+        let params: BTreeMap<&str, &str> = params.split(',').filter_map(|p| p.trim().split_once('=')).collect();
+        let data = String::from_utf8(BASE64.decode(params["data"]).unwrap()).unwrap();
+        match params.get("sid") {
+            Some(&sid) if sid == SID => self.last(&data),
+            Some(_) => ResponseTemplate::new(401),
+            None => self.first(&data),
+        }
+    }
+}
+
+async fn hopauth_with(responder: impl Respond + 'static) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET")).and(path("/api/v1/topics")).respond_with(responder).mount(&server).await;
+    server
+}
+
+fn credential(password: &str) -> Credential {
+    Credential { username: "archiver-user".into(), password: password.into() }
+}
+
+#[tokio::test]
+async fn hopauth_scram_handshake_and_topic_list() {
+    let server = hopauth_with(ScramServer::new("archiver-user", "right-password")).await;
+    let url = format!("{}/api/", server.uri());
+    let topics = config::fetch_archivable(&url, Some(&credential("right-password"))).await.unwrap();
+    assert_eq!(
+        topics,
+        vec![
+            HopauthTopic { name: "gcn.notice".into(), archivable: true, publicly_readable: true },
+            hopauth_topic("lvk.alert", false),
+            hopauth_topic("old.topic", false),
+        ]
+    );
+    let requests = server.received_requests().await.unwrap();
+    let headers: Vec<String> =
+        requests.iter().map(|r| r.headers.get("authorization").unwrap().to_str().unwrap().to_owned()).collect();
+    assert_eq!(headers.len(), 2, "client-first, then client-final: {headers:?}");
+    assert!(headers[0].starts_with("SCRAM-SHA-512 data="), "{}", headers[0]);
+    assert!(headers[1].starts_with(&format!("SCRAM-SHA-512 sid={SID},data=")), "{}", headers[1]);
+    assert!(headers.iter().all(|h| !h.contains("right-password")));
+}
+
+#[tokio::test]
+async fn hopauth_wrong_password_is_an_auth_error() {
+    let server = hopauth_with(ScramServer::new("archiver-user", "right-password")).await;
+    let url = format!("{}/api", server.uri());
+    let err = config::fetch_archivable(&url, Some(&credential("wrong-password"))).await.unwrap_err();
+    assert!(matches!(err, TopicsError::Auth { .. }), "{err:?}");
+    assert!(!err.is_transient());
+    let text = err.to_string();
+    assert!(text.contains("rejected") && !text.contains("wrong-password"), "{text}");
+}
+
+#[tokio::test]
+async fn hopauth_impostor_signature_is_refused() {
+    let impostor = ScramServer { impostor: true, ..ScramServer::new("archiver-user", "right-password") };
+    let server = hopauth_with(impostor).await;
+    let url = format!("{}/api", server.uri());
+    let err = config::fetch_archivable(&url, Some(&credential("right-password"))).await.unwrap_err();
+    assert!(err.to_string().contains("signature is wrong"), "{err}");
+}
+
+#[tokio::test]
+async fn hopauth_server_error_is_transient() {
+    let server = hopauth_with(ResponseTemplate::new(500).set_body_string("boom")).await;
+    let err = config::fetch_archivable(&format!("{}/api", server.uri()), None).await.unwrap_err();
+    assert!(matches!(err, TopicsError::Status { status: 500, .. }), "{err:?}");
+    assert!(err.is_transient());
+    let forbidden = hopauth_with(ResponseTemplate::new(403)).await;
+    let err = config::fetch_archivable(&format!("{}/api", forbidden.uri()), None).await.unwrap_err();
+    assert!(matches!(err, TopicsError::Status { status: 403, .. }) && !err.is_transient(), "{err:?}");
+}
+
+#[tokio::test]
+async fn hopauth_malformed_json_is_an_error() {
+    for body in ["<html>not json</html>", "{\"name\": \"x\"}", "[{\"archivable\": true}]"] {
+        let server = hopauth_with(ResponseTemplate::new(200).set_body_string(body)).await;
+        let err = config::fetch_archivable(&format!("{}/api", server.uri()), None).await.unwrap_err();
+        assert!(matches!(err, TopicsError::Malformed { .. }), "{body}: {err:?}");
+    }
+}
+
+#[tokio::test]
+async fn hopauth_without_credential_sends_no_authorization() {
+    let server = hopauth_with(ResponseTemplate::new(200).set_body_raw(TOPICS_JSON, "application/json")).await;
+    let topics = config::fetch_archivable(&format!("{}/api", server.uri()), None).await.unwrap();
+    assert_eq!(topics.len(), 3);
+    let requests = server.received_requests().await.unwrap();
+    assert!(requests.iter().all(|r| r.headers.get("authorization").is_none()));
+}
+
+#[tokio::test]
+async fn hopauth_unreachable_is_transient_and_masks_the_url() {
+    let err = config::fetch_archivable("http://user:url-Secret@127.0.0.1:9/api", None).await.unwrap_err();
+    assert!(matches!(err, TopicsError::Unavailable { .. }) && err.is_transient(), "{err:?}");
+    assert!(!err.to_string().contains("url-Secret"), "{err}");
+}
+
+#[test]
+fn metrics_addr_setting_round_trips() {
+    let vars = env(&[("ARCHIVER_METRICS_ADDR", "NONE")]);
+    assert_eq!(load(&RunArgs::default(), &vars).observability.metrics_addr, None);
+    let err = load_err(&RunArgs::default(), &env(&[("ARCHIVER_METRICS_ADDR", "localhost")]));
+    assert!(err.starts_with("ARCHIVER_METRICS_ADDR: invalid value 'localhost'"), "{err}");
+}
