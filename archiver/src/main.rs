@@ -1,6 +1,7 @@
 //! The `archiver` command line.
 
 use anyhow::Context as _;
+use archiver::config::{self, RunArgs};
 use archiver::ops::inspect::{self, RoundTrip};
 use archiver::record::Record;
 use clap::{Parser, Subcommand};
@@ -16,6 +17,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Consume Kafka and archive every message exactly once.
+    #[command(after_help = archiver::config::SOURCES_HELP)]
+    Run {
+        #[command(flatten)]
+        args: RunArgs,
+    },
+    /// Print the effective configuration of `archiver run`, secrets masked.
+    #[command(after_help = archiver::config::SOURCES_HELP)]
+    Config {
+        #[command(flatten)]
+        args: RunArgs,
+    },
     /// Decode an archive object (.bson) and show it.
     Inspect {
         /// The object file.
@@ -38,6 +51,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect { file, json, check } => run_inspect(&file, json, check),
+        Command::Run { args } => run_archiver(&args),
+        Command::Config { args } => config::load(&args).map_err(Into::into).map(|c| {
+            print!("{}", c.render_masked());
+            ExitCode::SUCCESS
+        }),
     };
     match result {
         Ok(code) => code,
@@ -70,6 +88,27 @@ fn run_inspect(file: &PathBuf, json: bool, check: bool) -> anyhow::Result<ExitCo
         println!("{}", serde_json::to_string_pretty(&inspect::render_json(&bytes, &record))?);
     } else {
         print!("{}", inspect::render_text(&bytes, &record));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_archiver(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let config = config::load(args)?;
+    // Before any Kafka client exists: librdkafka takes its log level from it.
+    archiver::ops::logging::init(config.observability.log_format, "info");
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let (summary, metrics) = runtime.block_on(archiver::ops::run::run(&config, archiver::ops::run::signal()))?;
+    tracing::info!(
+        taken = summary.taken,
+        archived = summary.archived,
+        duplicates = summary.duplicates,
+        conflicts = summary.conflicts,
+        healed = summary.healed,
+        skipped_test = summary.skipped_test,
+        "stopped"
+    );
+    for (topic, t) in metrics.topic_totals() {
+        tracing::info!(%topic, archived = t.archived, duplicates = t.duplicates, conflicts = t.conflicts, bytes = t.size_bytes, "topic totals");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -178,17 +178,22 @@ fn secret_hint(name: &str) -> &'static str {
     }
 }
 
-/// `file: key: message (line N)`, with serde's "field" called a "key".
+/// `file: key: message (line N)`, with serde's "field" called a "key". An
+/// unknown key is named by its full path instead: `unknown key
+/// `pipeline.in_flight_mx``.
 fn file_error(path: &Path, text: &str, key: Option<String>, error: &toml::de::Error) -> ConfigError {
-    let message = error.message().trim().replace("unknown field", "unknown key");
-    let line = error.span().map(|span| text.bytes().take(span.start).filter(|&b| b == b'\n').count() + 1);
-    let origin = match key.filter(|k| !k.is_empty() && k != ".") {
+    let mut message = error.message().trim().replace("unknown field", "unknown key");
+    let mut key = key.filter(|k| !k.is_empty() && k != ".");
+    if let Some(full) = key.take_if(|_| message.starts_with("unknown key `")) {
+        let name = full.rsplit('.').next().unwrap_or_default();
+        message = message.replacen(&format!("`{name}`"), &format!("`{full}`"), 1);
+    }
+    let origin = match key {
         Some(key) => format!("{}: {key}", path.display()),
         None => path.display().to_string(),
     };
-    let message = match line {
-        Some(line) => format!("{message} (line {line})"),
-        None => message,
-    };
-    ConfigError::Invalid { origin, message }
+    match error.span().map(|span| text.bytes().take(span.start).filter(|&b| b == b'\n').count() + 1) {
+        Some(line) => ConfigError::Invalid { origin, message: format!("{message} (line {line})") },
+        None => ConfigError::Invalid { origin, message },
+    }
 }

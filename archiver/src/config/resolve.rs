@@ -138,6 +138,11 @@ fn hopauth_url(url: Option<&str>) -> Result<String, ConfigError> {
         ConfigError::Incomplete("topics.select is \"hopauth\" but topics.hopauth_url is not set".into())
     })?;
     match url::Url::parse(url) {
+        Ok(parsed) if !parsed.username().is_empty() || parsed.password().is_some() => Err(invalid_url(
+            "topics.hopauth_url",
+            url,
+            "a URL without credentials (set topics.hopauth_username and ARCHIVER_HOPAUTH_PASSWORD)",
+        )),
         Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Ok(url.trim_end_matches('/').to_owned()),
         _ => Err(invalid_url("topics.hopauth_url", url, "an http:// or https:// URL")),
     }

@@ -5,4 +5,5 @@ pub mod inspect;
 pub mod liveness;
 pub mod logging;
 pub mod metrics;
+pub mod run;
 pub mod server;

@@ -41,9 +41,7 @@ pub enum Kind {
 /// The result of placing one delivered message.
 #[derive(Debug)]
 pub struct Placed {
-    pub topic: String,
-    pub partition: i32,
-    pub offset: i64,
+    pub delivered: Delivered,
     pub kind: Kind,
     /// The index row to make durable before the offset may be committed;
     /// `None` when nothing needs writing.
@@ -77,6 +75,31 @@ impl PlaceError {
     }
 }
 
+/// Places a message again after the index refused its row because another
+/// message took its UUID first with another object key (another day, or a
+/// message without a timestamp archived on another day). The object just
+/// written for it at `ours.key` is referenced by no row and is removed —
+/// unless the existing row points at that very key (its object had been
+/// lost, and ours, identical, restored it). Placing again then sees the
+/// index row and decides afresh.
+pub async fn place_again(ctx: &Context, delivered: Delivered, ours: IndexRow) -> Placed {
+    let mut backoff = Backoff::new(ctx.retry_initial_backoff_ms, ctx.retry_max_backoff_ms);
+    while let Err(e) = remove_unreferenced(ctx, &ours).await {
+        tracing::warn!(key = %ours.key, error = %e, "cannot remove an unreferenced object; retrying");
+        ctx.metrics.retry("store");
+        tokio::time::sleep(backoff.next_delay()).await;
+    }
+    place_with_retry(ctx, delivered).await
+}
+
+async fn remove_unreferenced(ctx: &Context, ours: &IndexRow) -> Result<(), PlaceError> {
+    let holder = ctx.index.get(ours.uuid).await?;
+    if holder.is_none_or(|h| h.row.key != ours.key) {
+        ctx.store.delete(&ours.key).await?;
+    }
+    Ok(())
+}
+
 /// Places `delivered`, retrying every failure with backoff: nothing is ever
 /// skipped. Permanent failures (bad credentials, a corrupt object) are
 /// logged as errors and retried too, so the operator can fix the cause
@@ -106,13 +129,7 @@ pub async fn place_with_retry(ctx: &Context, delivered: Delivered) -> Placed {
 
 async fn place(ctx: &Context, delivered: &Delivered) -> Result<Placed, PlaceError> {
     let message = &delivered.message;
-    let placed = |kind, row| Placed {
-        topic: message.topic.clone(),
-        partition: delivered.partition,
-        offset: delivered.offset,
-        kind,
-        row,
-    };
+    let placed = |kind, row| Placed { delivered: delivered.clone(), kind, row };
     if !ctx.archive_test_messages && message.headers.iter().any(|h| h.key == "_test") {
         return Ok(placed(Kind::SkippedTest, None));
     }

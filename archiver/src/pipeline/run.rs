@@ -4,7 +4,7 @@
 
 use super::backoff::Backoff;
 use super::offsets::OffsetTracker;
-use super::place::{Context, Kind, Placed, place_with_retry};
+use super::place::{Context, Kind, Placed, place_again, place_with_retry};
 use crate::index::IndexRow;
 use crate::source::{MessageSource, SourceError};
 use std::future::Future;
@@ -58,7 +58,9 @@ pub async fn run(
     tokio::pin!(shutdown);
     let mut source_backoff = Backoff::new(state.ctx.retry_initial_backoff_ms, state.ctx.retry_max_backoff_ms);
     let mut taking = true;
-    while taking || !state.tasks.is_empty() {
+    // Flushing a batch can start new work (a message placed again), so the
+    // loop runs until nothing is in flight and nothing waits to be indexed.
+    while taking || !state.tasks.is_empty() || !state.batch.is_empty() {
         let in_flight = state.tasks.len();
         let room = taking && in_flight < limits.in_flight_max;
         let (deadline, batch_pending) = (state.batch_deadline(), !state.batch.is_empty());
@@ -95,10 +97,13 @@ pub async fn run(
         if !taking && !state.tasks.is_empty() && state.drain_expired() {
             tracing::warn!(abandoned = state.tasks.len(), "drain timeout: leaving unfinished messages uncommitted");
             state.tasks.abort_all();
+            state.flush(source).await?;
             break;
         }
     }
-    state.flush(source).await?;
+    if let Err(e) = source.close().await {
+        tracing::warn!(error = %e, "final offset commit failed; the last messages will be delivered again");
+    }
     Ok(state.summary)
 }
 
@@ -158,7 +163,7 @@ impl Loop {
             }
             None => {
                 self.count(&placed, false);
-                self.offsets.completed(&placed.topic, placed.partition, placed.offset);
+                self.complete(&placed);
                 self.commit(source).await?;
             }
         }
@@ -171,17 +176,33 @@ impl Loop {
         if self.batch.is_empty() {
             return self.commit(source).await;
         }
-        let batch = std::mem::take(&mut self.batch);
+        let mut batch = std::mem::take(&mut self.batch);
+        // A message stored and a concurrent redelivery of it can share a
+        // batch; the stored one goes first so its row is the one kept and the
+        // redelivery counts as a duplicate, not as a healed row.
+        batch.sort_by_key(|(placed, _)| placed.kind == Kind::Duplicate);
         let rows: Vec<IndexRow> = batch.iter().map(|(_, row)| row.clone()).collect();
         let new = self.insert_with_retry(&rows).await;
-        for ((placed, row), is_new) in batch.iter().zip(new) {
-            self.count(placed, is_new);
-            if placed.kind != Kind::Duplicate || is_new {
-                self.ctx.metrics.archived(&placed.topic, u64::try_from(row.size).unwrap_or(0));
+        for ((placed, row), is_new) in batch.into_iter().zip(new) {
+            if !is_new && placed.kind != Kind::Duplicate {
+                // Its UUID was taken by a row with another object key: the
+                // offset stays pending until the message is placed again.
+                let ctx = Arc::clone(&self.ctx);
+                self.tasks.spawn(async move { place_again(&ctx, placed.delivered, row).await });
+                continue;
             }
-            self.offsets.completed(&placed.topic, placed.partition, placed.offset);
+            self.count(&placed, is_new);
+            if placed.kind != Kind::Duplicate || is_new {
+                self.ctx.metrics.archived(&placed.delivered.message.topic, u64::try_from(row.size).unwrap_or(0));
+            }
+            self.complete(&placed);
         }
         self.commit(source).await
+    }
+
+    fn complete(&mut self, placed: &Placed) {
+        let d = &placed.delivered;
+        self.offsets.completed(&d.message.topic, d.partition, d.offset);
     }
 
     async fn insert_with_retry(&self, rows: &[IndexRow]) -> Vec<bool> {
@@ -205,16 +226,17 @@ impl Loop {
     fn count(&mut self, placed: &Placed, row_was_new: bool) {
         let m = &self.ctx.metrics;
         let s = &mut self.summary;
+        let topic = &placed.delivered.message.topic;
         match placed.kind {
             Kind::Archived => s.archived += 1,
             Kind::Conflict => {
                 s.archived += 1;
                 s.conflicts += 1;
-                m.conflict(&placed.topic);
+                m.conflict(topic);
             }
             Kind::Duplicate => {
                 s.duplicates += 1;
-                m.duplicate(&placed.topic);
+                m.duplicate(topic);
                 if row_was_new {
                     s.healed += 1;
                     m.healed();
@@ -222,7 +244,7 @@ impl Loop {
             }
             Kind::SkippedTest => {
                 s.skipped_test += 1;
-                m.skipped_test(&placed.topic);
+                m.skipped_test(topic);
             }
         }
     }

@@ -17,7 +17,8 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message as _};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientConfig, Offset, Timestamp, TopicPartitionList};
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Decides which of the broker's visible topics to consume.
@@ -40,20 +41,54 @@ pub struct KafkaSourceOptions {
 /// limit rather than the backlog.
 const PREFETCH_KBYTES_MAX: &str = "32768";
 const METADATA_TIMEOUT_MS: u64 = 10_000;
-const STATISTICS_INTERVAL_MS: &str = "10000";
+const STATISTICS_INTERVAL_MS: u64 = 10_000;
+/// With `--until-eos`, statistics also tell when every partition is drained.
+const STATISTICS_INTERVAL_UNTIL_EOS_MS: u64 = 1_000;
 
-/// Feeds librdkafka's statistics into the lag gauge.
+/// Feeds librdkafka's statistics into the lag gauge, and keeps each
+/// partition's consumed and high-water offsets for `--until-eos` (so that
+/// telling "drained" needs no blocking broker query).
 pub struct LagContext {
     metrics: Arc<Metrics>,
+    partitions: Mutex<BTreeMap<(String, i32), Progress>>,
+}
+
+/// Where a partition stood at the last statistics report.
+#[derive(Debug, Clone, Copy)]
+struct Progress {
+    /// Next offset the application will see (consumed, or committed before).
+    at: i64,
+    high: i64,
+    low: i64,
+}
+
+impl Progress {
+    fn drained(self) -> bool {
+        self.high >= 0 && self.at.max(self.low) >= self.high
+    }
 }
 
 impl ClientContext for LagContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        match error {
+            // The end of a partition is news only for --until-eos, which asks for it.
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF) => {
+                tracing::debug!(target: "librdkafka", "{reason}");
+            }
+            other => tracing::error!(target: "librdkafka", error = %other, "{reason}"),
+        }
+    }
+
     fn stats(&self, statistics: Statistics) {
+        let mut partitions = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
+        partitions.clear();
         for (topic, t) in &statistics.topics {
-            for (partition, p) in &t.partitions {
-                if *partition >= 0 && p.consumer_lag >= 0 {
+            for (partition, p) in t.partitions.iter().filter(|(id, _)| **id >= 0) {
+                if p.consumer_lag >= 0 {
                     self.metrics.set_lag(topic, *partition, p.consumer_lag);
                 }
+                let at = p.app_offset.max(p.committed_offset);
+                partitions.insert((topic.clone(), *partition), Progress { at, high: p.hi_offset, low: p.lo_offset });
             }
         }
     }
@@ -67,6 +102,10 @@ pub struct KafkaSource {
     options: KafkaSourceOptions,
     subscribed: Vec<String>,
     refresh: tokio::time::Interval,
+    /// With `--until-eos`: how often to look whether every partition is drained.
+    drain_check: tokio::time::Interval,
+    /// The latest position committed per partition, for the final commit.
+    committed: BTreeMap<(String, i32), i64>,
 }
 
 impl std::fmt::Debug for KafkaSource {
@@ -91,14 +130,25 @@ impl KafkaSource {
             .set("session.timeout.ms", options.session_timeout_ms.to_string())
             .set("enable.partition.eof", if options.until_eos { "true" } else { "false" })
             .set("queued.max.messages.kbytes", PREFETCH_KBYTES_MAX)
-            .set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
-        let consumer: StreamConsumer<LagContext> =
-            config.create_with_context(LagContext { metrics }).map_err(|e| fatal("cannot create consumer", &e))?;
+            .set(
+                "statistics.interval.ms",
+                if options.until_eos { STATISTICS_INTERVAL_UNTIL_EOS_MS } else { STATISTICS_INTERVAL_MS }.to_string(),
+            );
+        let consumer: StreamConsumer<LagContext> = config
+            .create_with_context(LagContext { metrics, partitions: Mutex::default() })
+            .map_err(|e| fatal("cannot create consumer", &e))?;
         let mut refresh = tokio::time::interval(Duration::from_millis(options.refresh_interval_ms.max(1000)));
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         refresh.tick().await;
-        let mut source =
-            KafkaSource { consumer: Arc::new(consumer), selector, options, subscribed: Vec::new(), refresh };
+        let mut source = KafkaSource {
+            consumer: Arc::new(consumer),
+            selector,
+            options,
+            subscribed: Vec::new(),
+            refresh,
+            drain_check: tokio::time::interval(Duration::from_millis(STATISTICS_INTERVAL_UNTIL_EOS_MS)),
+            committed: BTreeMap::new(),
+        };
         source.resubscribe().await?;
         Ok(source)
     }
@@ -148,6 +198,7 @@ impl KafkaSource {
                 }
                 Ok(Received::Nothing)
             }
+            _ = self.drain_check.tick(), if self.options.until_eos => Ok(Received::Nothing),
             received = self.consumer.recv() => match received {
                 Ok(message) => Ok(Received::Message(delivered(&message))),
                 Err(KafkaError::PartitionEOF(_)) => Ok(Received::EndOfPartition),
@@ -156,16 +207,20 @@ impl KafkaSource {
         }
     }
 
-    /// Whether every assigned partition is consumed up to its high watermark.
-    async fn all_drained(&self) -> Result<bool, SourceError> {
+    /// Whether every assigned partition is consumed up to its high watermark,
+    /// as of librdkafka's last statistics report.
+    fn all_drained(&self) -> Result<bool, SourceError> {
         if self.subscribed.is_empty() {
             return Ok(true);
         }
-        let consumer = Arc::clone(&self.consumer);
-        tokio::task::spawn_blocking(move || drained(&consumer))
-            .await
-            .map_err(|e| SourceError::Unavailable(format!("drain check failed: {e}")))?
-            .map_err(|e| unavailable("cannot check for the end of the partitions", &e))
+        // The list must not outlive this call: an assignment list still
+        // alive when the consumer drops makes the drop hang.
+        let assigned: Vec<(String, i32)> = {
+            let list = self.consumer.assignment().map_err(|e| unavailable("cannot read the assignment", &e))?;
+            list.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect()
+        };
+        let progress = self.consumer.context().partitions.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(!assigned.is_empty() && assigned.iter().all(|p| progress.get(p).is_some_and(|p| p.drained())))
     }
 }
 
@@ -175,33 +230,6 @@ enum Received {
     Nothing,
 }
 
-/// Blocking: compares each assigned partition's position (or committed
-/// offset, before anything was consumed) with its high watermark.
-fn drained(consumer: &StreamConsumer<LagContext>) -> Result<bool, KafkaError> {
-    let timeout = Duration::from_millis(METADATA_TIMEOUT_MS);
-    // Lists from the consumer must not outlive this function: one still
-    // alive when the consumer drops makes the drop hang.
-    let assignment = consumer.assignment()?;
-    if assignment.count() == 0 {
-        return Ok(false);
-    }
-    let positions = consumer.position()?;
-    let committed = consumer.committed_offsets(assignment.clone(), timeout)?;
-    for element in assignment.elements() {
-        let (topic, partition) = (element.topic(), element.partition());
-        let (low, high) = consumer.fetch_watermarks(topic, partition, timeout)?;
-        let offset_of = |list: &TopicPartitionList| match list.find_partition(topic, partition).map(|e| e.offset()) {
-            Some(Offset::Offset(o)) => Some(o),
-            _ => None,
-        };
-        let at = offset_of(&positions).or_else(|| offset_of(&committed)).unwrap_or(low);
-        if at < high {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
 #[async_trait]
 impl MessageSource for KafkaSource {
     async fn next(&mut self) -> Result<Option<Delivered>, SourceError> {
@@ -209,7 +237,7 @@ impl MessageSource for KafkaSource {
             match self.receive().await? {
                 Received::Message(delivered) => return Ok(Some(delivered)),
                 Received::EndOfPartition | Received::Nothing if self.options.until_eos => {
-                    if self.all_drained().await? {
+                    if self.all_drained()? {
                         return Ok(None);
                     }
                 }
@@ -219,11 +247,10 @@ impl MessageSource for KafkaSource {
     }
 
     async fn commit(&mut self, positions: &[Position]) -> Result<(), SourceError> {
-        let mut list = TopicPartitionList::new();
         for p in positions {
-            list.add_partition_offset(&p.topic, p.partition, Offset::Offset(p.next_offset))
-                .map_err(|e| unavailable("bad commit position", &e))?;
+            self.committed.insert((p.topic.clone(), p.partition), p.next_offset);
         }
+        let list = commit_list(positions.iter().map(|p| (p.topic.as_str(), p.partition, p.next_offset)))?;
         match self.consumer.commit(&list, CommitMode::Async) {
             Ok(()) => Ok(()),
             // Partitions revoked in a rebalance: their new owner re-reads them.
@@ -231,6 +258,30 @@ impl MessageSource for KafkaSource {
             Err(e) => Err(unavailable("commit failed", &e)),
         }
     }
+
+    async fn close(&mut self) -> Result<(), SourceError> {
+        if self.committed.is_empty() {
+            return Ok(());
+        }
+        let list = commit_list(self.committed.iter().map(|((t, p), o)| (t.as_str(), *p, *o)))?;
+        let consumer = Arc::clone(&self.consumer);
+        let result = tokio::task::spawn_blocking(move || consumer.commit(&list, CommitMode::Sync))
+            .await
+            .map_err(|e| SourceError::Unavailable(format!("final commit task failed: {e}")))?;
+        match result {
+            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
+            Err(e) => Err(unavailable("final commit failed", &e)),
+        }
+    }
+}
+
+fn commit_list<'a>(positions: impl Iterator<Item = (&'a str, i32, i64)>) -> Result<TopicPartitionList, SourceError> {
+    let mut list = TopicPartitionList::new();
+    for (topic, partition, next_offset) in positions {
+        list.add_partition_offset(topic, partition, Offset::Offset(next_offset))
+            .map_err(|e| unavailable("bad commit position", &e))?;
+    }
+    Ok(list)
 }
 
 fn delivered(m: &BorrowedMessage<'_>) -> Delivered {

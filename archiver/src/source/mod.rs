@@ -9,6 +9,7 @@
 pub mod kafka;
 mod kafka_connection;
 pub mod memory;
+pub mod selector;
 
 pub use kafka_connection::{KafkaConnection, SecurityProtocol};
 
@@ -58,4 +59,10 @@ pub trait MessageSource: Send {
     /// Records positions as durably archived. Commits may be asynchronous;
     /// a commit lost in a crash only causes redelivery, never loss.
     async fn commit(&mut self, positions: &[Position]) -> Result<(), SourceError>;
+
+    /// Makes the commits so far durable before the process exits (a final
+    /// synchronous commit where commits are otherwise asynchronous).
+    async fn close(&mut self) -> Result<(), SourceError> {
+        Ok(())
+    }
 }

@@ -19,7 +19,7 @@ use archiver::ops::logging::LogFormat;
 use archiver::source::SecurityProtocol;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use tempfile::TempDir;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -77,11 +77,27 @@ fn load_err(args: &RunArgs, vars: &BTreeMap<String, String>) -> String {
     }
 }
 
-/// `archiver run`'s flags as main.rs flattens them.
-#[derive(Parser)]
+/// `archiver run` and `archiver config` as main.rs declares them.
+#[derive(Debug, Parser)]
 struct Cli {
-    #[command(flatten)]
-    run: RunArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    #[command(after_help = config::SOURCES_HELP)]
+    Run(RunArgs),
+    #[command(after_help = config::SOURCES_HELP)]
+    Config(RunArgs),
+}
+
+/// The `RunArgs` of `archiver run ARGS…`.
+fn parse_run(args: &[&str]) -> Result<RunArgs, clap::Error> {
+    let cli = Cli::try_parse_from(["archiver", "run"].iter().chain(args))?;
+    match cli.command {
+        Command::Run(run) | Command::Config(run) => Ok(run),
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -172,8 +188,7 @@ fn env_lists_and_booleans() {
 
 #[test]
 fn flags_parse_through_clap() {
-    let cli = Cli::try_parse_from([
-        "archiver",
+    let run = parse_run(&[
         "--kafka-brokers",
         "b:9092",
         "--in-flight-max",
@@ -192,7 +207,7 @@ fn flags_parse_through_clap() {
         "--until-eos",
     ])
     .unwrap();
-    let config = load(&cli.run, &BTreeMap::new());
+    let config = load(&run, &BTreeMap::new());
     assert_eq!(config.kafka.connection.brokers, "b:9092");
     assert_eq!(config.pipeline.in_flight_max, 8);
     assert_eq!(config.topics.selection, TopicSelection::Explicit(vec!["a".into(), "b".into()]));
@@ -202,10 +217,12 @@ fn flags_parse_through_clap() {
     assert_eq!(config.backends.index_url, "sqlite::memory:");
     assert_eq!(config.observability.log_format, LogFormat::Json);
 
-    let bad = Cli::try_parse_from(["archiver", "--in-flight-max", "x"]).err().unwrap().to_string();
+    let bad = parse_run(&["--in-flight-max", "x"]).unwrap_err().to_string();
     assert!(bad.contains("--in-flight-max") && bad.contains("expected a whole number"), "{bad}");
-    let flag = Cli::try_parse_from(["archiver", "--metrics-addr", "nowhere"]).err().unwrap().to_string();
+    let flag = parse_run(&["--metrics-addr", "nowhere"]).unwrap_err().to_string();
     assert!(flag.contains("expected an address such as 127.0.0.1:9464, or none"), "{flag}");
+    let help = Cli::try_parse_from(["archiver", "config", "--help"]).unwrap_err().to_string();
+    assert!(help.contains("--in-flight-max") && help.contains("ARCHIVER_IN_FLIGHT_MAX"), "{help}");
 }
 
 // ---------------------------------------------------------------------------
@@ -236,8 +253,7 @@ fn unknown_file_key_is_named() {
     let files = Files::new();
     let file = files.write("config.toml", "[pipeline]\nin_flight_mx = 3\n");
     let err = load_err(&with_config(&file), &env(&[]));
-    assert!(err.contains("config.toml: "), "{err}");
-    assert!(err.contains("unknown key `in_flight_mx`"), "{err}");
+    assert!(err.contains("config.toml: unknown key `pipeline.in_flight_mx`, expected one of `in_flight_max`"), "{err}");
     assert!(err.contains("line 2"), "{err}");
 
     let file = files.write("section.toml", "[pipelin]\nin_flight_max = 3\n");
@@ -300,6 +316,9 @@ fn required_and_contradictory_settings() {
     assert!(load_err(&RunArgs::default(), &both).contains("topics.select"));
     let hopauth_without_url = env(&[("ARCHIVER_TOPICS_SELECT", "hopauth")]);
     assert!(load_err(&RunArgs::default(), &hopauth_without_url).contains("topics.hopauth_url is not set"));
+    let userinfo = env(&[("ARCHIVER_HOPAUTH_URL", "https://u:url-Secret@h.example/api")]);
+    let err = load_err(&RunArgs::default(), &userinfo);
+    assert!(err.contains("without credentials") && !err.contains("url-Secret"), "{err}");
     let bad_index = env(&[("ARCHIVER_INDEX_URL", "mysql://u:pw@host/db")]);
     let err = load_err(&RunArgs::default(), &bad_index);
     assert!(err.starts_with("backends.index_url: invalid value 'mysql://u:***@host/db'"), "{err}");

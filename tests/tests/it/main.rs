@@ -10,6 +10,7 @@ mod index;
 mod observability;
 mod pipeline;
 mod record;
+mod run;
 mod store;
 mod strategies;
 mod support;

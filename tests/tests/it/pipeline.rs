@@ -279,3 +279,35 @@ async fn transient_store_failures_are_retried_until_everything_is_archived() {
     assert_all_committed(&log, &deliveries);
     assert!(flaky.calls.load(Ordering::Relaxed) > expected.messages.len() as u64, "failures were retried");
 }
+
+/// Regression: two messages claiming one `_id` on different days have
+/// different object keys, so both conditional creates succeeded and the
+/// index kept only the first row — the second message was lost (found by
+/// `run::a_produced_stream_is_archived_exactly_once`).
+#[tokio::test]
+async fn regression_conflict_on_another_day_is_not_lost() {
+    let id = [9u8; 16];
+    let message = |timestamp: i64, payload: &[u8]| archiver::record::Message {
+        topic: "lvk.alerts".into(),
+        timestamp,
+        key: archiver::record::Key::Null,
+        headers: vec![archiver::record::Header::new("_id", Some(&id))],
+        payload: Some(payload.to_vec()),
+    };
+    let log = MemoryLog::new();
+    let first = message(1_767_225_600_000, b"first");
+    let second = message(1_767_225_600_000 + 86_400_000, b"second, a day later");
+    log.append(0, first.clone());
+    log.append(1, second.clone());
+    let archive = Archive::new(Arc::new(MemoryStore::new())).await;
+    let summary = archive.run(&mut log.consumer()).await.expect("runs");
+    assert_eq!((summary.archived, summary.conflicts), (2, 1), "{summary:?}");
+    let deliveries: Vec<Delivery> = [first, second]
+        .into_iter()
+        .enumerate()
+        .map(|(i, message)| Delivery { seq: i as u64, partition_hint: i as u32, message, labels: vec![] })
+        .collect();
+    archive.check(&expectation(&deliveries)).await;
+    let objects = archive.store.list("lvk.alerts/", None, 10).await.expect("lists").objects;
+    assert_eq!(objects.len(), 2, "no unreferenced object is left behind: {objects:?}");
+}
