@@ -1,5 +1,9 @@
 # The project's commands. `make test` is the one CI runs.
-.PHONY: test check fmt services-start services-stop services-status clean
+.PHONY: demo test check fmt bench services-start services-stop services-status clean
+
+demo: ## archive a seeded stream end to end on an in-process Kafka into ./demo-archive
+	scripts/deps.sh
+	cargo run -q -p mockhop -- demo --dir demo-archive
 
 test: ## format, lints, real services, every test
 	scripts/test.sh
@@ -10,6 +14,9 @@ check: ## format and lints only
 
 fmt:
 	cargo fmt --all
+
+bench: ## throughput and peak RSS of `archiver run` vs the S3 PUT ceiling (BENCH_LARGE=0: 10k only)
+	scripts/bench.sh
 
 services-start: ## start PostgreSQL, s3s-fs and tansu; addresses in .services/env
 	scripts/services.sh start

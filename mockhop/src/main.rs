@@ -1,5 +1,8 @@
 //! The `mockhop` command line.
 
+mod ceiling;
+mod demo;
+
 use anyhow::{Context as _, bail};
 use archiver::source::KafkaConnection;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -60,8 +63,33 @@ enum Command {
         #[arg(long)]
         store: String,
     },
+    /// Measure the object store's raw PUT rate for the archive of the stream
+    /// (the `make bench` ceiling): the archiver's exact objects, no Kafka, no
+    /// index; prints one `ceiling objects=.. bytes=.. seconds=..` line.
+    PutCeiling {
+        #[command(flatten)]
+        stream: StreamArgs,
+        /// A fresh store to write into: s3://bucket?endpoint=..., file:///dir
+        #[arg(long)]
+        store: String,
+        /// PUT requests in flight at once (use the archiver's --in-flight-max).
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Create the s3:// bucket first if it does not exist.
+        #[arg(long)]
+        create_bucket: bool,
+    },
     /// List the built-in profiles.
     Profiles,
+    /// Archive a stream end to end on an in-process Kafka into a local directory.
+    Demo {
+        #[arg(long, default_value = "demo-archive")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 400)]
+        count: usize,
+    },
 }
 
 #[derive(Args)]
@@ -139,6 +167,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Produce { stream, kafka, partitions } => produce_stream(&stream, &kafka, partitions)?,
         Command::Expect { stream, rules } => print_expectation(&expectation(&stream, &rules)?)?,
         Command::Verify { stream, rules, index, store } => return verify_archive(&stream, &rules, &index, &store),
+        Command::Demo { dir, seed, count } => {
+            archiver::ops::logging::init(archiver::ops::logging::LogFormat::Text, "warn");
+            demo::run(&dir, seed, count)?;
+        }
+        Command::PutCeiling { stream, store, concurrency, create_bucket } => {
+            put_ceiling(&stream, &store, concurrency, create_bucket)?;
+        }
         Command::Profiles => {
             for p in PROFILES {
                 println!("{:<12} {}", p.name, p.summary);
@@ -219,6 +254,17 @@ fn print_expectation(expected: &Expectation) -> anyhow::Result<()> {
         expected.vetoed
     )?;
     out.flush()?;
+    Ok(())
+}
+
+fn put_ceiling(stream: &StreamArgs, store: &str, concurrency: usize, create_bucket: bool) -> anyhow::Result<()> {
+    // The ceiling always writes the stream as Kafka carried it (as
+    // `--as-produced`; applying that twice changes nothing).
+    let deliveries = stream.deliveries()?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let measured =
+        runtime.block_on(ceiling::run(&deliveries, &stream.topic_prefix, store, concurrency, create_bucket))?;
+    println!("{}", measured.line());
     Ok(())
 }
 

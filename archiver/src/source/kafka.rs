@@ -42,6 +42,10 @@ pub struct KafkaSourceOptions {
 const PREFETCH_KBYTES_MAX: &str = "32768";
 const METADATA_TIMEOUT_MS: u64 = 10_000;
 const STATISTICS_INTERVAL_MS: u64 = 10_000;
+/// With `--until-eos`, a partition counts as drained only after this long
+/// without a message: some brokers (tansu 0.6) report a high watermark below
+/// the last offset, and an empty fetch after the assignment settles it.
+const QUIET_MS: u64 = 3_000;
 /// With `--until-eos`, statistics also tell when every partition is drained.
 const STATISTICS_INTERVAL_UNTIL_EOS_MS: u64 = 1_000;
 
@@ -104,6 +108,8 @@ pub struct KafkaSource {
     refresh: tokio::time::Interval,
     /// With `--until-eos`: how often to look whether every partition is drained.
     drain_check: tokio::time::Interval,
+    /// When the last message (or the subscription) arrived; see [`QUIET_MS`].
+    last_activity: std::time::Instant,
     /// The latest position committed per partition, for the final commit.
     committed: BTreeMap<(String, i32), i64>,
 }
@@ -148,6 +154,7 @@ impl KafkaSource {
             refresh,
             drain_check: tokio::time::interval(Duration::from_millis(STATISTICS_INTERVAL_UNTIL_EOS_MS)),
             committed: BTreeMap::new(),
+            last_activity: std::time::Instant::now(),
         };
         source.resubscribe().await?;
         Ok(source)
@@ -187,6 +194,7 @@ impl KafkaSource {
             self.consumer.subscribe(&names).map_err(|e| fatal("cannot subscribe", &e))?;
         }
         self.subscribed = wanted;
+        self.last_activity = std::time::Instant::now();
         Ok(())
     }
 
@@ -213,6 +221,9 @@ impl KafkaSource {
         if self.subscribed.is_empty() {
             return Ok(true);
         }
+        if self.last_activity.elapsed() < Duration::from_millis(QUIET_MS) {
+            return Ok(false);
+        }
         // The list must not outlive this call: an assignment list still
         // alive when the consumer drops makes the drop hang.
         let assigned: Vec<(String, i32)> = {
@@ -235,7 +246,10 @@ impl MessageSource for KafkaSource {
     async fn next(&mut self) -> Result<Option<Delivered>, SourceError> {
         loop {
             match self.receive().await? {
-                Received::Message(delivered) => return Ok(Some(delivered)),
+                Received::Message(delivered) => {
+                    self.last_activity = std::time::Instant::now();
+                    return Ok(Some(delivered));
+                }
                 Received::EndOfPartition | Received::Nothing if self.options.until_eos => {
                     if self.all_drained()? {
                         return Ok(None);

@@ -103,3 +103,26 @@ fn verify_args(index: &str, store: &str) -> Vec<String> {
 fn run_owned(args: &[String]) -> (i32, Vec<u8>, String) {
     check(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
+
+#[test]
+fn demo_archives_a_stream_end_to_end_and_verifies_it() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("demo");
+    let run = || check(&["demo", "--dir", dir.to_str().expect("utf-8"), "--count", "150"]);
+    let (code, out, err) = run();
+    let text = String::from_utf8_lossy(&out);
+    assert_eq!(code, 0, "{text}{err}");
+    assert!(text.contains("archived exactly once, byte for byte"), "{text}");
+    assert!(text.contains("inspect ") && dir.join("index.db").exists(), "{text}");
+    // A second demo replaces the first one's directory.
+    let (code, _, err) = run();
+    assert_eq!(code, 0, "{err}");
+    // ...but never a directory it did not make.
+    let foreign = tmp.path().join("foreign");
+    std::fs::create_dir_all(&foreign).expect("dir");
+    std::fs::write(foreign.join("precious.txt"), "keep me").expect("file");
+    let (code, _, err) = check(&["demo", "--dir", foreign.to_str().expect("utf-8")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("was not made by mockhop demo"), "{err}");
+    assert!(foreign.join("precious.txt").exists());
+}

@@ -6,7 +6,7 @@
 //! backends are held to one behaviour. Tests can run in parallel: nothing is
 //! shared between them but the PostgreSQL server.
 
-use crate::support;
+use crate::support::{self, admin_exec, with_database};
 use archiver::index::{
     self, Cursor, Index, IndexEntry, IndexError, IndexRow, ListQuery, PAGE_ROWS_MAX, TimestampType, TopicStats,
 };
@@ -75,25 +75,6 @@ impl Scratch {
             admin_exec(&admin, format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
         }
     }
-}
-
-async fn admin_exec(admin: &str, sql: String) {
-    let mut conn = sqlx::PgConnection::connect(admin)
-        .await
-        .unwrap_or_else(|e| panic!("connect to ARCHIVER_TEST_PG_URL {admin}: {e}"));
-    sqlx::query(AssertSqlSafe(sql.clone())).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
-
-/// `admin` (a PostgreSQL URL) pointing at database `name` instead.
-fn with_database(admin: &str, name: &str) -> String {
-    let (base, params) = admin.split_once('?').map_or((admin, None), |(b, p)| (b, Some(p)));
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let path = base[authority..].find('/').map_or(base.len(), |i| authority + i);
-    let mut url = format!("{}/{name}", &base[..path]);
-    if let Some(params) = params {
-        url = format!("{url}?{params}");
-    }
-    url
 }
 
 /// Runs `case` on a freshly opened, empty index of `backend`, then removes

@@ -2,7 +2,7 @@
 //! mockhop, checked with `mockhop verify`: every distinct message exactly
 //! once, across stops, restarts and a second instance in the group.
 
-use crate::support::service;
+use crate::support::{self, service};
 use archiver::config::{MetricsAddr, RunArgs, load_from};
 use archiver::ops::run::run;
 use archiver::pipeline::RunSummary;
@@ -11,6 +11,10 @@ use mockhop::expect::{ArchiveRules, Expectation, expect};
 use mockhop::{Delivery, StreamOptions, produce};
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+/// Short, so a killed member's partitions move on quickly (tansu's group
+/// join also needs it well below librdkafka's 45 s default).
+const SESSION_TIMEOUT_MS: u64 = 6_000;
 
 /// A stream produced into its own topics (a fresh prefix per test).
 struct Fixture {
@@ -34,7 +38,7 @@ impl Fixture {
         RunArgs {
             kafka_brokers: Some(service("ARCHIVER_TEST_KAFKA")),
             kafka_group_id: Some(format!("{}{group}", self.prefix)),
-            kafka_session_timeout_ms: Some(6000),
+            kafka_session_timeout_ms: Some(SESSION_TIMEOUT_MS),
             topics_veto: Some(vec![format!("{}sys.heartbeat", self.prefix)]),
             topics_refresh_interval_ms: Some(1000),
             index_url: Some(format!("sqlite://{}", self.dir.path().join("index.db").display())),
@@ -138,4 +142,66 @@ async fn two_instances_in_one_group_share_the_work() {
     let (a, b) = tokio::join!(f.run("g", |_| {}), f.run("g", |_| {}));
     assert!(a.taken + b.taken >= f.consumed(), "together they read the whole stream");
     f.check().await;
+}
+
+/// The store and index URLs of a fresh PostgreSQL database and S3 bucket.
+async fn real_backends() -> (String, String, archiver::store::S3Store) {
+    let index = support::fresh_database("run").await;
+    let bucket = format!("run-{}", uuid::Uuid::new_v4().simple());
+    let endpoint = service("ARCHIVER_TEST_S3_ENDPOINT");
+    let s3 = archiver::store::S3Store::new(archiver::store::S3Config {
+        bucket: bucket.clone(),
+        endpoint: Some(endpoint.clone()),
+        region: "us-east-1".into(),
+        path_style: true,
+        credentials: Some((service("ARCHIVER_TEST_S3_ACCESS_KEY"), service("ARCHIVER_TEST_S3_SECRET_KEY"))),
+    })
+    .await;
+    s3.create_bucket_if_missing().await.expect("bucket");
+    (index, format!("s3://{bucket}?endpoint={endpoint}&region=us-east-1"), s3)
+}
+
+/// `archiver run` as a process, with S3 credentials in its environment.
+fn archiver_process(f: &Fixture, index: &str, store: &str) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(support::binary("archiver"));
+    cmd.args(["run", "--kafka-brokers", &service("ARCHIVER_TEST_KAFKA"), "--kafka-session-timeout-ms", "6000"])
+        .args(["--kafka-group-id", &format!("{}g", f.prefix), "--topics", &f.topics().join(",")])
+        .args(["--index", index, "--store", store, "--until-eos", "--metrics-addr", "none"])
+        .env("AWS_ACCESS_KEY_ID", service("ARCHIVER_TEST_S3_ACCESS_KEY"))
+        .env("AWS_SECRET_ACCESS_KEY", service("ARCHIVER_TEST_S3_SECRET_KEY"))
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true);
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_mid_stream_on_postgres_and_s3_loses_nothing() {
+    let f = Fixture::produced("run-kill", 35, 300).await;
+    let (index_url, store_url, s3) = real_backends().await;
+    // SIGKILL at fixed, varied moments: before the group join, mid-stream, late.
+    let index = archiver::index::open(&index_url).await.expect("index");
+    // SIGKILL once the archive holds at least this many rows: right after
+    // start-up, early in the stream and later in it.
+    for rows_at_kill in [0, 20, 120] {
+        let mut child = archiver_process(&f, &index_url, &store_url).spawn().expect("archiver starts");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while total_rows(index.as_ref()).await < rows_at_kill && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+        // The killed member holds its partitions until its session times out.
+        tokio::time::sleep(Duration::from_millis(SESSION_TIMEOUT_MS + 1_000)).await;
+    }
+    let last = archiver_process(&f, &index_url, &store_url).env("RUST_LOG", "info").output().await.expect("runs");
+    let log = String::from_utf8_lossy(&last.stderr);
+    assert!(last.status.success(), "the final run finishes: {}\n{log}", last.status);
+    let expected = f.expectation();
+    let report = mockhop::verify::verify(&expected, index.as_ref(), &s3).await.expect("verifies");
+    assert_eq!(report.discrepancies, vec![], "the archive differs from the stream; last run:\n{log}");
+    assert_eq!(total_rows(index.as_ref()).await, expected.messages.len() as i64, "one row per distinct message");
+}
+
+async fn total_rows(index: &dyn archiver::index::Index) -> i64 {
+    index.topic_stats().await.expect("stats").iter().map(|s| s.count).sum()
 }

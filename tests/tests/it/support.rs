@@ -13,3 +13,42 @@ pub fn service(var: &str) -> String {
         ),
     }
 }
+
+/// Runs one SQL statement on the PostgreSQL server at `admin`.
+pub async fn admin_exec(admin: &str, sql: String) {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(admin)
+        .await
+        .unwrap_or_else(|e| panic!("connect to ARCHIVER_TEST_PG_URL {admin}: {e}"));
+    sqlx::query(sqlx::AssertSqlSafe(sql.clone())).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// `admin` (a PostgreSQL URL) pointing at database `name` instead.
+pub fn with_database(admin: &str, name: &str) -> String {
+    let (base, params) = admin.split_once('?').map_or((admin, None), |(b, p)| (b, Some(p)));
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let path = base[authority..].find('/').map_or(base.len(), |i| authority + i);
+    let mut url = format!("{}/{name}", &base[..path]);
+    if let Some(params) = params {
+        url = format!("{url}?{params}");
+    }
+    url
+}
+
+/// A new, empty PostgreSQL database on the test server; returns its URL.
+pub async fn fresh_database(prefix: &str) -> String {
+    let admin = service("ARCHIVER_TEST_PG_URL");
+    let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+    admin_exec(&admin, format!("CREATE DATABASE \"{name}\"")).await;
+    with_database(&admin, &name)
+}
+
+/// A workspace binary built next to this test binary (`cargo nextest run
+/// --workspace` builds them all).
+pub fn binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(std::path::Path::parent).expect("target directory");
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is missing: build it with `cargo build --workspace`", path.display());
+    path
+}

@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# make bench: end-to-end throughput and memory of `archiver run`, measured
+# against a ceiling taken in the same run (README: performance is measured,
+# not timed in tests).
+#
+# For a backlog of BENCH_COUNT realistic messages (1-10 KB) and then one of
+# BENCH_LARGE_COUNT, on private servers (PostgreSQL, s3s-fs, tansu):
+#   1. produce the seeded mockhop stream into tansu;
+#   2. ceiling: PUT exactly the objects the archive must hold into a fresh
+#      bucket, with as many requests in flight as the archiver may have
+#      (`mockhop put-ceiling`);
+#   3. `archiver run --until-eos` into a fresh database and bucket, under
+#      `/usr/bin/time -v` (wall time, peak RSS);
+#   4. `mockhop verify` the archive: a failure here is a broken run, not noise.
+# Then prints messages/s and MB/s end to end, the ceiling's, their ratio
+# (target >= 0.8) and peak RSS per backlog (must not grow with the backlog).
+#
+# Exits non-zero only when a step fails or the archive is wrong, never
+# because a figure is low: timings on a shared 2-core machine are noisy.
+#
+# Settings (environment):
+#   BENCH_COUNT=10000          the first backlog
+#   BENCH_LARGE=1              0 skips the large backlog
+#   BENCH_LARGE_COUNT=100000   the large backlog (takes minutes on 2 cores)
+#   BENCH_SEED=42              mockhop seed
+#   BENCH_IN_FLIGHT=64         archiver --in-flight-max = ceiling concurrency
+#   BENCH_PARTITIONS=3         partitions per topic
+#   BENCH_ARCHIVER_ARGS=       extra `archiver run` flags, e.g. "--batch-rows-max 1000"
+#   BENCH_KEEP=0               1 keeps the work directory (logs) after success
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+COUNT=${BENCH_COUNT:-10000}
+LARGE=${BENCH_LARGE:-1}
+LARGE_COUNT=${BENCH_LARGE_COUNT:-100000}
+SEED=${BENCH_SEED:-42}
+IN_FLIGHT=${BENCH_IN_FLIGHT:-64}
+PARTITIONS=${BENCH_PARTITIONS:-3}
+PROFILE=realistic
+read -r -a EXTRA_ARGS <<<"${BENCH_ARCHIVER_ARGS:-}"
+TARGET_RATIO=0.8
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+for n in COUNT LARGE_COUNT SEED IN_FLIGHT PARTITIONS; do
+  [[ ${!n} =~ ^[0-9]+$ ]] || die "BENCH_$n must be a whole number, not '${!n}'"
+done
+[ -x /usr/bin/time ] || die "/usr/bin/time (GNU time, package 'time') is needed for peak RSS"
+command -v python3 >/dev/null || die "python3 is needed (scripts/services.sh uses it)"
+
+psql_bin=$(command -v psql || ls /usr/lib/postgresql/*/bin/psql 2>/dev/null | tail -n 1 || true)
+[ -n "$psql_bin" ] || die "psql not found: install postgresql-client"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/hop-bench.XXXXXX")
+services="$work/scripts/services.sh"
+
+cleanup() {
+  local rc=$?
+  if [ -x "$services" ]; then
+    "$services" stop >/dev/null 2>&1 || say "warning: stopping the services failed; see $work/.services"
+  fi
+  if [ "$rc" -eq 0 ] && [ "${BENCH_KEEP:-0}" != 1 ]; then
+    rm -rf "$work"
+  else
+    say "logs kept in $work"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'say "interrupted"; exit 130' INT TERM
+
+# ---- build ---------------------------------------------------------------
+say "building release binaries (cargo build --release -p hop-archiver -p mockhop)"
+cargo build --release -p hop-archiver -p mockhop >"$work/build.log" 2>&1 \
+  || { tail -n 30 "$work/build.log" >&2; die "release build failed"; }
+target_dir=${CARGO_TARGET_DIR:-$root/target}
+archiver="$target_dir/release/archiver"
+mockhop="$target_dir/release/mockhop"
+[ -x "$archiver" ] && [ -x "$mockhop" ] || die "release binaries not found under $target_dir/release"
+
+# ---- services --------------------------------------------------------------
+# A private copy of services.sh keeps its state (.services: PID files, env,
+# S3 data) under the work directory, so the bench never stops or reuses the
+# servers of a `make test` running from the same checkout.
+say "starting PostgreSQL, s3s-fs and tansu (private instances)"
+mkdir -p "$work/scripts"
+cp scripts/services.sh "$services"
+"$services" start 2>"$work/services.log" || { cat "$work/services.log" >&2; die "services did not start"; }
+# shellcheck disable=SC1091
+. "$work/.services/env"
+export AWS_ACCESS_KEY_ID=$ARCHIVER_TEST_S3_ACCESS_KEY
+export AWS_SECRET_ACCESS_KEY=$ARCHIVER_TEST_S3_SECRET_KEY
+export AWS_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true
+unset AWS_PROFILE AWS_SESSION_TOKEN ARCHIVER_CONFIG
+
+store_url() { printf 's3://%s?endpoint=%s&region=us-east-1' "$1" "$ARCHIVER_TEST_S3_ENDPOINT"; }
+
+# Seconds since the epoch with nanoseconds, for wall-clock timing.
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+
+# ---- one backlog -----------------------------------------------------------
+# Runs the whole measurement for a backlog of $1 messages and appends one
+# line of figures to $work/results:
+#   count objects bytes archiver_s rss_kb ceiling_objects ceiling_bytes ceiling_s produce_s
+bench_one() {
+  local count=$1
+  local prefix="bench${count}-" tag="[$1]"
+  local db="bench_${count}" group="bench-${count}"
+  local index="${ARCHIVER_TEST_PG_URL%/*}/$db"
+  local archive ceiling_store
+  archive=$(store_url "bench-archive-$count")
+  ceiling_store=$(store_url "bench-ceiling-$count")
+  local stream=(--seed "$SEED" --count "$count" --profile "$PROFILE" --topic-prefix "$prefix")
+
+  say "$tag creating database $db and bucket bench-archive-$count"
+  "$psql_bin" "$ARCHIVER_TEST_PG_URL" -v ON_ERROR_STOP=1 -qc "CREATE DATABASE $db" \
+    || die "$tag cannot create database $db"
+  "$mockhop" put-ceiling --seed "$SEED" --count 0 --profile "$PROFILE" --topic-prefix "$prefix" \
+    --store "$archive" --create-bucket >/dev/null || die "$tag cannot create bucket bench-archive-$count"
+
+  say "$tag producing $count $PROFILE messages into tansu"
+  local t0 t1 produce_s
+  t0=$(now)
+  "$mockhop" produce "${stream[@]}" --brokers "$ARCHIVER_TEST_KAFKA" --partitions "$PARTITIONS" \
+    >"$work/produce-$count.txt" 2>"$work/produce-$count.err" \
+    || { tail -n 20 "$work/produce-$count.err" >&2; die "$tag mockhop produce failed"; }
+  t1=$(now)
+  produce_s=$(elapsed "$t0" "$t1")
+  # The stream's topics, heartbeats excepted (the archiver vetoes them):
+  # naming them keeps the other backlog's topics out of this run.
+  local topics
+  topics=$(awk -v hb="${prefix}sys.heartbeat" 'NR > 1 && $1 != "total" && $1 != hb { printf "%s%s", sep, $1; sep = "," }' \
+    "$work/produce-$count.txt")
+  [ -n "$topics" ] || die "$tag mockhop produce reported no topics"
+
+  say "$tag ceiling: PUT the archive's objects into a fresh bucket, $IN_FLIGHT in flight"
+  "$mockhop" put-ceiling "${stream[@]}" --store "$ceiling_store" --concurrency "$IN_FLIGHT" --create-bucket \
+    >"$work/ceiling-$count.txt" 2>"$work/ceiling-$count.err" \
+    || { tail -n 20 "$work/ceiling-$count.err" >&2; die "$tag mockhop put-ceiling failed"; }
+  local ceiling_line
+  ceiling_line=$(grep '^ceiling ' "$work/ceiling-$count.txt") || die "$tag put-ceiling printed no result"
+  say "$tag $ceiling_line"
+  field() { printf '%s\n' "$ceiling_line" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+  local c_objects c_bytes c_seconds c_existed
+  c_objects=$(field objects) c_bytes=$(field bytes) c_seconds=$(field seconds) c_existed=$(field existed)
+  [ "$c_existed" = 0 ] || die "$tag the ceiling bucket was not fresh ($c_existed objects existed)"
+
+  say "$tag archiver run --until-eos (in-flight $IN_FLIGHT${EXTRA_ARGS[*]:+, ${EXTRA_ARGS[*]}})"
+  t0=$(now)
+  /usr/bin/time -v -o "$work/time-$count.txt" "$archiver" run \
+    --kafka-brokers "$ARCHIVER_TEST_KAFKA" --kafka-group-id "$group" --kafka-session-timeout-ms 6000 \
+    --topics "$topics" --topics-veto "${prefix}sys.heartbeat" \
+    --index "$index" --store "$archive" \
+    --until-eos --metrics-addr none --progress-interval-ms 5000 \
+    --in-flight-max "$IN_FLIGHT" "${EXTRA_ARGS[@]}" \
+    >"$work/archiver-$count.log" 2>&1 \
+    || { tail -n 30 "$work/archiver-$count.log" >&2; die "$tag archiver run failed"; }
+  t1=$(now)
+  local archiver_s rss_kb
+  archiver_s=$(elapsed "$t0" "$t1")
+  rss_kb=$(sed -n 's/^[[:space:]]*Maximum resident set size (kbytes): //p' "$work/time-$count.txt")
+  [ -n "$rss_kb" ] || die "$tag no peak RSS in /usr/bin/time's report"
+
+  say "$tag verifying the archive against the stream"
+  "$mockhop" verify "${stream[@]}" --as-produced --index "$index" --store "$archive" \
+    >"$work/verify-$count.txt" 2>&1 \
+    || { tail -n 30 "$work/verify-$count.txt" >&2; die "$tag ARCHIVE IS WRONG: mockhop verify failed"; }
+  say "$tag $(tail -n 1 "$work/verify-$count.txt")"
+
+  local objects bytes
+  IFS='|' read -r objects bytes < <("$psql_bin" "$index" -v ON_ERROR_STOP=1 -Atc \
+    "SELECT count(*), coalesce(sum(size), 0) FROM messages") || die "$tag cannot count the index rows"
+  [ "$objects" = "$c_objects" ] || die "$tag archive holds $objects objects, the ceiling wrote $c_objects"
+
+  echo "$count $objects $bytes $archiver_s $rss_kb $c_objects $c_bytes $c_seconds $produce_s" >>"$work/results"
+  say "$tag archived $objects objects ($bytes bytes) in ${archiver_s}s, peak RSS ${rss_kb} KiB"
+}
+
+: >"$work/results"
+bench_one "$COUNT"
+if [ "$LARGE" != 0 ]; then
+  bench_one "$LARGE_COUNT"
+else
+  say "skipping the large backlog (BENCH_LARGE=0)"
+fi
+
+# ---- report ----------------------------------------------------------------
+echo
+printf 'make bench: seed %s, profile %s, %s partitions, in-flight %s, %s CPUs%s\n' \
+  "$SEED" "$PROFILE" "$PARTITIONS" "$IN_FLIGHT" "$(nproc)" "${EXTRA_ARGS[*]:+, archiver args: ${EXTRA_ARGS[*]}}"
+echo "end to end = tansu -> archiver run --until-eos -> s3s-fs + PostgreSQL, wall time incl. start-up;"
+echo "ceiling = the same objects PUT with the same concurrency, same run; MB = 10^6 bytes"
+echo
+awk -v target="$TARGET_RATIO" '
+  BEGIN {
+    printf "%-9s %8s %8s %8s | %8s %8s | %8s %8s | %6s | %12s\n",
+      "backlog", "objects", "MB", "wall s", "msg/s", "MB/s", "ceil m/s", "ceil MB/s", "ratio", "peak RSS MiB"
+  }
+  {
+    count = $1; objects = $2; mb = $3 / 1e6; s = $4; rss = $5 / 1024
+    rate = objects / s; mbs = mb / s
+    crate = $6 / $8; cmbs = $7 / 1e6 / $8
+    ratio = rate / crate
+    printf "%-9s %8d %8.1f %8.2f | %8.0f %8.2f | %8.0f %9.2f | %6.2f | %12.1f\n",
+      count, objects, mb, s, rate, mbs, crate, cmbs, ratio, rss
+    if (NR == 1) { first_rss = rss; first_count = count }
+    else { rss_line = sprintf("peak RSS, %s vs %s backlog: %.1f / %.1f MiB = %.2fx (must not grow with the backlog)", count, first_count, rss, first_rss, rss / first_rss) }
+    verdict = verdict sprintf("%s: ratio %.2f %s target %.2f\n", count, ratio, (ratio >= target ? ">=" : "BELOW"), target)
+  }
+  END {
+    print ""
+    if (rss_line != "") print rss_line
+    printf "%s", verdict
+  }
+' "$work/results"
+echo
+echo "(figures only: a low ratio never fails the bench; a wrong archive or a failed step does)"
