@@ -12,12 +12,15 @@ use archiver::identity::{Fingerprint, Identity};
 use archiver::index::{Cursor, Index, IndexEntry, IndexError, ListQuery, PAGE_ROWS_MAX};
 use archiver::record::{Message, Record};
 use archiver::store::{ObjectStore, StoreError};
+use futures::StreamExt as _;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use uuid::Uuid;
 
 /// How many expected messages are looked up in one index query.
 const LOOKUP_BATCH_MAX: usize = 500;
+/// Objects read from the store at once.
+const OBJECT_READS_IN_FLIGHT_MAX: usize = 32;
 
 /// One discrepancy between the archive and the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +83,7 @@ pub async fn verify(expected: &Expectation, index: &dyn Index, store: &dyn Objec
         let uuids: Vec<Uuid> = batch.iter().flat_map(|m| candidates(&m.message)).collect();
         let rows: BTreeMap<Uuid, IndexEntry> =
             index.get_many(&uuids).await?.into_iter().map(|e| (e.row.uuid, e)).collect();
+        let mut checks = Vec::with_capacity(batch.len());
         for message in batch {
             let hits: Vec<&IndexEntry> = candidates(&message.message)
                 .into_iter()
@@ -87,7 +91,12 @@ pub async fn verify(expected: &Expectation, index: &dyn Index, store: &dyn Objec
                 .filter(|e| e.row.fingerprint == message.fingerprint.0)
                 .collect();
             found.extend(hits.iter().map(|e| e.row.uuid));
-            check_hits(message, &hits, store, &mut report.discrepancies).await?;
+            checks.push(check_hits(message, hits, store));
+        }
+        // Object reads dominate; `buffered` keeps the report in stream order.
+        let results: Vec<_> = futures::stream::iter(checks).buffered(OBJECT_READS_IN_FLIGHT_MAX).collect().await;
+        for result in results {
+            report.discrepancies.extend(result?);
         }
     }
     scan_for_extras(expected, index, &found, &mut report).await?;
@@ -101,22 +110,24 @@ fn candidates(message: &Message) -> Vec<Uuid> {
     id.client_uuid.into_iter().chain([id.derived_uuid]).collect()
 }
 
+/// The discrepancies of one expected message, given the index rows that
+/// hold its fingerprint.
 async fn check_hits(
     expected: &ExpectedMessage,
-    hits: &[&IndexEntry],
+    hits: Vec<&IndexEntry>,
     store: &dyn ObjectStore,
-    out: &mut Vec<Discrepancy>,
-) -> Result<(), StoreError> {
+) -> Result<Vec<Discrepancy>, StoreError> {
     let seq = expected.seq;
+    let mut out = Vec::new();
     let Some((first, again)) = hits.split_first() else {
         out.push(Discrepancy::Missing { seq, uuid: expected.placement.uuid });
-        return Ok(());
+        return Ok(out);
     };
     out.extend(again.iter().map(|e| Discrepancy::Extra { seq, uuid: e.row.uuid }));
     let row = &first.row;
     let Some(bytes) = store.get(&row.key).await? else {
         out.push(Discrepancy::ObjectMissing { seq, uuid: row.uuid, key: row.key.clone() });
-        return Ok(());
+        return Ok(out);
     };
     match Record::decode(&bytes) {
         Err(e) => out.push(Discrepancy::Unreadable { seq, uuid: row.uuid, error: e.to_string() }),
@@ -127,7 +138,7 @@ async fn check_hits(
             }
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 /// The fields in which the archived `record` differs from `sent`.

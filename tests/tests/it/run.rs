@@ -205,3 +205,83 @@ async fn killed_mid_stream_on_postgres_and_s3_loses_nothing() {
 async fn total_rows(index: &dyn archiver::index::Index) -> i64 {
     index.topic_stats().await.expect("stats").iter().map(|s| s.count).sum()
 }
+
+/// A private S3 server process, stopped when dropped (also when a test fails).
+struct S3Server(std::process::Child);
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A private s3s-fs server on `port` over `dir`, so a test can stop it.
+fn start_s3s(port: u16, dir: &std::path::Path) -> S3Server {
+    let child = std::process::Command::new(support::s3s_fs_binary())
+        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", "outage"])
+        .args(["--secret-key", "outage-secret-key"])
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("s3s-fs starts");
+    S3Server(child)
+}
+
+async fn wait_for_port(port: u16) {
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nothing listens on port {port}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_s3_outage_mid_run_pauses_archiving_and_loses_nothing() {
+    let f = Fixture::produced("run-s3-outage", 36, 250).await;
+    let data = f.dir.path().join("s3");
+    std::fs::create_dir_all(&data).expect("s3 dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let server = start_s3s(port, &data);
+    wait_for_port(port).await;
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let s3 = archiver::store::S3Store::new(archiver::store::S3Config {
+        bucket: "outage".into(),
+        endpoint: Some(endpoint.clone()),
+        region: "us-east-1".into(),
+        path_style: true,
+        credentials: Some(("outage".into(), "outage-secret-key".into())),
+    })
+    .await;
+    s3.create_bucket_if_missing().await.expect("bucket");
+    let index_url = format!("sqlite://{}", f.dir.path().join("outage.db").display());
+    let store_url = format!("s3://outage?endpoint={endpoint}&region=us-east-1");
+    let mut archiver = archiver_process(&f, &index_url, &store_url)
+        .args(["--in-flight-max", "2", "--batch-rows-max", "5", "--retry-max-backoff-ms", "500"])
+        .env("AWS_ACCESS_KEY_ID", "outage")
+        .env("AWS_SECRET_ACCESS_KEY", "outage-secret-key")
+        .spawn()
+        .expect("archiver starts");
+    let index = archiver::index::open(&index_url).await.expect("index");
+    while total_rows(index.as_ref()).await < 5 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(server);
+    let rows_when_stopped = total_rows(index.as_ref()).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rows_during_outage = total_rows(index.as_ref()).await;
+    let _server = start_s3s(port, &data);
+    wait_for_port(port).await;
+    let status =
+        tokio::time::timeout(Duration::from_secs(120), archiver.wait()).await.expect("finishes").expect("waits");
+    assert!(status.success(), "archiver exit: {status}");
+    // At most the rows whose objects were written before the stop land during it.
+    assert!(rows_during_outage <= rows_when_stopped + 7, "{rows_when_stopped} then {rows_during_outage}");
+    let expected = f.expectation();
+    let report = mockhop::verify::verify(&expected, index.as_ref(), &s3).await.expect("verifies");
+    assert_eq!(report.discrepancies, vec![], "the archive differs from the stream");
+    assert_eq!(total_rows(index.as_ref()).await, expected.messages.len() as i64);
+}

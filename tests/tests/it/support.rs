@@ -52,3 +52,12 @@ pub fn binary(name: &str) -> std::path::PathBuf {
     assert!(path.exists(), "{} is missing: build it with `cargo build --workspace`", path.display());
     path
 }
+
+/// The s3s-fs server binary that `scripts/services.sh` installs.
+pub fn s3s_fs_binary() -> std::path::PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).map(|d| d.join("s3s-fs")).find(|b| b.exists()))
+        .unwrap_or_default();
+    let in_cargo = std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo/bin/s3s-fs"));
+    on_path.or(in_cargo.filter(|b| b.exists())).expect("s3s-fs is not installed: run scripts/services.sh start")
+}
