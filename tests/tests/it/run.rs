@@ -285,3 +285,44 @@ async fn an_s3_outage_mid_run_pauses_archiving_and_loses_nothing() {
     assert_eq!(report.discrepancies, vec![], "the archive differs from the stream");
     assert_eq!(total_rows(index.as_ref()).await, expected.messages.len() as i64);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_topic_created_while_running_is_archived_without_a_restart() {
+    let f = Fixture::produced("run-new-topic", 37, 120).await;
+    let late = format!("{}late.topic", f.prefix);
+    let mut args = f.args("g");
+    args.until_eos = Some(false);
+    let mut config = load_from(&args, &BTreeMap::new()).expect("config loads");
+    // The late topic is wanted from the start but does not exist yet: that is not an error.
+    let mut topics = f.topics();
+    topics.push(late.clone());
+    config.topics.selection = archiver::config::TopicSelection::Explicit(topics);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let index = archiver::index::open(&f.args("g").index_url.expect("index url")).await.expect("index");
+    let late_rows = || async {
+        index.topic_stats().await.expect("stats").iter().filter(|s| s.topic == late).map(|s| s.count).sum::<i64>()
+    };
+    let create_late_topic = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let options = StreamOptions { seed: 38, count: 30, profile: "realistic".into(), topic_prefix: String::new() };
+        let late_deliveries: Vec<Delivery> = mockhop::generate::generate(&options)
+            .expect("generates")
+            .into_iter()
+            .map(|mut d| {
+                d.message.topic = late.clone();
+                d
+            })
+            .collect();
+        let connection = KafkaConnection::plaintext(service("ARCHIVER_TEST_KAFKA"));
+        produce::create_topics(&connection, &late_deliveries, 1).await.expect("late topic");
+        produce::produce(&connection, &late_deliveries, 1, |_| {}).await.expect("produced");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while late_rows().await == 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let _ = stop_tx.send(());
+    };
+    let (archived, ()) = tokio::join!(run(&config, async move { drop(stop_rx.await) }), create_late_topic);
+    archived.expect("runs");
+    assert!(late_rows().await > 0, "messages of the topic created mid-run were archived");
+}
