@@ -48,6 +48,9 @@ die() { say "error: $*"; exit 1; }
 for n in COUNT LARGE_COUNT SEED IN_FLIGHT PARTITIONS; do
   [[ ${!n} =~ ^[0-9]+$ ]] || die "BENCH_$n must be a whole number, not '${!n}'"
 done
+[ "$COUNT" -gt 0 ] && [ "$LARGE_COUNT" -gt 0 ] && [ "$IN_FLIGHT" -gt 0 ] && [ "$PARTITIONS" -gt 0 ] \
+  || die "BENCH_COUNT, BENCH_LARGE_COUNT, BENCH_IN_FLIGHT and BENCH_PARTITIONS must be at least 1"
+[ "$LARGE" = 0 ] || [ "$COUNT" != "$LARGE_COUNT" ] || die "BENCH_COUNT and BENCH_LARGE_COUNT must differ"
 [ -x /usr/bin/time ] || die "/usr/bin/time (GNU time, package 'time') is needed for peak RSS"
 command -v python3 >/dev/null || die "python3 is needed (scripts/services.sh uses it)"
 
@@ -73,7 +76,7 @@ trap cleanup EXIT
 trap 'say "interrupted"; exit 130' INT TERM
 
 # ---- build ---------------------------------------------------------------
-say "building release binaries (cargo build --release -p hop-archiver -p mockhop)"
+say "building release binaries (cargo build --release -p hop-archiver -p mockhop; may wait for cargo's lock)"
 cargo build --release -p hop-archiver -p mockhop >"$work/build.log" 2>&1 \
   || { tail -n 30 "$work/build.log" >&2; die "release build failed"; }
 target_dir=${CARGO_TARGET_DIR:-$root/target}

@@ -129,41 +129,24 @@ pub enum TopicMode {
     Hopauth,
 }
 
-impl Setting for SecurityProtocol {
-    fn expected() -> String {
-        enum_expected::<Self>()
-    }
-    fn parse(text: &str) -> Option<Self> {
-        enum_parse(text)
-    }
-    fn render(&self) -> String {
-        enum_render(self)
-    }
+/// clap value enums are settings too, parsed and shown the same way.
+macro_rules! value_enum_settings {
+    ($($t:ty),*) => {$(
+        impl Setting for $t {
+            fn expected() -> String {
+                enum_expected::<Self>()
+            }
+            fn parse(text: &str) -> Option<Self> {
+                enum_parse(text)
+            }
+            fn render(&self) -> String {
+                enum_render(self)
+            }
+        }
+    )*};
 }
 
-impl Setting for LogFormat {
-    fn expected() -> String {
-        enum_expected::<Self>()
-    }
-    fn parse(text: &str) -> Option<Self> {
-        enum_parse(text)
-    }
-    fn render(&self) -> String {
-        enum_render(self)
-    }
-}
-
-impl Setting for TopicMode {
-    fn expected() -> String {
-        enum_expected::<Self>()
-    }
-    fn parse(text: &str) -> Option<Self> {
-        enum_parse(text)
-    }
-    fn render(&self) -> String {
-        enum_render(self)
-    }
-}
+value_enum_settings!(SecurityProtocol, LogFormat, TopicMode);
 
 /// Enum values match case-insensitively with `-` or `_`, so hop's
 /// `SASL_SSL` and clap's `sasl-ssl` both work.

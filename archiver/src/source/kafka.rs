@@ -37,9 +37,13 @@ pub struct KafkaSourceOptions {
     pub until_eos: bool,
 }
 
-/// Bounds librdkafka's prefetch queue, so memory follows the in-flight
-/// limit rather than the backlog.
-const PREFETCH_KBYTES_MAX: &str = "32768";
+/// Bound librdkafka's prefetch queue, which is kept per partition, so that
+/// memory follows the in-flight limit and the partition count, not the
+/// backlog (32 MiB per partition grew RSS from 80 to 171 MiB between a 10k
+/// and a 100k backlog over 21 partitions). Messages larger than a fetch are
+/// still fetched whole.
+const PREFETCH_KBYTES_MAX: &str = "2048";
+const PREFETCH_MESSAGES_MIN: &str = "1000";
 const METADATA_TIMEOUT_MS: u64 = 10_000;
 const STATISTICS_INTERVAL_MS: u64 = 10_000;
 /// With `--until-eos`, a partition counts as drained only after this long
@@ -136,6 +140,7 @@ impl KafkaSource {
             .set("session.timeout.ms", options.session_timeout_ms.to_string())
             .set("enable.partition.eof", if options.until_eos { "true" } else { "false" })
             .set("queued.max.messages.kbytes", PREFETCH_KBYTES_MAX)
+            .set("queued.min.messages", PREFETCH_MESSAGES_MIN)
             .set(
                 "statistics.interval.ms",
                 if options.until_eos { STATISTICS_INTERVAL_UNTIL_EOS_MS } else { STATISTICS_INTERVAL_MS }.to_string(),
