@@ -89,7 +89,7 @@ pub async fn place_again(ctx: &Context, delivered: Delivered, ours: IndexRow) ->
         ctx.metrics.retry("store");
         tokio::time::sleep(backoff.next_delay()).await;
     }
-    place_with_retry(ctx, delivered).await
+    retry(ctx, delivered, Lookup::IndexFirst).await
 }
 
 async fn remove_unreferenced(ctx: &Context, ours: &IndexRow) -> Result<(), PlaceError> {
@@ -106,9 +106,25 @@ async fn remove_unreferenced(ctx: &Context, ours: &IndexRow) -> Result<(), Place
 /// without losing the message; consumption pauses meanwhile because the
 /// in-flight limit fills up.
 pub async fn place_with_retry(ctx: &Context, delivered: Delivered) -> Placed {
+    retry(ctx, delivered, Lookup::StoreFirst).await
+}
+
+/// Whether to ask the index before writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lookup {
+    /// Write first: new messages (nearly all traffic) then cost one
+    /// conditional create and no index query; a duplicate is recognised by
+    /// the create's "already exists" and the stored object's fingerprint.
+    StoreFirst,
+    /// Ask the index first: needed when the index already refused the
+    /// message's row, whose holder has another object key.
+    IndexFirst,
+}
+
+async fn retry(ctx: &Context, delivered: Delivered, lookup: Lookup) -> Placed {
     let mut backoff = Backoff::new(ctx.retry_initial_backoff_ms, ctx.retry_max_backoff_ms);
     loop {
-        match place(ctx, &delivered).await {
+        match place(ctx, &delivered, lookup).await {
             Ok(placed) => return placed,
             Err(e) => {
                 let (topic, partition, offset) = (&delivered.message.topic, delivered.partition, delivered.offset);
@@ -127,14 +143,17 @@ pub async fn place_with_retry(ctx: &Context, delivered: Delivered) -> Placed {
     }
 }
 
-async fn place(ctx: &Context, delivered: &Delivered) -> Result<Placed, PlaceError> {
+async fn place(ctx: &Context, delivered: &Delivered, lookup: Lookup) -> Result<Placed, PlaceError> {
     let message = &delivered.message;
     let placed = |kind, row| Placed { delivered: delivered.clone(), kind, row };
     if !ctx.archive_test_messages && message.headers.iter().any(|h| h.key == "_test") {
         return Ok(placed(Kind::SkippedTest, None));
     }
     let id = Identity::of(message);
-    let (at_preferred, at_derived) = indexed_fingerprints(ctx, &id).await?;
+    let (at_preferred, at_derived) = match lookup {
+        Lookup::StoreFirst => (None, None),
+        Lookup::IndexFirst => indexed_fingerprints(ctx, &id).await?,
+    };
     if at_preferred == Some(id.fingerprint) || (id.client_uuid.is_some() && at_derived == Some(id.fingerprint)) {
         return Ok(placed(Kind::Duplicate, None));
     }
