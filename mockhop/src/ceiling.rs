@@ -16,6 +16,7 @@ use archiver::store::{self, ObjectStore, PutOutcome, S3Config, S3Store};
 use futures::{StreamExt as _, TryStreamExt as _};
 use mockhop::expect::{self, ArchiveRules, ExpectedMessage};
 use mockhop::{Delivery, produce};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// What one measurement wrote and how long it took.
@@ -71,47 +72,56 @@ pub async fn run(
             bail!("the store is not empty (it holds {}): measure into a fresh bucket", first.objects[0].key);
         }
     }
-    measure(&expected.messages, store.as_ref(), concurrency).await
+    measure(expected.messages.into(), store, concurrency).await
 }
 
 /// PUTs every message's archive object with `concurrency` requests in
-/// flight. Objects are encoded as they are sent, as the archiver does.
+/// flight. Each object is encoded and sent by its own task, as the archiver
+/// does, so encoding and request signing use every core.
 pub async fn measure(
-    messages: &[ExpectedMessage],
-    store: &dyn ObjectStore,
+    messages: Arc<[ExpectedMessage]>,
+    store: Arc<dyn ObjectStore>,
     concurrency: usize,
 ) -> anyhow::Result<Ceiling> {
     let ingested_at_ms = now_ms();
-    let bucket = store.bucket().to_owned();
     let started = Instant::now();
-    let (objects, bytes, existed) = futures::stream::iter(messages)
-        .map(|m| {
-            let bucket = bucket.as_str();
-            async move {
-                let provenance = Provenance {
-                    partition: None,
-                    offset: None,
-                    timestamp_type: TimestampType::Create,
-                    ingested_at_ms,
-                    public: false,
-                    direct_upload: false,
-                };
-                let prepared = pipeline::prepare(&m.message, m.fingerprint, &m.placement, &provenance, bucket)
-                    .with_context(|| format!("cannot prepare message #{}", m.seq))?;
-                let size = prepared.object.len() as u64;
-                let outcome = store
-                    .put_if_absent(&prepared.key, prepared.object.into())
-                    .await
-                    .with_context(|| format!("PUT {} failed", prepared.key))?;
-                anyhow::Ok((size, outcome))
-            }
+    let (objects, bytes, existed) = futures::stream::iter(0..messages.len())
+        .map(|i| {
+            let (messages, store) = (Arc::clone(&messages), Arc::clone(&store));
+            tokio::spawn(async move { put_one(&messages[i], store.as_ref(), ingested_at_ms).await })
         })
         .buffer_unordered(concurrency)
+        .map(|joined| joined.context("a PUT task failed")?)
         .try_fold((0u64, 0u64, 0u64), |(objects, bytes, existed), (size, outcome)| async move {
             Ok((objects + 1, bytes + size, existed + u64::from(outcome == PutOutcome::AlreadyExists)))
         })
         .await?;
     Ok(Ceiling { objects, bytes, existed, seconds: started.elapsed().as_secs_f64(), concurrency })
+}
+
+/// Prepares `m` exactly as the archiver would and creates its object;
+/// returns the object's size and what the store did.
+async fn put_one(
+    m: &ExpectedMessage,
+    store: &dyn ObjectStore,
+    ingested_at_ms: i64,
+) -> anyhow::Result<(u64, PutOutcome)> {
+    let provenance = Provenance {
+        partition: None,
+        offset: None,
+        timestamp_type: TimestampType::Create,
+        ingested_at_ms,
+        public: false,
+        direct_upload: false,
+    };
+    let prepared = pipeline::prepare(&m.message, m.fingerprint, &m.placement, &provenance, store.bucket())
+        .with_context(|| format!("cannot prepare message #{}", m.seq))?;
+    let size = prepared.object.len() as u64;
+    let outcome = store
+        .put_if_absent(&prepared.key, prepared.object.into())
+        .await
+        .with_context(|| format!("PUT {} failed", prepared.key))?;
+    Ok((size, outcome))
 }
 
 /// Creates the bucket of an `s3://` store URL unless it exists (the
@@ -205,8 +215,9 @@ mod tests {
         let options = StreamOptions { seed: 7, count: 300, profile: "realistic".into(), topic_prefix: "t-".into() };
         let deliveries = generate::generate(&options)?;
         let expected = expect::expect(&produce::as_produced(&deliveries), &ArchiveRules::defaults("t-"))?;
-        let store = MemoryStore::new();
-        let ceiling = measure(&expected.messages, &store, 8).await?;
+        let store = Arc::new(MemoryStore::new());
+        let messages: Arc<[ExpectedMessage]> = expected.messages.clone().into();
+        let ceiling = measure(Arc::clone(&messages), Arc::clone(&store) as Arc<dyn ObjectStore>, 8).await?;
         assert_eq!(ceiling.objects, expected.messages.len() as u64);
         assert_eq!(ceiling.existed, 0);
         let mut total = 0;
@@ -226,7 +237,7 @@ mod tests {
             total += 1;
         }
         assert!(total > 0);
-        let again = measure(&expected.messages, &store, 8).await?;
+        let again = measure(messages, store, 8).await?;
         assert!(again.existed >= total, "a second pass finds the objects already there");
         assert!(ceiling.line().starts_with("ceiling objects="));
         Ok(())
