@@ -263,7 +263,7 @@ fn put_ceiling(stream: &StreamArgs, store: &str, concurrency: usize, create_buck
     let deliveries = stream.deliveries()?;
     let runtime = tokio::runtime::Runtime::new()?;
     let measured =
-        runtime.block_on(ceiling::run(&deliveries, &stream.topic_prefix, store, concurrency, create_bucket))?;
+        runtime.block_on(ceiling::run(deliveries, &stream.topic_prefix, store, concurrency, create_bucket))?;
     println!("{}", measured.line());
     Ok(())
 }
