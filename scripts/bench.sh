@@ -11,7 +11,9 @@
 #      (`mockhop put-ceiling`);
 #   3. `archiver run --until-eos` into a fresh database and bucket, under
 #      `/usr/bin/time -v` (wall time, peak RSS);
-#   4. `mockhop verify` the archive: a failure here is a broken run, not noise.
+#   4. the ceiling again, into another fresh bucket: the faster of the two is
+#      the ceiling, and their spread shows how much the machine's load moved;
+#   5. `mockhop verify` the archive: a failure here is a broken run, not noise.
 # Then prints messages/s and MB/s end to end, the ceiling's, their ratio
 # (target >= 0.8) and peak RSS per backlog (must not grow with the backlog).
 #
@@ -106,19 +108,37 @@ store_url() { printf 's3://%s?endpoint=%s&region=us-east-1' "$1" "$ARCHIVER_TEST
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 
+# ---- the ceiling -----------------------------------------------------------
+# PUTs the objects of a backlog of $1 messages into a fresh bucket named
+# after $2 (before|after); sets c_objects, c_bytes and c_seconds.
+measure_ceiling() {
+  local count=$1 when=$2 tag="[$1]"
+  shift 2
+  local out="$work/ceiling-$count-$when"
+  say "$tag ceiling ($when the archiver): PUT the archive's objects into a fresh bucket, $IN_FLIGHT in flight"
+  "$mockhop" put-ceiling "$@" --store "$(store_url "bench-ceiling-$count-$when")" --concurrency "$IN_FLIGHT" \
+    --create-bucket >"$out.txt" 2>"$out.err" \
+    || { tail -n 20 "$out.err" >&2; die "$tag mockhop put-ceiling failed"; }
+  local line
+  line=$(grep '^ceiling ' "$out.txt") || die "$tag put-ceiling printed no result"
+  say "$tag $line"
+  field() { printf '%s\n' "$line" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+  [ "$(field existed)" = 0 ] || die "$tag the ceiling bucket was not fresh ($(field existed) objects existed)"
+  c_objects=$(field objects) c_bytes=$(field bytes) c_seconds=$(field seconds)
+}
+
 # ---- one backlog -----------------------------------------------------------
 # Runs the whole measurement for a backlog of $1 messages and appends one
 # line of figures to $work/results:
 #   count objects bytes archiver_s rss_kb ceiling_objects ceiling_bytes ceiling_s
-#   startup_s window_s tail_s
+#   startup_s window_s tail_s ceiling_before_s ceiling_after_s
 bench_one() {
   local count=$1
   local prefix="bench${count}-" tag="[$1]"
   local db="bench_${count}" group="bench-${count}"
   local index="${ARCHIVER_TEST_PG_URL%/*}/$db"
-  local archive ceiling_store
+  local archive
   archive=$(store_url "bench-archive-$count")
-  ceiling_store=$(store_url "bench-ceiling-$count")
   local stream=(--seed "$SEED" --count "$count" --profile "$PROFILE" --topic-prefix "$prefix")
 
   say "$tag creating database $db and bucket bench-archive-$count"
@@ -139,17 +159,9 @@ bench_one() {
     "$work/produce-$count.txt")
   [ -n "$topics" ] || die "$tag mockhop produce reported no topics"
 
-  say "$tag ceiling: PUT the archive's objects into a fresh bucket, $IN_FLIGHT in flight"
-  "$mockhop" put-ceiling "${stream[@]}" --store "$ceiling_store" --concurrency "$IN_FLIGHT" --create-bucket \
-    >"$work/ceiling-$count.txt" 2>"$work/ceiling-$count.err" \
-    || { tail -n 20 "$work/ceiling-$count.err" >&2; die "$tag mockhop put-ceiling failed"; }
-  local ceiling_line
-  ceiling_line=$(grep '^ceiling ' "$work/ceiling-$count.txt") || die "$tag put-ceiling printed no result"
-  say "$tag $ceiling_line"
-  field() { printf '%s\n' "$ceiling_line" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
-  local c_objects c_bytes c_seconds c_existed
-  c_objects=$(field objects) c_bytes=$(field bytes) c_seconds=$(field seconds) c_existed=$(field existed)
-  [ "$c_existed" = 0 ] || die "$tag the ceiling bucket was not fresh ($c_existed objects existed)"
+  local c_objects c_bytes c_seconds c_before_s c_after_s
+  measure_ceiling "$count" before "${stream[@]}"
+  c_before_s=$c_seconds
 
   say "$tag archiver run --until-eos (in-flight $IN_FLIGHT${EXTRA_ARGS[*]:+, ${EXTRA_ARGS[*]}})"
   t0=$(now)
@@ -166,6 +178,10 @@ bench_one() {
   archiver_s=$(elapsed "$t0" "$t1")
   rss_kb=$(sed -n 's/^[[:space:]]*Maximum resident set size (kbytes): //p' "$work/time-$count.txt")
   [ -n "$rss_kb" ] || die "$tag no peak RSS in /usr/bin/time's report"
+
+  measure_ceiling "$count" after "${stream[@]}"
+  c_after_s=$c_seconds
+  c_seconds=$(awk -v a="$c_before_s" -v b="$c_after_s" 'BEGIN { print (a < b ? a : b) }')
 
   say "$tag verifying the archive against the stream"
   "$mockhop" verify "${stream[@]}" --as-produced --index "$index" --store "$archive" \
@@ -187,7 +203,7 @@ bench_one() {
   tail_s=$(awk -v b="$t1" -v l="$last_ms" 'BEGIN { printf "%.3f", b - l / 1000 }')
 
   echo "$count $objects $bytes $archiver_s $rss_kb $c_objects $c_bytes $c_seconds $startup_s $window_s $tail_s" \
-    >>"$work/results"
+    "$c_before_s $c_after_s" >>"$work/results"
   say "$tag archived $objects objects ($bytes bytes) in ${archiver_s}s, peak RSS ${rss_kb} KiB"
 }
 
@@ -204,7 +220,8 @@ echo
 printf 'make bench: seed %s, profile %s, %s partitions, in-flight %s, %s CPUs%s\n' \
   "$SEED" "$PROFILE" "$PARTITIONS" "$IN_FLIGHT" "$(nproc)" "${EXTRA_ARGS[*]:+, archiver args: ${EXTRA_ARGS[*]}}"
 echo "end to end: tansu -> archiver run --until-eos -> s3s-fs + PostgreSQL, process wall time"
-echo "ceiling:    the same objects PUT with the same concurrency into s3s-fs, same run"
+echo "ceiling:    the same objects PUT with the same concurrency into s3s-fs, before and after"
+echo "            the archiver in the same run; the faster of the two counts"
 echo "steady:     objects / archiving window (first..last ingested_at), i.e. without start-up and drain"
 echo "MB = 10^6 bytes of archived objects; msg = distinct archived message (= object)"
 echo
@@ -227,11 +244,14 @@ awk -v target="$TARGET_RATIO" '
     if (NR == 1) { first_rss = rss; first_count = count }
     else { rss_line = sprintf("peak RSS %s vs %s backlog: %.1f / %.1f MiB = %.2fx (must not grow with the backlog)", count, first_count, rss, first_rss, rss / first_rss) }
     verdict = verdict sprintf("%s: end-to-end ratio %.2f (%s target %.2f), steady-state ratio %.2f\n", count, ratio, (ratio >= target ? ">=" : "BELOW"), target, sratio)
+    before = $6 / $12; after = $6 / $13; spread = (before > after ? before / after : after / before) - 1
+    noise = noise sprintf("%s: ceiling before / after the archiver %.0f / %.0f msg/s (%.0f%% apart)%s\n", count, before, after, 100 * spread, (spread > 0.25 ? ": the load moved, read this ratio with care" : ""))
   }
   END {
     print ""
     if (rss_line != "") print rss_line
     printf "%s", verdict
+    printf "%s", noise
   }
 ' "$work/results"
 echo
