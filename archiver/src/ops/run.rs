@@ -73,6 +73,7 @@ async fn archive(
         public_topics: p.public_topics.clone(),
         retry_initial_backoff_ms: p.retry_initial_backoff_ms,
         retry_max_backoff_ms: p.retry_max_backoff_ms,
+        key_locks: Default::default(),
     });
     let limits = RunLimits {
         in_flight_max: p.in_flight_max,

@@ -6,12 +6,14 @@
 //! below which every message of the partition is durable.
 
 mod backoff;
+mod key_locks;
 mod offsets;
 mod place;
 mod prepare;
 mod run;
 
 pub use backoff::Backoff;
+pub use key_locks::KeyLocks;
 pub use offsets::OffsetTracker;
 pub use place::{Context, Kind, Placed};
 pub use prepare::{PrepareError, Prepared, Provenance, prepare};

@@ -2,6 +2,7 @@
 //! conditional create. Index rows are batched by the caller.
 
 use super::backoff::Backoff;
+use super::key_locks::KeyLocks;
 use super::{Provenance, prepare};
 use crate::identity::{self, Collision, Decision, Fingerprint, Identity, Placement};
 use crate::index::{Index, IndexError, IndexRow};
@@ -24,6 +25,8 @@ pub struct Context {
     pub public_topics: Vec<String>,
     pub retry_initial_backoff_ms: u64,
     pub retry_max_backoff_ms: u64,
+    /// Held from each conditional create until its outcome is known.
+    pub key_locks: KeyLocks,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,6 +177,7 @@ async fn place(ctx: &Context, delivered: &Delivered, lookup: Lookup) -> Result<P
         if let Decision::Duplicate(_) = decision {
             return Ok(placed(Kind::Duplicate, Some(prepared.row)));
         }
+        let _create = ctx.key_locks.lock(&prepared.key).await;
         let started = Instant::now();
         let outcome = ctx.store.put_if_absent(&prepared.key, Bytes::from(prepared.object)).await?;
         ctx.metrics.object_write_seconds(started.elapsed().as_secs_f64());

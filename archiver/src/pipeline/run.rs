@@ -7,10 +7,12 @@ use super::offsets::OffsetTracker;
 use super::place::{Context, Kind, Placed, place_again, place_with_retry};
 use crate::index::IndexRow;
 use crate::source::{MessageSource, SourceError};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
+use uuid::Uuid;
 
 /// Tuning and stopping rules for one run.
 #[derive(Debug, Clone)]
@@ -183,13 +185,22 @@ impl Loop {
         batch.sort_by_key(|(placed, _)| placed.kind == Kind::Duplicate);
         let rows: Vec<IndexRow> = batch.iter().map(|(_, row)| row.clone()).collect();
         let new = self.insert_with_retry(&rows).await;
-        for ((placed, row), is_new) in batch.into_iter().zip(new) {
-            if !is_new && placed.kind != Kind::Duplicate {
-                // Its UUID was taken by a row with another object key: the
-                // offset stays pending until the message is placed again.
-                let ctx = Arc::clone(&self.ctx);
-                self.tasks.spawn(async move { place_again(&ctx, placed.delivered, row).await });
-                continue;
+        let refused: Vec<Uuid> = rows.iter().zip(&new).filter(|(_, is_new)| !**is_new).map(|(r, _)| r.uuid).collect();
+        let holders = self.holders_with_retry(&refused).await;
+        for ((mut placed, row), is_new) in batch.into_iter().zip(new) {
+            if !is_new {
+                if !holders.get(&row.uuid).is_some_and(|h| h.fingerprint == row.fingerprint && h.key == row.key) {
+                    // Its UUID is held by another message, or under another
+                    // object key (even when our placement said "duplicate":
+                    // the object may be ours, left by a crash before its row
+                    // was refused and removed). The offset stays pending
+                    // until the message is placed again.
+                    let ctx = Arc::clone(&self.ctx);
+                    self.tasks.spawn(async move { place_again(&ctx, placed.delivered, row).await });
+                    continue;
+                }
+                // The row already there is this very message at this key.
+                placed.kind = Kind::Duplicate;
             }
             self.count(&placed, is_new);
             if placed.kind != Kind::Duplicate || is_new {
@@ -217,6 +228,24 @@ impl Loop {
                 Err(e) => {
                     self.ctx.metrics.retry("index");
                     tracing::warn!(rows = rows.len(), error = %e, "index batch failed; retrying");
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+            }
+        }
+    }
+
+    /// The rows now holding `uuids`, retrying until the index answers.
+    async fn holders_with_retry(&self, uuids: &[Uuid]) -> HashMap<Uuid, IndexRow> {
+        if uuids.is_empty() {
+            return HashMap::new();
+        }
+        let mut backoff = Backoff::new(self.ctx.retry_initial_backoff_ms, self.ctx.retry_max_backoff_ms);
+        loop {
+            match self.ctx.index.get_many(uuids).await {
+                Ok(entries) => return entries.into_iter().map(|e| (e.row.uuid, e.row)).collect(),
+                Err(e) => {
+                    self.ctx.metrics.retry("index");
+                    tracing::warn!(rows = uuids.len(), error = %e, "index lookup failed; retrying");
                     tokio::time::sleep(backoff.next_delay()).await;
                 }
             }

@@ -128,6 +128,7 @@ impl Archive {
             public_topics: vec!["gcn.*".into()],
             retry_initial_backoff_ms: 1,
             retry_max_backoff_ms: 5,
+            key_locks: Default::default(),
         })
     }
 
@@ -286,28 +287,118 @@ async fn transient_store_failures_are_retried_until_everything_is_archived() {
 /// `run::a_produced_stream_is_archived_exactly_once`).
 #[tokio::test]
 async fn regression_conflict_on_another_day_is_not_lost() {
-    let id = [9u8; 16];
-    let message = |timestamp: i64, payload: &[u8]| archiver::record::Message {
-        topic: "lvk.alerts".into(),
-        timestamp,
-        key: archiver::record::Key::Null,
-        headers: vec![archiver::record::Header::new("_id", Some(&id))],
-        payload: Some(payload.to_vec()),
-    };
+    let (first, second) = same_id_pair(1);
     let log = MemoryLog::new();
-    let first = message(1_767_225_600_000, b"first");
-    let second = message(1_767_225_600_000 + 86_400_000, b"second, a day later");
     log.append(0, first.clone());
     log.append(1, second.clone());
     let archive = Archive::new(Arc::new(MemoryStore::new())).await;
     let summary = archive.run(&mut log.consumer()).await.expect("runs");
     assert_eq!((summary.archived, summary.conflicts), (2, 1), "{summary:?}");
-    let deliveries: Vec<Delivery> = [first, second]
-        .into_iter()
-        .enumerate()
-        .map(|(i, message)| Delivery { seq: i as u64, partition_hint: i as u32, message, labels: vec![] })
-        .collect();
-    archive.check(&expectation(&deliveries)).await;
+    archive.check(&expectation(&deliveries_of(&[first, second]))).await;
     let objects = archive.store.list("lvk.alerts/", None, 10).await.expect("lists").objects;
     assert_eq!(objects.len(), 2, "no unreferenced object is left behind: {objects:?}");
+}
+
+/// Two messages claiming one `_id`: `first` on 2026-01-01, `second` with
+/// other content `days_later`.
+fn same_id_pair(days_later: i64) -> (archiver::record::Message, archiver::record::Message) {
+    let message = |timestamp: i64, payload: &[u8]| archiver::record::Message {
+        topic: "lvk.alerts".into(),
+        timestamp,
+        key: archiver::record::Key::Null,
+        headers: vec![archiver::record::Header::new("_id", Some(&[7u8; 16]))],
+        payload: Some(payload.to_vec()),
+    };
+    let day_ms = 86_400_000;
+    (message(1_767_225_600_000, b"first"), message(1_767_225_600_000 + days_later * day_ms, b"second"))
+}
+
+fn deliveries_of(messages: &[archiver::record::Message]) -> Vec<Delivery> {
+    let delivery = |(i, m): (usize, &archiver::record::Message)| Delivery {
+        seq: i as u64,
+        partition_hint: i as u32,
+        message: m.clone(),
+        labels: vec![],
+    };
+    messages.iter().enumerate().map(delivery).collect()
+}
+
+/// Regression: a crash after the second claimant of an `_id` was written on
+/// another day, but before its refused row led to placing it again, left
+/// its object behind; the redelivery found that object, decided
+/// "duplicate", and a refused duplicate row was taken as proof that the
+/// message was archived — it was lost (found by
+/// `run::killed_mid_stream_on_postgres_and_s3_loses_nothing`).
+#[tokio::test]
+async fn regression_refused_duplicate_row_of_another_message_is_not_lost() {
+    let (first, second) = same_id_pair(1);
+    let log = MemoryLog::new();
+    log.append(0, first.clone());
+    let archive = Archive::new(Arc::new(MemoryStore::new())).await;
+    archive.run(&mut log.consumer()).await.expect("first run");
+    // The crash: the second message's object under the `_id`, no row.
+    let id = archiver::identity::Identity::of(&second);
+    let placement = Placement { uuid: id.preferred_uuid(), is_client_uuid: true, claimed_uuid: None };
+    let left = prepare(&second, id.fingerprint, &placement, &provenance(), "memory").expect("prepares");
+    archive.store.put_if_absent(&left.key, Bytes::from(left.object)).await.expect("stored");
+    log.append(1, second.clone());
+    let summary = archive.run(&mut log.consumer()).await.expect("second run");
+    assert_eq!((summary.archived, summary.conflicts, summary.duplicates), (1, 1, 0), "{summary:?}");
+    archive.check(&expectation(&deliveries_of(&[first, second]))).await;
+    assert_eq!(archive.store.get(&left.key).await.expect("reads"), None, "the crash's leftover object is removed");
+}
+
+/// An S3 server whose "create if absent" checks, then writes (s3s-fs
+/// 0.14.1): racing creates of one key both succeed, the last one's bytes win.
+#[derive(Debug, Default)]
+struct CheckThenWriteStore {
+    inner: MemoryStore,
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for CheckThenWriteStore {
+    async fn put_if_absent(&self, key: &str, bytes: Bytes) -> Result<PutOutcome, StoreError> {
+        if self.inner.head(key).await?.is_some() {
+            return Ok(PutOutcome::AlreadyExists);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        self.inner.delete(key).await?;
+        self.inner.put_if_absent(key, bytes).await
+    }
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
+        self.inner.head(key).await
+    }
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<archiver::store::ListPage, StoreError> {
+        self.inner.list(prefix, after, limit).await
+    }
+    async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        self.inner.delete(key).await
+    }
+    fn bucket(&self) -> &str {
+        self.inner.bucket()
+    }
+}
+
+/// Regression: on a store whose conditional create is not atomic, two
+/// claimants of one `_id` on one day were written concurrently to one key;
+/// the index named one message while the object held the other (found by
+/// `run::killed_mid_stream_on_postgres_and_s3_loses_nothing` on s3s-fs).
+#[tokio::test]
+async fn regression_same_key_creates_are_serialised_on_a_check_then_write_store() {
+    let (first, second) = same_id_pair(0);
+    let log = MemoryLog::new();
+    log.append(0, first.clone());
+    log.append(1, second.clone());
+    let archive = Archive::new(Arc::new(CheckThenWriteStore::default())).await;
+    let summary = archive.run(&mut log.consumer()).await.expect("runs");
+    assert_eq!((summary.archived, summary.conflicts), (2, 1), "{summary:?}");
+    archive.check(&expectation(&deliveries_of(&[first, second]))).await;
 }
