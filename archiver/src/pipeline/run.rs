@@ -7,6 +7,7 @@ use super::offsets::OffsetTracker;
 use super::place::{Context, Kind, Placed, place_again, place_with_retry};
 use crate::index::IndexRow;
 use crate::source::{MessageSource, SourceError};
+use futures::future::BoxFuture;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -62,10 +63,13 @@ pub async fn run(
     let mut taking = true;
     // Flushing a batch can start new work (a message placed again), so the
     // loop runs until nothing is in flight and nothing waits to be indexed.
-    while taking || !state.tasks.is_empty() || !state.batch.is_empty() {
+    while taking || !state.tasks.is_empty() || !state.batch.is_empty() || state.flushing.is_some() {
         let in_flight = state.tasks.len();
-        let room = taking && in_flight < limits.in_flight_max;
-        let (deadline, batch_pending) = (state.batch_deadline(), !state.batch.is_empty());
+        // A full batch waiting for the insert in flight stops intake: rows
+        // pending stay below `batch_rows_max` + `in_flight_max`.
+        let room = taking && in_flight < limits.in_flight_max && state.batch.len() < limits.batch_rows_max;
+        let deadline = state.batch_deadline();
+        let batch_due = !state.batch.is_empty() && state.flushing.is_none();
         tokio::select! {
             biased;
             () = &mut shutdown, if taking => {
@@ -78,9 +82,11 @@ pub async fn run(
                     Err(e) => tracing::error!(error = %e, "placing task failed; its offset stays uncommitted"),
                 }
             }
-            () = tokio::time::sleep_until(deadline), if batch_pending => {
-                state.flush(source).await?;
+            flushed = inserted(&mut state.flushing), if state.flushing.is_some() => {
+                state.flushing = None;
+                state.flushed(flushed, source).await?;
             }
+            () = tokio::time::sleep_until(deadline), if batch_due => state.start_flush(),
             next = source.next(), if room => match next {
                 Ok(Some(delivered)) => {
                     source_backoff = Backoff::new(state.ctx.retry_initial_backoff_ms, state.ctx.retry_max_backoff_ms);
@@ -99,7 +105,7 @@ pub async fn run(
         if !taking && !state.tasks.is_empty() && state.drain_expired() {
             tracing::warn!(abandoned = state.tasks.len(), "drain timeout: leaving unfinished messages uncommitted");
             state.tasks.abort_all();
-            state.flush(source).await?;
+            state.finish_flushing(source).await?;
             break;
         }
     }
@@ -116,6 +122,11 @@ struct Loop {
     offsets: OffsetTracker,
     batch: Vec<(Placed, IndexRow)>,
     batch_started: Instant,
+    /// The one batch being inserted, if any. Inserting while the loop goes
+    /// on taking and placing messages keeps the store busy during the
+    /// database round trips. A future polled by the loop rather than a
+    /// spawned task, so that dropping the run (a crash) cancels it too.
+    flushing: Option<BoxFuture<'static, Flushed>>,
     drain_started: Option<Instant>,
     summary: RunSummary,
 }
@@ -129,6 +140,7 @@ impl Loop {
             offsets: OffsetTracker::default(),
             batch: Vec::new(),
             batch_started: Instant::now(),
+            flushing: None,
             drain_started: None,
             summary: RunSummary::default(),
         }
@@ -159,8 +171,8 @@ impl Loop {
                     self.batch_started = Instant::now();
                 }
                 self.batch.push((placed, row));
-                if self.batch.len() >= self.limits.batch_rows_max {
-                    self.flush(source).await?;
+                if self.batch.len() >= self.limits.batch_rows_max && self.flushing.is_none() {
+                    self.start_flush();
                 }
             }
             None => {
@@ -172,21 +184,34 @@ impl Loop {
         Ok(())
     }
 
-    /// Makes the batch's rows durable (retrying until they are), then marks
-    /// their offsets done and commits what became contiguous.
-    async fn flush(&mut self, source: &mut dyn MessageSource) -> Result<(), RunError> {
-        if self.batch.is_empty() {
-            return self.commit(source).await;
-        }
+    /// Starts inserting the batch's rows (retrying until they are durable);
+    /// [`Loop::flushed`] takes the outcome.
+    fn start_flush(&mut self) {
         let mut batch = std::mem::take(&mut self.batch);
         // A message stored and a concurrent redelivery of it can share a
         // batch; the stored one goes first so its row is the one kept and the
         // redelivery counts as a duplicate, not as a healed row.
         batch.sort_by_key(|(placed, _)| placed.kind == Kind::Duplicate);
-        let rows: Vec<IndexRow> = batch.iter().map(|(_, row)| row.clone()).collect();
-        let new = self.insert_with_retry(&rows).await;
-        let refused: Vec<Uuid> = rows.iter().zip(&new).filter(|(_, is_new)| !**is_new).map(|(r, _)| r.uuid).collect();
-        let holders = self.holders_with_retry(&refused).await;
+        self.flushing = Some(Box::pin(insert(Arc::clone(&self.ctx), batch)));
+    }
+
+    /// Waits for the insert in flight and inserts what is left, then commits.
+    async fn finish_flushing(&mut self, source: &mut dyn MessageSource) -> Result<(), RunError> {
+        if let Some(flushing) = self.flushing.take() {
+            let flushed = flushing.await;
+            self.flushed(flushed, source).await?;
+        }
+        if !self.batch.is_empty() {
+            self.start_flush();
+            Box::pin(self.finish_flushing(source)).await?;
+        }
+        Ok(())
+    }
+
+    /// Marks the offsets of durable rows done and commits what became
+    /// contiguous; sends refused rows' messages round again.
+    async fn flushed(&mut self, flushed: Flushed, source: &mut dyn MessageSource) -> Result<(), RunError> {
+        let Flushed { batch, new, holders } = flushed;
         for ((mut placed, row), is_new) in batch.into_iter().zip(new) {
             if !is_new {
                 if !holders.get(&row.uuid).is_some_and(|h| h.fingerprint == row.fingerprint && h.key == row.key) {
@@ -208,48 +233,15 @@ impl Loop {
             }
             self.complete(&placed);
         }
+        if self.batch.len() >= self.limits.batch_rows_max {
+            self.start_flush();
+        }
         self.commit(source).await
     }
 
     fn complete(&mut self, placed: &Placed) {
         let d = &placed.delivered;
         self.offsets.completed(&d.message.topic, d.partition, d.offset);
-    }
-
-    async fn insert_with_retry(&self, rows: &[IndexRow]) -> Vec<bool> {
-        let mut backoff = Backoff::new(self.ctx.retry_initial_backoff_ms, self.ctx.retry_max_backoff_ms);
-        loop {
-            let started = Instant::now();
-            match self.ctx.index.insert_batch(rows).await {
-                Ok(new) => {
-                    self.ctx.metrics.index_batch_seconds(started.elapsed().as_secs_f64());
-                    return new;
-                }
-                Err(e) => {
-                    self.ctx.metrics.retry("index");
-                    tracing::warn!(rows = rows.len(), error = %e, "index batch failed; retrying");
-                    tokio::time::sleep(backoff.next_delay()).await;
-                }
-            }
-        }
-    }
-
-    /// The rows now holding `uuids`, retrying until the index answers.
-    async fn holders_with_retry(&self, uuids: &[Uuid]) -> HashMap<Uuid, IndexRow> {
-        if uuids.is_empty() {
-            return HashMap::new();
-        }
-        let mut backoff = Backoff::new(self.ctx.retry_initial_backoff_ms, self.ctx.retry_max_backoff_ms);
-        loop {
-            match self.ctx.index.get_many(uuids).await {
-                Ok(entries) => return entries.into_iter().map(|e| (e.row.uuid, e.row)).collect(),
-                Err(e) => {
-                    self.ctx.metrics.retry("index");
-                    tracing::warn!(rows = uuids.len(), error = %e, "index lookup failed; retrying");
-                    tokio::time::sleep(backoff.next_delay()).await;
-                }
-            }
-        }
     }
 
     fn count(&mut self, placed: &Placed, row_was_new: bool) {
@@ -291,6 +283,57 @@ impl Loop {
                 Ok(())
             }
             Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// A batch whose rows are durable: per row, whether it was new, and the rows
+/// holding the UUIDs of those that were not.
+struct Flushed {
+    batch: Vec<(Placed, IndexRow)>,
+    new: Vec<bool>,
+    holders: HashMap<Uuid, IndexRow>,
+}
+
+/// The outcome of the insert in flight; pending while there is none.
+async fn inserted(flushing: &mut Option<BoxFuture<'static, Flushed>>) -> Flushed {
+    match flushing {
+        Some(flushing) => flushing.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Inserts `batch`'s rows, retrying until the index takes them.
+async fn insert(ctx: Arc<Context>, batch: Vec<(Placed, IndexRow)>) -> Flushed {
+    let rows: Vec<IndexRow> = batch.iter().map(|(_, row)| row.clone()).collect();
+    let started = Instant::now();
+    let new = retry_index(&ctx, "index batch", || ctx.index.insert_batch(&rows)).await;
+    // Retries included: this is how long the batch's offsets waited.
+    ctx.metrics.index_batch_seconds(started.elapsed().as_secs_f64());
+    let refused: Vec<Uuid> = rows.iter().zip(&new).filter(|(_, is_new)| !**is_new).map(|(r, _)| r.uuid).collect();
+    let holders = if refused.is_empty() {
+        HashMap::new()
+    } else {
+        let entries = retry_index(&ctx, "index lookup", || ctx.index.get_many(&refused)).await;
+        entries.into_iter().map(|e| (e.row.uuid, e.row)).collect()
+    };
+    Flushed { batch, new, holders }
+}
+
+/// Runs `call` until it succeeds, backing off between failures.
+async fn retry_index<T, F>(ctx: &Context, what: &str, call: impl Fn() -> F) -> T
+where
+    F: Future<Output = Result<T, crate::index::IndexError>>,
+{
+    let mut backoff = Backoff::new(ctx.retry_initial_backoff_ms, ctx.retry_max_backoff_ms);
+    loop {
+        match call().await {
+            Ok(value) => return value,
+            Err(e) => {
+                ctx.metrics.retry("index");
+                tracing::warn!(error = %e, "{what} failed; retrying");
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::ops::metrics::Metrics;
 use crate::record::{Header, Key, Message};
 use async_trait::async_trait;
 use rdkafka::client::ClientContext;
-use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message as _};
 use rdkafka::statistics::Statistics;
@@ -103,7 +103,18 @@ impl ClientContext for LagContext {
     }
 }
 
-impl ConsumerContext for LagContext {}
+impl ConsumerContext for LagContext {
+    /// A revoked partition is another member's now: its lag must not linger
+    /// in this process's gauge, nor its progress in the `--until-eos` check.
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(revoked) = rebalance else { return };
+        let mut partitions = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
+        for element in revoked.elements() {
+            self.metrics.remove_lag(element.topic(), element.partition());
+            partitions.remove(&(element.topic().to_owned(), element.partition()));
+        }
+    }
+}
 
 pub struct KafkaSource {
     consumer: Arc<StreamConsumer<LagContext>>,
@@ -327,4 +338,29 @@ fn fatal(what: &str, e: &KafkaError) -> SourceError {
 
 fn unavailable(what: &str, e: &KafkaError) -> SourceError {
     SourceError::Unavailable(format!("{what}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revoked_partitions_leave_the_lag_gauge() {
+        let metrics = Arc::new(Metrics::new());
+        metrics.set_lag("t", 0, 5);
+        metrics.set_lag("t", 1, 7);
+        let context = LagContext { metrics: Arc::clone(&metrics), partitions: Mutex::default() };
+        // Creating a client does not connect; the rebalance callback needs one.
+        let consumer: BaseConsumer<LagContext> = ClientConfig::new()
+            .set("group.id", "lag-test")
+            .set("bootstrap.servers", "127.0.0.1:9")
+            .create_with_context(context)
+            .expect("client");
+        let mut revoked = TopicPartitionList::new();
+        revoked.add_partition("t", 0);
+        consumer.context().post_rebalance(&consumer, &Rebalance::Revoke(&revoked));
+        let exported = metrics.render_prometheus();
+        assert!(!exported.contains(r#"archiver_consumer_lag{topic="t",partition="0"}"#), "{exported}");
+        assert!(exported.contains(r#"archiver_consumer_lag{topic="t",partition="1"} 7"#), "{exported}");
+    }
 }
