@@ -1,5 +1,5 @@
 # The project's commands. `make test` is the one CI runs.
-.PHONY: demo test check fmt bench services-start services-stop services-status clean
+.PHONY: demo test check fmt bench services-start services-stop services-status clean scenario
 
 demo: ## archive a seeded stream end to end on an in-process Kafka into ./demo-archive
 	scripts/deps.sh
@@ -17,6 +17,11 @@ fmt:
 
 bench: ## throughput and peak RSS of `archiver run` vs the S3 PUT ceiling (BENCH_LARGE=0: 10k only)
 	scripts/bench.sh
+
+scenario: ## replay one scenario: make scenario NAME=crash-after-object-write [SEED=7] (memory backends, seconds)
+	@test -n "$(NAME)" || { echo "usage: make scenario NAME=<scenarios/NAME.toml> [SEED=<u64>]"; exit 2; }
+	SCENARIO_SEED="$(SEED)" cargo test -p hop-archiver-tests --test it -- --exact \
+		scenario::cases::$(subst -,_,$(NAME)) --nocapture
 
 services-start: ## start PostgreSQL, s3s-fs and tansu; addresses in .services/env
 	scripts/services.sh start

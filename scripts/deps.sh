@@ -3,6 +3,8 @@
 # missing and we may (root with apt-get); otherwise names what is missing.
 #   cmake + curl headers: bundled librdkafka (the curl header works around
 #   librdkafka 2.12's CMake bug; nothing links libcurl); OpenSSL: SASL_SSL.
+#   chromium + chromium-driver: the browse page's headless-browser test
+#   (about 17 s to install on top of the rest, measured).
 set -euo pipefail
 
 command -v cargo >/dev/null || { echo "deps: cargo not found: install the Rust toolchain (rustup)" >&2; exit 1; }
@@ -15,9 +17,26 @@ pkg-config --exists openssl 2>/dev/null || missing+=(openssl-headers)
 pkg-config --exists libcurl 2>/dev/null || missing+=(curl-headers)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql-server)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
-[ ${#missing[@]} -eq 0 ] && exit 0
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 
-packages="build-essential cmake pkg-config libssl-dev libcurl4-openssl-dev zlib1g-dev python3 python3-venv postgresql-15"
+# hop-client for the API's real-client tests, in a private venv (about 21 s
+# the first time, measured). Its vendored BSON codec imports `six` without
+# declaring it, hence the second package.
+hop_client_venv() {
+  local venv="${XDG_CACHE_HOME:-$HOME/.cache}/hop-archiver/hop-client-venv"
+  "$venv/bin/python" -c 'import hop, six' 2>/dev/null && return 0
+  echo "deps: installing hop-client into $venv" >&2
+  python3 -m venv "$venv" && "$venv/bin/pip" install -q "hop-client==0.13.0" six >/dev/null \
+    || { echo "deps: pip install hop-client failed" >&2; return 1; }
+}
+
+if [ ${#missing[@]} -eq 0 ]; then
+  hop_client_venv
+  exit
+fi
+
+packages="build-essential cmake pkg-config libssl-dev libcurl4-openssl-dev zlib1g-dev python3 python3-venv postgresql-15 chromium chromium-driver"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "deps: missing ${missing[*]}; installing with apt-get" >&2
   export DEBIAN_FRONTEND=noninteractive
@@ -28,3 +47,4 @@ else
   echo "deps: missing ${missing[*]}: install them (Debian: $packages)" >&2
   exit 1
 fi
+hop_client_venv

@@ -29,6 +29,16 @@ pub struct Delivery {
     pub labels: Vec<&'static str>,
 }
 
+impl Delivery {
+    /// The partition of a topic with `partitions` partitions (at least one)
+    /// that this delivery goes to: the hint modulo the count.
+    pub fn partition(&self, partitions: u32) -> i32 {
+        // The remainder is below `partitions`, itself at most `u32::MAX`;
+        // Kafka's counts are `i32`, so any real count fits.
+        i32::try_from(self.partition_hint % partitions.max(1)).unwrap_or(i32::MAX)
+    }
+}
+
 /// What to generate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamOptions {

@@ -124,7 +124,7 @@ async fn send(producer: &FutureProducer, delivery: &Delivery, partitions: i32) -
         };
         headers.insert(Header { key: &h.key, value })
     });
-    let partition = i32::try_from(delivery.partition_hint).unwrap_or(0).rem_euclid(partitions.max(1));
+    let partition = delivery.partition(u32::try_from(partitions).unwrap_or(1));
     let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&message.topic)
         .partition(partition)
         .timestamp(kafka_timestamp(message.timestamp))

@@ -1,1 +1,11 @@
-//! Test-only crate: see `tests/it`.
+//! Fault layers for the scenario suite (`tests/it/scenario`): wrappers at
+//! the three seams of the pipeline — object store, index, message source —
+//! driven by an explicit, replayable [`schedule::FaultSchedule`], plus the
+//! [`sequencer::Sequencer`] that makes runs under faults deterministic.
+
+pub mod fault_index;
+pub mod fault_source;
+pub mod fault_store;
+pub mod schedule;
+pub mod sequencer;
+pub mod world;

@@ -136,6 +136,7 @@ impl RunArgs {
             pipeline: self.pipeline(),
             observability: self.observability(),
             run: RunSection { until_eos: self.until_eos, max_messages: self.max_messages },
+            serve: Default::default(),
         }
     }
 
@@ -187,6 +188,6 @@ impl RunArgs {
 }
 
 /// `--topics-veto=` is how to say "no veto": an empty item is dropped.
-fn non_empty_items(items: &Option<Vec<String>>) -> Option<Vec<String>> {
+pub(super) fn non_empty_items(items: &Option<Vec<String>>) -> Option<Vec<String>> {
     items.as_ref().map(|items| items.iter().map(|i| i.trim()).filter(|i| !i.is_empty()).map(str::to_owned).collect())
 }

@@ -6,7 +6,8 @@
 
 use super::ConfigError;
 use super::file::{
-    BackendsSection, KafkaSection, Layer, ObservabilitySection, PipelineSection, RunSection, TopicsSection,
+    BackendsSection, KafkaSection, Layer, ObservabilitySection, PipelineSection, RunSection, ServeSection,
+    TopicsSection,
 };
 use super::value::{Setting, invalid_value, split_list};
 use std::collections::BTreeMap;
@@ -63,6 +64,19 @@ pub fn layer(env: Env<'_>) -> Result<Layer, ConfigError> {
         pipeline: pipeline(env)?,
         observability: observability(env)?,
         run: RunSection { until_eos: env.get("ARCHIVER_UNTIL_EOS")?, max_messages: env.get("ARCHIVER_MAX_MESSAGES")? },
+        serve: serve(env)?,
+    })
+}
+
+fn serve(env: Env<'_>) -> Result<ServeSection, ConfigError> {
+    Ok(ServeSection {
+        listen_addr: env.get("ARCHIVER_LISTEN_ADDR")?,
+        credentials_file: env.get("ARCHIVER_CREDENTIALS_FILE")?,
+        read_only: env.get("ARCHIVER_READ_ONLY")?,
+        upload_size_bytes_max: env.get("ARCHIVER_UPLOAD_SIZE_BYTES_MAX")?,
+        request_timeout_ms: env.get("ARCHIVER_REQUEST_TIMEOUT_MS")?,
+        page_rows_max: env.get("ARCHIVER_PAGE_ROWS_MAX")?,
+        auth_realm: env.get("ARCHIVER_AUTH_REALM")?,
     })
 }
 

@@ -106,6 +106,19 @@ section! {
     }
 }
 
+section! {
+    /// `[serve]`: the HTTP API of `archiver serve` (ignored by `archiver run`).
+    ServeSection {
+        listen_addr: String,
+        credentials_file: PathBuf,
+        read_only: bool,
+        upload_size_bytes_max: u64,
+        request_timeout_ms: u64,
+        page_rows_max: u64,
+        auth_realm: String,
+    }
+}
+
 /// Every key of the configuration, each possibly unset.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -122,6 +135,12 @@ pub struct Layer {
     pub observability: ObservabilitySection,
     #[serde(default)]
     pub run: RunSection,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub serve: ServeSection,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 impl Layer {
@@ -134,6 +153,7 @@ impl Layer {
             pipeline: self.pipeline.or(lower.pipeline),
             observability: self.observability.or(lower.observability),
             run: self.run.or(lower.run),
+            serve: self.serve.or(lower.serve),
         }
     }
 }

@@ -12,7 +12,7 @@ use super::{Credential, CredentialSource, RunConfig, TopicSelection, env};
 use crate::index::mask_password;
 
 /// What every secret is shown as.
-const MASK: &str = "***";
+pub(super) const MASK: &str = "***";
 
 impl RunConfig {
     /// The effective configuration as TOML, with `***` for every secret:
@@ -71,6 +71,7 @@ impl RunConfig {
             pipeline: self.pipeline_section(),
             observability: self.observability_section(),
             run: RunSection { until_eos: Some(self.run.until_eos), max_messages: self.run.max_messages },
+            serve: Default::default(),
         }
     }
 

@@ -17,7 +17,7 @@ use std::ops::RangeInclusive;
 use std::path::PathBuf;
 
 /// Periodic timers: fast enough for tests, slow enough not to spin.
-const INTERVAL_MS: RangeInclusive<u64> = 10..=86_400_000;
+pub(super) const INTERVAL_MS: RangeInclusive<u64> = 10..=86_400_000;
 
 pub fn resolve(layer: Layer, env: Env<'_>, config_file: Option<PathBuf>) -> Result<RunConfig, ConfigError> {
     let kafka = kafka(&layer.kafka, env)?;
@@ -149,7 +149,7 @@ fn hopauth_url(url: Option<&str>) -> Result<String, ConfigError> {
 }
 
 /// A list of names or globs; blank entries are mistakes, not wildcards.
-fn patterns(
+pub(super) fn patterns(
     key: &str,
     given: Option<Vec<String>>,
     default: impl FnOnce() -> Vec<String>,
@@ -161,7 +161,7 @@ fn patterns(
     Ok(list.into_iter().map(|p| p.trim().to_owned()).collect())
 }
 
-fn backends(section: BackendsSection) -> Result<Backends, ConfigError> {
+pub(super) fn backends(section: BackendsSection) -> Result<Backends, ConfigError> {
     let index_url = section.index_url.unwrap_or_else(|| defaults::INDEX_URL.into());
     if !["postgres://", "postgresql://", "sqlite:"].iter().any(|p| index_url.starts_with(p)) {
         return Err(invalid_url("backends.index_url", &index_url, "postgres://…, postgresql://… or sqlite://PATH"));
@@ -185,7 +185,7 @@ fn absolute_file_url(url: String) -> String {
     }
 }
 
-fn invalid_url(key: &str, url: &str, expected: &str) -> ConfigError {
+pub(super) fn invalid_url(key: &str, url: &str, expected: &str) -> ConfigError {
     ConfigError::Invalid {
         origin: key.into(),
         message: format!("invalid value '{}': expected {expected}", mask_password(url)),
@@ -245,7 +245,12 @@ fn run(section: RunSection) -> Result<RunControl, ConfigError> {
 }
 
 /// `value` (or `default`) if within `range`, else an error naming `key`.
-fn ranged(key: &'static str, value: Option<u64>, default: u64, range: RangeInclusive<u64>) -> Result<u64, ConfigError> {
+pub(super) fn ranged(
+    key: &'static str,
+    value: Option<u64>,
+    default: u64,
+    range: RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
     let value = value.unwrap_or(default);
     if range.contains(&value) {
         return Ok(value);
@@ -265,6 +270,6 @@ fn count(
     usize::try_from(value).map_err(|_| out_of_range(key, "addressable", value))
 }
 
-fn out_of_range(key: &'static str, requirement: &str, value: u64) -> ConfigError {
+pub(super) fn out_of_range(key: &'static str, requirement: &str, value: u64) -> ConfigError {
     ConfigError::OutOfRange { key, requirement: requirement.into(), value: value.to_string() }
 }

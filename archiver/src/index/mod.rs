@@ -2,13 +2,16 @@
 //! SQLite (the embedded default).
 //!
 //! One trait, [`Index`], with one implementation per file (`postgres.rs`,
-//! `sqlite.rs`). The schema keeps upstream's `messages` columns so upstream's
+//! `sqlite.rs`, and `memory.rs` for tests, scenarios and the demo). The
+//! schema keeps upstream's `messages` columns so upstream's
 //! API could read it, plus the Kafka position and identity facts upstream
 //! never kept. Uniqueness of `uuid` is enforced by the database.
 
+mod memory;
 mod postgres;
 mod sqlite;
 
+pub use memory::MemoryIndex;
 pub use postgres::PgIndex;
 pub use sqlite::SqliteIndex;
 
@@ -168,6 +171,21 @@ pub trait Index: Send + Sync + std::fmt::Debug {
     async fn topic_stats(&self) -> Result<Vec<TopicStats>, IndexError>;
     /// Sets the retraction flag; returns whether the message exists.
     async fn set_retracted(&self, uuid: Uuid, retracted: bool) -> Result<bool, IndexError>;
+    /// How many rows `query` selects (its `limit` and `after` are ignored).
+    /// PostgreSQL and SQLite answer with one `COUNT(*)`; this default, for
+    /// other implementations, walks `list` one [`PAGE_ROWS_MAX`] page at a time.
+    async fn count(&self, query: &ListQuery) -> Result<u64, IndexError> {
+        let mut query = ListQuery { limit: PAGE_ROWS_MAX, after: None, ..query.clone() };
+        let mut total = 0u64;
+        loop {
+            let page = self.list(&query).await?;
+            total += page.entries.len() as u64;
+            match page.next {
+                Some(next) => query.after = Some(next),
+                None => return Ok(total),
+            }
+        }
+    }
 }
 
 /// Opens the index a URL names: `postgres://…`/`postgresql://…`, or

@@ -135,24 +135,19 @@ impl Index for PgIndex {
     async fn list(&self, list: &ListQuery) -> Result<Page, IndexError> {
         let limit = page_limit(list);
         let mut query = select();
-        query.push(" WHERE TRUE");
-        if !list.topics.is_empty() {
-            query.push(" AND topic = ANY(").push_bind(&list.topics).push(")");
-        }
-        if let Some(start) = list.start_ms {
-            query.push(" AND \"timestamp\" >= ").push_bind(start);
-        }
-        if let Some(end) = list.end_ms {
-            query.push(" AND \"timestamp\" < ").push_bind(end);
-        }
-        if !list.include_retracted {
-            query.push(" AND NOT retracted");
-        }
+        push_filters(&mut query, list);
         push_keyset(&mut query, list.after, list.descending);
         query.push(" LIMIT ").push_bind(i64::from(limit) + 1);
         let rows = query.build().fetch_all(&self.pool).await.map_err(pg_error)?;
         let entries = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
         Ok(finish_page(entries, limit))
+    }
+
+    async fn count(&self, list: &ListQuery) -> Result<u64, IndexError> {
+        let mut query = QueryBuilder::<Postgres>::new("SELECT COUNT(*) FROM messages");
+        push_filters(&mut query, list);
+        let count: i64 = query.build_query_scalar().fetch_one(&self.pool).await.map_err(pg_error)?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 
     async fn topic_stats(&self) -> Result<Vec<TopicStats>, IndexError> {
@@ -183,6 +178,23 @@ impl Index for PgIndex {
 /// `SELECT <all columns> FROM messages`, ready for a WHERE clause.
 fn select() -> QueryBuilder<Postgres> {
     QueryBuilder::new(format!("SELECT {} FROM messages", super::SELECT_COLUMNS))
+}
+
+/// The WHERE clause of a listing: topics, half-open time range, retraction.
+fn push_filters(query: &mut QueryBuilder<Postgres>, list: &ListQuery) {
+    query.push(" WHERE TRUE");
+    if !list.topics.is_empty() {
+        query.push(" AND topic = ANY(").push_bind(&list.topics).push(")");
+    }
+    if let Some(start) = list.start_ms {
+        query.push(" AND \"timestamp\" >= ").push_bind(start);
+    }
+    if let Some(end) = list.end_ms {
+        query.push(" AND \"timestamp\" < ").push_bind(end);
+    }
+    if !list.include_retracted {
+        query.push(" AND NOT retracted");
+    }
 }
 
 /// Appends the keyset condition and ordering for `("timestamp", id)`.

@@ -206,26 +206,19 @@ impl Index for SqliteIndex {
     async fn list(&self, list: &ListQuery) -> Result<Page, IndexError> {
         let limit = page_limit(list);
         let mut query = select();
-        query.push(" WHERE 1");
-        if !list.topics.is_empty() {
-            query.push(" AND topic IN (");
-            push_list(&mut query, list.topics.iter().map(String::as_str));
-            query.push(")");
-        }
-        if let Some(start) = list.start_ms {
-            query.push(" AND \"timestamp\" >= ").push_bind(start);
-        }
-        if let Some(end) = list.end_ms {
-            query.push(" AND \"timestamp\" < ").push_bind(end);
-        }
-        if !list.include_retracted {
-            query.push(" AND NOT retracted");
-        }
+        push_filters(&mut query, list);
         push_keyset(&mut query, list.after, list.descending);
         query.push(" LIMIT ").push_bind(i64::from(limit) + 1);
         let rows = query.build().fetch_all(&self.pool).await.map_err(sqlite_error)?;
         let entries = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
         Ok(finish_page(entries, limit))
+    }
+
+    async fn count(&self, list: &ListQuery) -> Result<u64, IndexError> {
+        let mut query = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM messages");
+        push_filters(&mut query, list);
+        let count: i64 = query.build_query_scalar().fetch_one(&self.pool).await.map_err(sqlite_error)?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 
     async fn topic_stats(&self) -> Result<Vec<TopicStats>, IndexError> {
@@ -266,6 +259,25 @@ where
     let mut list = query.separated(", ");
     for value in values {
         list.push_bind(value);
+    }
+}
+
+/// The WHERE clause of a listing: topics, half-open time range, retraction.
+fn push_filters(query: &mut QueryBuilder<Sqlite>, list: &ListQuery) {
+    query.push(" WHERE 1");
+    if !list.topics.is_empty() {
+        query.push(" AND topic IN (");
+        push_list(query, list.topics.iter().map(String::as_str));
+        query.push(")");
+    }
+    if let Some(start) = list.start_ms {
+        query.push(" AND \"timestamp\" >= ").push_bind(start);
+    }
+    if let Some(end) = list.end_ms {
+        query.push(" AND \"timestamp\" < ").push_bind(end);
+    }
+    if !list.include_retracted {
+        query.push(" AND NOT retracted");
     }
 }
 

@@ -57,7 +57,8 @@ fn router(metrics: Arc<Metrics>) -> Router {
 }
 
 /// Serves until `shutdown`, then drains connections for at most [`SHUTDOWN_GRACE`].
-async fn run(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()> + Send + 'static) {
+/// `archiver serve` uses it too.
+pub(crate) async fn run(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()> + Send + 'static) {
     let shutdown = Box::pin(shutdown).shared();
     let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone());
     let deadline = async move {
@@ -67,10 +68,10 @@ async fn run(listener: TcpListener, app: Router, shutdown: impl Future<Output = 
     tokio::select! {
         result = server => {
             if let Err(error) = result {
-                tracing::warn!(%error, "metrics server failed");
+                tracing::warn!(%error, "HTTP server failed");
             }
         }
-        () = deadline => tracing::warn!("metrics server: connections still open after shutdown, not waiting"),
+        () = deadline => tracing::warn!("HTTP server: connections still open after shutdown, not waiting"),
     }
 }
 

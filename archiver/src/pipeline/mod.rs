@@ -11,10 +11,13 @@ mod offsets;
 mod place;
 mod prepare;
 mod run;
+mod upload;
 
 pub use backoff::Backoff;
 pub use key_locks::KeyLocks;
 pub use offsets::OffsetTracker;
+pub(crate) use place::now_ms;
 pub use place::{Context, Kind, Placed};
 pub use prepare::{PrepareError, Prepared, Provenance, prepare};
 pub use run::{RunError, RunLimits, RunSummary, run};
+pub use upload::{UploadError, UploadOutcome, place_upload};

@@ -196,7 +196,7 @@ async fn place(ctx: &Context, delivered: &Delivered, lookup: Lookup) -> Result<P
 }
 
 /// The decision once the object at `placement` turned out to hold `held`.
-fn redecide(
+pub(crate) fn redecide(
     id: &Identity,
     placement: &Placement,
     held: Fingerprint,
@@ -238,7 +238,7 @@ async fn stored_fingerprint(ctx: &Context, key: &str) -> Result<Fingerprint, Pla
     Ok(identity::fingerprint(&record.message()))
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }

@@ -121,13 +121,14 @@ struct Loop {
     tasks: JoinSet<Placed>,
     offsets: OffsetTracker,
     batch: Vec<(Placed, IndexRow)>,
-    batch_started: Instant,
+    /// Timers on tokio's clock, so a paused test clock drives them too.
+    batch_started: tokio::time::Instant,
     /// The one batch being inserted, if any. Inserting while the loop goes
     /// on taking and placing messages keeps the store busy during the
     /// database round trips. A future polled by the loop rather than a
     /// spawned task, so that dropping the run (a crash) cancels it too.
     flushing: Option<BoxFuture<'static, Flushed>>,
-    drain_started: Option<Instant>,
+    drain_started: Option<tokio::time::Instant>,
     summary: RunSummary,
 }
 
@@ -139,7 +140,7 @@ impl Loop {
             tasks: JoinSet::new(),
             offsets: OffsetTracker::default(),
             batch: Vec::new(),
-            batch_started: Instant::now(),
+            batch_started: tokio::time::Instant::now(),
             flushing: None,
             drain_started: None,
             summary: RunSummary::default(),
@@ -155,11 +156,11 @@ impl Loop {
     }
 
     fn batch_deadline(&self) -> tokio::time::Instant {
-        tokio::time::Instant::from_std(self.batch_started + Duration::from_millis(self.limits.batch_wait_ms))
+        self.batch_started + Duration::from_millis(self.limits.batch_wait_ms)
     }
 
     fn drain_expired(&mut self) -> bool {
-        let started = *self.drain_started.get_or_insert_with(Instant::now);
+        let started = *self.drain_started.get_or_insert_with(tokio::time::Instant::now);
         started.elapsed() > Duration::from_millis(self.limits.drain_timeout_ms)
     }
 
@@ -168,7 +169,7 @@ impl Loop {
         match placed.row.take() {
             Some(row) => {
                 if self.batch.is_empty() {
-                    self.batch_started = Instant::now();
+                    self.batch_started = tokio::time::Instant::now();
                 }
                 self.batch.push((placed, row));
                 if self.batch.len() >= self.limits.batch_rows_max && self.flushing.is_none() {

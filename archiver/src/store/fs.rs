@@ -17,12 +17,14 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt as _;
+use tokio::io::AsyncReadExt as _;
 use uuid::Uuid;
 
 use super::{
-    ListPage, ObjectMeta, ObjectStore, PutOutcome, RESERVED_SEGMENT_PREFIX, StoreError, clamp_limit, validate_key,
-    validate_prefix,
+    ListPage, ObjectMeta, ObjectStore, ObjectStream, PutOutcome, RESERVED_SEGMENT_PREFIX, STREAM_CHUNK_BYTES,
+    StoreError, clamp_limit, validate_key, validate_prefix,
 };
 
 /// Objects as files under a root directory.
@@ -74,6 +76,35 @@ impl ObjectStore for FsStore {
         validate_key(key)?;
         let (path, owned_key) = (self.root.join(key), key.to_owned());
         run("get", key, move || get_sync(&path).map_err(|e| io_error("get", &owned_key, e))).await
+    }
+
+    /// Opens the file now (so a missing object is `None` before any byte is
+    /// sent) and reads it [`STREAM_CHUNK_BYTES`] at a time as the consumer
+    /// asks; the open handle keeps reading the same object even if a repair
+    /// tool deletes it meanwhile.
+    async fn get_stream(&self, key: &str) -> Result<Option<ObjectStream>, StoreError> {
+        validate_key(key)?;
+        let io = |e| io_error("get", key, e);
+        let file = match tokio::fs::File::open(self.root.join(key)).await {
+            Ok(file) => file,
+            Err(e) if is_missing(&e) => return Ok(None),
+            Err(e) => return Err(io(e)),
+        };
+        let meta = file.metadata().await.map_err(io)?;
+        if !meta.is_file() {
+            return Ok(None);
+        }
+        let chunks = futures::stream::try_unfold((file, key.to_owned()), |(mut file, key)| async move {
+            // A fresh buffer per chunk: the previous one now belongs to the consumer.
+            let mut chunk = BytesMut::with_capacity(STREAM_CHUNK_BYTES);
+            // `read_buf` fills at most the spare capacity, so chunks stay bounded.
+            match file.read_buf(&mut chunk).await {
+                Ok(0) => Ok(None),
+                Ok(_) => Ok(Some((chunk.freeze(), (file, key)))),
+                Err(e) => Err(io_error("get", &key, e)),
+            }
+        });
+        Ok(Some(ObjectStream::new(key, meta.len(), chunks.boxed())))
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {

@@ -4,11 +4,17 @@
 //! (`s3.rs`), a local filesystem (`fs.rs`) and an in-memory map for tests and
 //! the embedded demo (`memory.rs`). Uniqueness of an object key is enforced by
 //! the store's conditional create, never by check-then-act.
+//!
+//! Reads come whole (`get`) or in bounded chunks ([`ObjectStore::get_stream`]),
+//! so the API can serve an object without holding all of it in memory.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::stream::{BoxStream, Stream, StreamExt};
 use url::Url;
 
 pub mod fs;
@@ -24,6 +30,12 @@ pub const MAX_KEY_LEN: usize = 1024;
 
 /// Largest page `list` returns; larger limits are clamped (S3's `max-keys` cap).
 pub const MAX_LIST_LIMIT: usize = 1000;
+
+/// Largest chunk [`ObjectStore::get_stream`] yields from a file or from
+/// memory (S3 chunks are the HTTP client's frames, also bounded): large
+/// enough that a multi-MiB object is a few dozen chunks, small enough that
+/// many concurrent streams hold little memory.
+pub const STREAM_CHUNK_BYTES: usize = 64 * 1024;
 
 /// Segment prefix reserved for the filesystem store's temporary files.
 ///
@@ -84,6 +96,98 @@ impl StoreError {
     }
 }
 
+/// An object being read: its size, known before the first byte (for
+/// `Content-Length`), and its bytes as a stream of bounded chunks.
+///
+/// The stream yields exactly `size_bytes` bytes or ends with an error: a
+/// store whose body comes out shorter or longer than the size it announced
+/// (a dropped connection, a file changed under the reader) gives an
+/// [`StoreError::Io`] instead of a silently different object. After the
+/// first error the stream ends. Dropping it releases the file or connection.
+pub struct ObjectStream {
+    key: String,
+    size_bytes: u64,
+    received: u64,
+    /// `None` once the stream has ended or failed, so it never resumes.
+    chunks: Option<BoxStream<'static, Result<Bytes, StoreError>>>,
+}
+
+impl ObjectStream {
+    /// The object at `key`, announced as `size_bytes` long, read from `chunks`.
+    pub fn new(key: &str, size_bytes: u64, chunks: BoxStream<'static, Result<Bytes, StoreError>>) -> ObjectStream {
+        ObjectStream { key: key.to_owned(), size_bytes, received: 0, chunks: Some(chunks) }
+    }
+
+    /// An object already in memory, as zero-copy slices of at most
+    /// [`STREAM_CHUNK_BYTES`], so every store's stream has the same shape.
+    pub fn from_bytes(key: &str, bytes: Bytes) -> ObjectStream {
+        let len = bytes.len();
+        let slices = (0..len)
+            .step_by(STREAM_CHUNK_BYTES)
+            .map(move |start| Ok(bytes.slice(start..len.min(start + STREAM_CHUNK_BYTES))));
+        ObjectStream::new(key, len as u64, futures::stream::iter(slices).boxed())
+    }
+
+    /// The object's size in bytes, from the store's metadata.
+    pub fn size_bytes(&self) -> u64 {
+        self.size_bytes
+    }
+
+    fn length_error(&mut self, kind: std::io::ErrorKind, message: String) -> StoreError {
+        self.chunks = None;
+        StoreError::Io { op: "get", key: self.key.clone(), source: std::io::Error::new(kind, message) }
+    }
+}
+
+impl std::fmt::Debug for ObjectStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectStream")
+            .field("key", &self.key)
+            .field("size_bytes", &self.size_bytes)
+            .field("received", &self.received)
+            .field("ended", &self.chunks.is_none())
+            .finish()
+    }
+}
+
+impl Stream for ObjectStream {
+    type Item = Result<Bytes, StoreError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let Some(chunks) = this.chunks.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let item = match chunks.poll_next_unpin(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(item) => item,
+        };
+        Poll::Ready(match item {
+            Some(Ok(chunk)) => {
+                this.received = this.received.saturating_add(chunk.len() as u64);
+                if this.received > this.size_bytes {
+                    let message = format!("object is longer than the {} bytes announced", this.size_bytes);
+                    Some(Err(this.length_error(std::io::ErrorKind::InvalidData, message)))
+                } else {
+                    Some(Ok(chunk))
+                }
+            }
+            Some(Err(error)) => {
+                this.chunks = None;
+                Some(Err(error))
+            }
+            None if this.received < this.size_bytes => {
+                let message = format!("object ended after {} of {} bytes", this.received, this.size_bytes);
+                Some(Err(this.length_error(std::io::ErrorKind::UnexpectedEof, message)))
+            }
+            None => {
+                this.chunks = None;
+                None
+            }
+        })
+    }
+}
+
 /// The seam between the archiver and wherever objects are kept.
 #[async_trait]
 pub trait ObjectStore: Send + Sync + std::fmt::Debug {
@@ -91,6 +195,16 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     async fn put_if_absent(&self, key: &str, bytes: Bytes) -> Result<PutOutcome, StoreError>;
     /// The object's bytes, or `None` if there is no such object.
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError>;
+    /// The object's size and its bytes in bounded chunks, or `None` if there
+    /// is no such object; errors before the first byte (missing, denied,
+    /// invalid key) come back here, errors while reading end the stream.
+    ///
+    /// The default reads the whole object with `get`, so wrappers of the
+    /// trait need not implement it; the durable stores override it to read
+    /// chunk by chunk without holding the object in memory.
+    async fn get_stream(&self, key: &str) -> Result<Option<ObjectStream>, StoreError> {
+        Ok(self.get(key).await?.map(|bytes| ObjectStream::from_bytes(key, bytes)))
+    }
     /// The object's size, or `None` if there is no such object.
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError>;
     /// Up to `limit` objects whose key starts with `prefix` and sorts after `after`.

@@ -20,8 +20,11 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use bytes::Bytes;
+use futures::StreamExt as _;
 
-use super::{ListPage, ObjectMeta, ObjectStore, PutOutcome, StoreError, clamp_limit, validate_key, validate_prefix};
+use super::{
+    ListPage, ObjectMeta, ObjectStore, ObjectStream, PutOutcome, StoreError, clamp_limit, validate_key, validate_prefix,
+};
 
 /// Time allowed to open a TCP/TLS connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -33,6 +36,11 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(90);
 /// Attempts per call (first try included) before the SDK gives up.
 const MAX_ATTEMPTS: u32 = 3;
+/// Longest wait for the next chunk of a streamed body. The SDK's timeouts
+/// end when the response headers arrive, so without this a server that
+/// stalls mid-body would hold the stream (and the HTTP client reading it)
+/// open forever.
+const STREAM_IDLE_TIMEOUT: Duration = ATTEMPT_TIMEOUT;
 
 /// Where and how to reach the bucket.
 #[derive(Clone)]
@@ -203,6 +211,31 @@ impl ObjectStore for S3Store {
             Ok(body) => Ok(Some(body.into_bytes())),
             Err(err) => Err(unavailable("get", key, &DisplayErrorContext(err))),
         }
+    }
+
+    /// One GetObject; its body is passed on frame by frame (the HTTP
+    /// client's frames, bounded by its read buffer), never collected.
+    /// Errors before the body are classified as for `get`; a body that
+    /// fails or stalls ends the stream with `Unavailable`.
+    async fn get_stream(&self, key: &str) -> Result<Option<ObjectStream>, StoreError> {
+        validate_key(key)?;
+        let sent = self.client.get_object().bucket(&self.bucket).key(key).send().await;
+        let output = match sent {
+            Ok(output) => output,
+            Err(err) => return missing_or_error(&err, "get", key),
+        };
+        let Some(size_bytes) = output.content_length().and_then(|n| u64::try_from(n).ok()) else {
+            return Err(unavailable("get", key, &"response without a valid Content-Length"));
+        };
+        let chunks = futures::stream::try_unfold((output.body, key.to_owned()), |(mut body, key)| async move {
+            match tokio::time::timeout(STREAM_IDLE_TIMEOUT, body.try_next()).await {
+                Ok(Ok(Some(chunk))) => Ok(Some((chunk, (body, key)))),
+                Ok(Ok(None)) => Ok(None),
+                Ok(Err(err)) => Err(unavailable("get", &key, &DisplayErrorContext(err))),
+                Err(_) => Err(unavailable("get", &key, &format!("no body data for {STREAM_IDLE_TIMEOUT:?}"))),
+            }
+        });
+        Ok(Some(ObjectStream::new(key, size_bytes, chunks.boxed())))
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {

@@ -91,7 +91,7 @@ async fn produced_stream_reads_back_exactly() {
 
     let mut wanted: BTreeMap<(String, i32), Vec<Seen>> = BTreeMap::new();
     for d in &deliveries {
-        let partition = i32::try_from(d.partition_hint).unwrap_or(0).rem_euclid(PARTITIONS);
+        let partition = d.partition(PARTITIONS.unsigned_abs());
         wanted.entry((d.message.topic.clone(), partition)).or_default().push(expected(d));
     }
     let topics: Vec<String> = summary.keys().cloned().collect();
@@ -120,4 +120,20 @@ async fn produced_stream_reads_back_exactly() {
 
 fn deliveries_with_timestamp(records: &BTreeMap<(String, i32), Vec<Seen>>, timestamp: i64) -> usize {
     records.values().flatten().filter(|s| s.timestamp == timestamp).count()
+}
+
+/// Regression: `produce` sent every delivery whose hint did not fit an
+/// `i32` (half of them) to partition 0, instead of the hint modulo the count.
+#[test]
+fn regression_hints_above_i32_max_spread_over_partitions() {
+    let stream =
+        generate(&StreamOptions { seed: 3, count: 200, profile: "default".into(), topic_prefix: String::new() })
+            .expect("generates");
+    let big: Vec<&Delivery> = stream.iter().filter(|d| d.partition_hint > i32::MAX as u32).collect();
+    assert!(big.len() > 20, "the stream has large hints: {}", big.len());
+    for d in big {
+        assert_eq!(i64::from(d.partition(3)), i64::from(d.partition_hint % 3), "delivery #{}", d.seq);
+    }
+    let partitions: std::collections::BTreeSet<i32> = stream.iter().map(|d| d.partition(3)).collect();
+    assert_eq!(partitions.into_iter().collect::<Vec<_>>(), vec![0, 1, 2]);
 }

@@ -1,9 +1,10 @@
 //! Conformance suite for `archiver::index`.
 //!
-//! Every case in [`conformance!`] runs twice: against SQLite (a fresh file in
-//! a temp dir) and against a real PostgreSQL (a fresh database, created from
+//! Every case in [`conformance!`] runs against SQLite (a fresh file in a
+//! temp dir) and against a real PostgreSQL (a fresh database, created from
 //! the admin URL in `ARCHIVER_TEST_PG_URL` and dropped afterwards), so both
-//! backends are held to one behaviour. Tests can run in parallel: nothing is
+//! backends are held to one behaviour; the cases that do not reach behind
+//! the index with SQL run against the in-memory index too. Tests can run in parallel: nothing is
 //! shared between them but the PostgreSQL server.
 
 use crate::support::{self, admin_exec, with_database};
@@ -25,6 +26,7 @@ use uuid::Uuid;
 enum Backend {
     Sqlite,
     Postgres,
+    Memory,
 }
 
 /// What a case gets: an opened, empty index, and the URL it came from (to
@@ -42,6 +44,8 @@ struct Scratch {
 }
 
 enum Cleanup {
+    /// Nothing outside the process.
+    Nothing,
     /// Deleted on drop.
     TempDir {
         _dir: tempfile::TempDir,
@@ -67,6 +71,7 @@ impl Scratch {
                 let url = with_database(&admin, &name);
                 Scratch { url, cleanup: Cleanup::PgDatabase { admin, name } }
             }
+            Backend::Memory => Scratch { url: "memory".into(), cleanup: Cleanup::Nothing },
         }
     }
 
@@ -85,7 +90,10 @@ where
     Fut: Future<Output = ()>,
 {
     check_fresh(backend, |url| async move {
-        let index = index::open(&url).await.unwrap_or_else(|e| panic!("open {url}: {e}"));
+        let index: Arc<dyn Index> = match backend {
+            Backend::Memory => Arc::new(index::MemoryIndex::new()),
+            _ => index::open(&url).await.unwrap_or_else(|e| panic!("open {url}: {e}")),
+        };
         case(Db { index, url, backend }).await;
     })
     .await;
@@ -105,36 +113,40 @@ where
     }
 }
 
-/// Declares each case once per backend: `index::sqlite::<case>` and
-/// `index::postgres::<case>`. `opened` cases get a [`Db`]; `fresh` cases get
-/// the URL of a database that has never been opened.
+/// Declares each case once per backend: `index::sqlite::<case>`,
+/// `index::postgres::<case>` and (for `opened` cases) `index::memory::<case>`.
+/// `opened` and `sql_opened` cases get a [`Db`]; `sql_opened` ones reach
+/// behind the index with SQL. `fresh` cases get the URL of a database that
+/// has never been opened.
 macro_rules! conformance {
-    (opened: [$($case:ident),* $(,)?], fresh: [$($fresh:ident),* $(,)?] $(,)?) => {
-        mod sqlite {
+    (
+        opened: [$($case:ident),* $(,)?],
+        sql_opened: [$($sql:ident),* $(,)?],
+        fresh: [$($fresh:ident),* $(,)?] $(,)?
+    ) => {
+        mod memory {
             $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                #[tokio::test]
                 async fn $case() {
-                    super::check(super::Backend::Sqlite, super::$case).await;
-                }
-            )*
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $fresh() {
-                    super::check_fresh(super::Backend::Sqlite, super::$fresh).await;
+                    super::check(super::Backend::Memory, super::$case).await;
                 }
             )*
         }
-        mod postgres {
+        conformance!(@sql sqlite Sqlite [$($case,)* $($sql,)*] [$($fresh,)*]);
+        conformance!(@sql postgres Postgres [$($case,)* $($sql,)*] [$($fresh,)*]);
+    };
+    (@sql $module:ident $backend:ident [$($case:ident,)*] [$($fresh:ident,)*]) => {
+        mod $module {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
-                    super::check(super::Backend::Postgres, super::$case).await;
+                    super::check(super::Backend::$backend, super::$case).await;
                 }
             )*
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $fresh() {
-                    super::check_fresh(super::Backend::Postgres, super::$fresh).await;
+                    super::check_fresh(super::Backend::$backend, super::$fresh).await;
                 }
             )*
         }
@@ -148,7 +160,6 @@ conformance! {
         batch_reports_new_existing_and_in_batch_duplicates,
         empty_batch_is_a_no_op,
         large_batch_is_chunked,
-        failed_batch_writes_nothing,
         ids_follow_input_order_within_a_batch,
         get_many_returns_the_existing_entries_once,
         list_filters_by_topics,
@@ -161,6 +172,9 @@ conformance! {
         set_retracted_reports_whether_the_uuid_exists,
         concurrent_inserters_of_one_uuid_store_one_row,
         overlapping_batches_in_opposite_orders_all_succeed,
+    ],
+    sql_opened: [
+        failed_batch_writes_nothing,
         reopening_applies_no_migration,
         malformed_rows_are_reported_as_corrupt,
     ],
@@ -295,6 +309,7 @@ async fn tamper(db: &Db, set: &str, uuid: Uuid) {
                 .await
                 .unwrap_or_else(|e| panic!("tamper {set}: {e}"));
         }
+        Backend::Memory => unreachable!("tampering needs SQL: list the case under sql_opened"),
     }
 }
 
@@ -310,6 +325,7 @@ async fn applied_migrations(db: &Db) -> (i64, i64) {
             let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("raw pg");
             sqlx::query_as(sql).fetch_one(&mut conn).await.expect("read _sqlx_migrations")
         }
+        Backend::Memory => unreachable!("the memory index has no migrations: list the case under sql_opened"),
     }
 }
 
@@ -430,6 +446,7 @@ async fn poison_topic(db: &Db, topic: &str) {
                 sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await.expect("create trigger");
             }
         }
+        Backend::Memory => unreachable!("triggers need SQL: list the case under sql_opened"),
     }
 }
 

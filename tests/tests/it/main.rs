@@ -4,6 +4,7 @@
 //! servers from the environment written by `scripts/services.sh start`
 //! (`make test` does this); see [`support::service`].
 
+mod api;
 mod config;
 mod identity;
 mod index;
@@ -11,6 +12,7 @@ mod observability;
 mod pipeline;
 mod record;
 mod run;
+mod scenario;
 mod store;
 mod strategies;
 mod support;

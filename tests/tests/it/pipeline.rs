@@ -100,7 +100,7 @@ fn expectation(deliveries: &[Delivery]) -> Expectation {
 fn log_of(deliveries: &[Delivery]) -> MemoryLog {
     let log = MemoryLog::new();
     for d in deliveries {
-        log.append(i32::try_from(d.partition_hint % PARTITIONS).expect("small"), d.message.clone());
+        log.append(d.partition(PARTITIONS), d.message.clone());
     }
     log
 }
@@ -151,9 +151,7 @@ impl Archive {
 fn assert_all_committed(log: &MemoryLog, deliveries: &[Delivery]) {
     let mut lengths = std::collections::BTreeMap::new();
     for d in deliveries {
-        *lengths
-            .entry((d.message.topic.clone(), i32::try_from(d.partition_hint % PARTITIONS).expect("small")))
-            .or_insert(0i64) += 1;
+        *lengths.entry((d.message.topic.clone(), d.partition(PARTITIONS))).or_insert(0i64) += 1;
     }
     for ((topic, partition), len) in lengths {
         assert_eq!(log.committed(&topic, partition), len, "{topic}/{partition} committed to the end");

@@ -9,9 +9,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use archiver::store::{
-    self, FsStore, ListPage, MemoryStore, ObjectMeta, ObjectStore, PutOutcome, S3Config, S3Store, StoreError,
+    self, FsStore, ListPage, MemoryStore, ObjectMeta, ObjectStore, ObjectStream, PutOutcome, S3Config, S3Store,
+    STREAM_CHUNK_BYTES, StoreError,
 };
 use bytes::Bytes;
+use futures::StreamExt as _;
 use tempfile::TempDir;
 
 use crate::support;
@@ -28,16 +30,25 @@ struct Fixture {
     /// False for s3s-fs 0.14.1: its `If-None-Match: *` is check-then-rename,
     /// so racing PUTs can all succeed (AWS S3 and MinIO are atomic).
     atomic_create: bool,
+    /// Largest chunk `get_stream` may yield: ours for memory and fs; for S3
+    /// the HTTP client's frames, whose size is the client's business, so
+    /// only "far from the whole object" is checked.
+    stream_chunk_max: usize,
 }
 
 async fn memory() -> Fixture {
-    Fixture { store: Arc::new(MemoryStore::new()), dir: None, atomic_create: true }
+    Fixture {
+        store: Arc::new(MemoryStore::new()),
+        dir: None,
+        atomic_create: true,
+        stream_chunk_max: STREAM_CHUNK_BYTES,
+    }
 }
 
 async fn fs() -> Fixture {
     let dir = tempfile::tempdir().expect("create a temporary directory for the fs store");
     let store = FsStore::create(dir.path()).await.expect("open the fs store on a temp dir");
-    Fixture { store: Arc::new(store), dir: Some(dir), atomic_create: true }
+    Fixture { store: Arc::new(store), dir: Some(dir), atomic_create: true, stream_chunk_max: STREAM_CHUNK_BYTES }
 }
 
 async fn s3() -> Fixture {
@@ -46,7 +57,7 @@ async fn s3() -> Fixture {
         .create_bucket_if_missing()
         .await
         .unwrap_or_else(|e| panic!("creating a fresh bucket on the S3 test server ({}) failed: {e}", s3_endpoint()));
-    Fixture { store: Arc::new(store), dir: None, atomic_create: false }
+    Fixture { store: Arc::new(store), dir: None, atomic_create: false, stream_chunk_max: 1 << 20 }
 }
 
 fn s3_endpoint() -> String {
@@ -102,6 +113,8 @@ conformance!(
     delete_removes,
     invalid_keys_rejected,
     concurrent_creates_one_winner,
+    stream_matches_get,
+    stream_missing_and_invalid_keys,
 );
 
 // ---------------------------------------------------------------------------
@@ -152,6 +165,17 @@ async fn all_pages(store: &dyn ObjectStore, prefix: &str, limit: usize) -> Vec<L
 
 fn keys(objects: &[ObjectMeta]) -> Vec<&str> {
     objects.iter().map(|o| o.key.as_str()).collect()
+}
+
+/// Reads a stream to its end: the chunks' sizes and the bytes, or the first error.
+async fn drain(mut stream: ObjectStream) -> Result<(Vec<usize>, Vec<u8>), StoreError> {
+    let (mut sizes, mut bytes) = (Vec::new(), Vec::new());
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        sizes.push(chunk.len());
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok((sizes, bytes))
 }
 
 fn assert_invalid_key<T: std::fmt::Debug>(what: &str, result: Result<T, StoreError>) {
@@ -389,6 +413,107 @@ async fn concurrent_creates_one_winner(fixture: &Fixture) {
     }
 }
 
+/// `get_stream` announces the object's size and yields exactly `get`'s
+/// bytes, in bounded chunks: several for a multi-MiB object, none for an
+/// empty one.
+async fn stream_matches_get(fixture: &Fixture) {
+    let store = &*fixture.store;
+    let several_mib = 5 * (1 << 20) + 12_345;
+    let cases = [
+        (archive_key("gcn.circular"), payload(0, 200)),
+        (archive_key("lvk.nsevents"), payload(4096 + 7, 201)),
+        (archive_key("gcn.notices.icecube+oversized"), payload(several_mib, 202)),
+    ];
+    for (key, bytes) in &cases {
+        create(store, key, bytes.clone()).await;
+    }
+    for (key, bytes) in &cases {
+        let got = store.get(key).await.unwrap_or_else(|e| panic!("{store:?}: get {key:?}: {e}"));
+        assert_eq!(got.as_ref(), Some(bytes), "{store:?}: get {key:?}");
+        let stream = store.get_stream(key).await.unwrap_or_else(|e| panic!("{store:?}: get_stream {key:?}: {e}"));
+        let stream = stream.unwrap_or_else(|| panic!("{store:?}: {key:?} was created but get_stream says None"));
+        assert_eq!(stream.size_bytes(), bytes.len() as u64, "{store:?}: announced size of {key:?}");
+        let (sizes, streamed) =
+            drain(stream).await.unwrap_or_else(|e| panic!("{store:?}: streaming {key:?} failed: {e}"));
+        assert!(
+            streamed == *bytes,
+            "{store:?}: streamed {} bytes of {key:?} that differ from the {} written",
+            streamed.len(),
+            bytes.len()
+        );
+        let largest = sizes.iter().copied().max().unwrap_or(0);
+        assert!(
+            largest <= fixture.stream_chunk_max,
+            "{store:?}: a chunk of {largest} bytes exceeds {} ({key:?})",
+            fixture.stream_chunk_max
+        );
+        if bytes.len() >= several_mib {
+            assert!(sizes.len() > 1, "{store:?}: {several_mib} bytes came in one chunk");
+        }
+    }
+}
+
+/// `get_stream` follows `get`'s rules: `None` for missing keys (also below
+/// an object), `InvalidKey` for keys no store accepts.
+async fn stream_missing_and_invalid_keys(fixture: &Fixture) {
+    let store = &*fixture.store;
+    let missing = store.get_stream(&archive_key("never.written")).await;
+    assert!(matches!(missing, Ok(None)), "{store:?}: get_stream of a missing key: {missing:?}");
+    create(store, "parent", payload(1, 210)).await;
+    let below = store.get_stream("parent/child").await;
+    assert!(matches!(below, Ok(None)), "{store:?}: get_stream below an object: {below:?}");
+    let long = "k".repeat(1025);
+    for key in ["", "../x", "/abs", "a//b", "a/", "a/../b", "a\\b", "a\0b", "x/.tmp-1", long.as_str()] {
+        let shown = key.chars().take(40).collect::<String>();
+        assert_invalid_key(&format!("{store:?} get_stream {shown:?}"), store.get_stream(key).await);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// ObjectStream's length guard (store-independent)
+
+fn chunks(items: Vec<Result<Bytes, StoreError>>) -> futures::stream::BoxStream<'static, Result<Bytes, StoreError>> {
+    futures::stream::iter(items).boxed()
+}
+
+fn unavailable() -> StoreError {
+    StoreError::Unavailable { op: "get", key: "k".into(), message: "connection reset".into() }
+}
+
+#[tokio::test]
+async fn object_stream_ends_with_an_error_unless_exactly_its_size() {
+    let exact = ObjectStream::new("k", 6, chunks(vec![Ok(Bytes::from_static(b"abc")), Ok(Bytes::from_static(b"def"))]));
+    assert_eq!(drain(exact).await.expect("exact length").1, b"abcdef");
+
+    let mut short = ObjectStream::new("k", 6, chunks(vec![Ok(Bytes::from_static(b"abc"))]));
+    assert_eq!(short.next().await.map(|c| c.ok()), Some(Some(Bytes::from_static(b"abc"))));
+    let end = short.next().await;
+    assert!(
+        matches!(&end, Some(Err(e @ StoreError::Io { .. })) if e.to_string().contains("3 of 6")),
+        "a body shorter than announced must end with an error: {end:?}"
+    );
+    assert!(short.next().await.is_none(), "nothing after the error");
+
+    let long = ObjectStream::new("k", 2, chunks(vec![Ok(Bytes::from_static(b"abc"))]));
+    assert!(matches!(drain(long).await, Err(StoreError::Io { .. })), "a body longer than announced is an error");
+
+    let mut failing = ObjectStream::new(
+        "k",
+        6,
+        chunks(vec![Ok(Bytes::from_static(b"abc")), Err(unavailable()), Ok(Bytes::from_static(b"def"))]),
+    );
+    assert!(matches!(failing.next().await, Some(Ok(_))));
+    assert!(matches!(failing.next().await, Some(Err(StoreError::Unavailable { .. }))), "the store's error passes");
+    assert!(failing.next().await.is_none(), "a failed stream never resumes");
+
+    let split = ObjectStream::from_bytes("k", payload(2 * STREAM_CHUNK_BYTES + 1, 220));
+    let (sizes, bytes) = drain(split).await.expect("from_bytes");
+    assert_eq!(sizes, [STREAM_CHUNK_BYTES, STREAM_CHUNK_BYTES, 1]);
+    assert_eq!(bytes, payload(2 * STREAM_CHUNK_BYTES + 1, 220));
+    let (sizes, _) = drain(ObjectStream::from_bytes("k", Bytes::new())).await.expect("empty from_bytes");
+    assert!(sizes.is_empty(), "an empty object is no chunks");
+}
+
 // ---------------------------------------------------------------------------
 // Filesystem store
 
@@ -455,7 +580,26 @@ async fn fs_key_colliding_with_directory_is_rejected_not_existing() {
     );
     assert!(over_dir.is_err_and(|e| !e.is_transient()), "a collision is permanent");
     assert_eq!(store.get("a").await.ok(), Some(None), "a directory is not an object");
+    let streamed = store.get_stream("a").await;
+    assert!(matches!(streamed, Ok(None)), "a directory is not an object to stream either: {streamed:?}");
     assert_eq!(store.delete("a").await.ok(), Some(false), "deleting a directory is a no-op");
+}
+
+/// A file that shrinks while it is streamed (only a bug or an operator can
+/// do that) makes the stream fail, not end early as if complete.
+#[tokio::test]
+async fn fs_stream_of_a_file_truncated_mid_read_fails() {
+    let fixture = fs().await;
+    let (store, dir) = (&*fixture.store, fixture.dir.as_ref().expect("fs fixture has a dir"));
+    let key = "gcn.circular/2024/1/5/7/t.bson";
+    create(store, key, payload(4 * STREAM_CHUNK_BYTES, 230)).await;
+    let mut stream = store.get_stream(key).await.expect("get_stream").expect("object exists");
+    let first = stream.next().await.expect("a first chunk").expect("first chunk reads");
+    assert_eq!(first.len(), STREAM_CHUNK_BYTES);
+    let file = std::fs::OpenOptions::new().write(true).open(dir.path().join(key)).expect("open for truncation");
+    file.set_len(2 * STREAM_CHUNK_BYTES as u64).expect("truncate");
+    let rest = drain(stream).await;
+    assert!(matches!(rest, Err(StoreError::Io { .. })), "a truncated file must fail the stream: {rest:?}");
 }
 
 #[tokio::test]

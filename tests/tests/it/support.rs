@@ -61,3 +61,17 @@ pub fn s3s_fs_binary() -> std::path::PathBuf {
     let in_cargo = std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo/bin/s3s-fs"));
     on_path.or(in_cargo.filter(|b| b.exists())).expect("s3s-fs is not installed: run scripts/services.sh start")
 }
+
+/// An S3 store on the test server (`ARCHIVER_TEST_S3_ENDPOINT`) for
+/// `bucket`, signing with `secret` (the real one, or a wrong one to test
+/// refusals). The bucket is not created.
+pub async fn s3_store(bucket: &str, secret: &str) -> archiver::store::S3Store {
+    archiver::store::S3Store::new(archiver::store::S3Config {
+        bucket: bucket.to_owned(),
+        endpoint: Some(service("ARCHIVER_TEST_S3_ENDPOINT")),
+        region: "us-east-1".to_owned(),
+        path_style: true,
+        credentials: Some((service("ARCHIVER_TEST_S3_ACCESS_KEY"), secret.to_owned())),
+    })
+    .await
+}

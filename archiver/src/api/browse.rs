@@ -1,0 +1,242 @@
+//! The browse page: server-rendered HTML, no scripts. Every string that
+//! comes from the archive or the request goes through [`escape_html`];
+//! the page is served with a Content-Security-Policy that forbids scripts
+//! anyway, so a stored payload can never run in a reader's browser.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+use super::auth::Permission;
+use super::listing::{page, readable_topics};
+use super::messages::readable;
+use super::params::{self, ListParams};
+use super::render::{header_text, value_json};
+use super::{ApiError, ApiState, decode};
+use crate::identity::civil_date;
+
+/// Messages per browse page.
+const BROWSE_PAGE_ROWS: u32 = 50;
+/// Payload bytes shown inline; the rest is behind the download link.
+const PAYLOAD_SHOWN_BYTES_MAX: usize = 64 * 1024;
+
+/// `text` safe to place in HTML text and in quoted attribute values.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `YYYY-MM-DD HH:MM:SS.mmm UTC` for a timestamp in ms.
+fn utc(ms: i64) -> String {
+    const MS_PER_DAY: i64 = 86_400_000;
+    let (year, month, day) = civil_date(ms.div_euclid(MS_PER_DAY));
+    let in_day = ms.rem_euclid(MS_PER_DAY);
+    let (h, m, s, milli) = (in_day / 3_600_000, in_day / 60_000 % 60, in_day / 1000 % 60, in_day % 1000);
+    format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02}:{s:02}.{milli:03} UTC")
+}
+
+fn html_page(title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} — hop-archiver</title>\
+         <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
+         td,th{{border:1px solid #ccc;padding:.2em .5em;text-align:left;vertical-align:top}}\
+         pre{{background:#f4f4f4;padding:1em;white-space:pre-wrap;word-break:break-all}}</style></head>\
+         <body><p><a href=\"/\">hop-archiver</a></p><h1>{}</h1>\n{body}</body></html>\n",
+        escape_html(title),
+        escape_html(title)
+    );
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src 'none'"),
+            ),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+/// `GET /`: the topics the visitor can read, with counts and time spans.
+pub async fn index(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let principal = state.access.principal(&headers)?;
+    let stats = state.topic_stats().await?;
+    let mut body =
+        String::from("<table id=\"topics\"><tr><th>topic</th><th>messages</th><th>earliest</th><th>latest</th></tr>\n");
+    let mut shown = 0;
+    for s in stats.iter().filter(|s| state.access.may(principal, Permission::Read, &s.topic)) {
+        shown += 1;
+        let topic = escape_html(&s.topic);
+        let _ = writeln!(
+            body,
+            "<tr><td><a href=\"/browse/topic/{topic}\">{topic}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            s.count,
+            utc(s.earliest_ms),
+            utc(s.latest_ms)
+        );
+    }
+    body.push_str("</table>\n");
+    if shown == 0 {
+        body.push_str("<p>No topics to show.</p>\n");
+    }
+    Ok(html_page("Archived topics", &body))
+}
+
+/// `GET /browse/topic/{topic}`: its messages, newest first, with paging.
+pub async fn topic(
+    State(state): State<Arc<ApiState>>,
+    Path(topic): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let topic = params::topic(&topic)?.to_owned();
+    let principal = state.access.principal(&headers)?;
+    let topics = readable_topics(&state, principal, std::slice::from_ref(&topic)).await?;
+    let mut pairs = params::query_pairs(query.as_deref())?;
+    pairs.retain(|(k, _)| k == "page");
+    pairs.push(("asc".into(), "false".into()));
+    let params = ListParams::parse(&pairs)?;
+    let listed = page(&state, &params, topics, BROWSE_PAGE_ROWS).await?;
+    let mut body = String::from(
+        "<table id=\"messages\"><tr><th>time</th><th>message</th><th>title</th><th>sender</th><th>type</th><th>bytes</th></tr>\n",
+    );
+    for e in &listed.entries {
+        let r = &e.row;
+        let retracted = if r.retracted { " (retracted)" } else { "" };
+        let _ = writeln!(
+            body,
+            "<tr><td>{}</td><td><a href=\"/browse/msg/{uuid}\">{uuid}</a>{retracted}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            utc(r.timestamp),
+            escape_html(&r.title),
+            escape_html(&r.sender),
+            escape_html(&r.media_type),
+            r.size,
+            uuid = r.uuid.hyphenated(),
+        );
+    }
+    body.push_str("</table>\n<p>");
+    let link = |token: &str, label: &str| {
+        format!("<a href=\"/browse/topic/{}?page={}\">{label}</a> ", escape_html(&topic), escape_html(token))
+    };
+    if let Some(prev) = &listed.prev {
+        body.push_str(&link(prev, "← newer"));
+    }
+    if let Some(next) = &listed.next {
+        body.push_str(&link(next, "older →"));
+    }
+    body.push_str("</p>\n");
+    Ok(html_page(&format!("Topic {topic}"), &body))
+}
+
+/// `GET /browse/msg/{uuid}`: headers, annotations and payload of one message.
+pub async fn message(
+    State(state): State<Arc<ApiState>>,
+    Path(uuid): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let entry = readable(&state, &uuid, &headers).await?;
+    let record = decode(&entry, &state.object(&entry).await?)?;
+    let r = &entry.row;
+    let mut body = String::from("<table id=\"metadata\">\n");
+    let rows = [
+        ("topic", r.topic.clone()),
+        ("time", utc(r.timestamp)),
+        ("uuid", r.uuid.hyphenated().to_string()),
+        ("client UUID", r.is_client_uuid.to_string()),
+        ("size", format!("{} bytes", r.size)),
+        ("retracted", r.retracted.to_string()),
+    ];
+    for (name, value) in rows {
+        let _ = writeln!(body, "<tr><th>{name}</th><td>{}</td></tr>", escape_html(&value));
+    }
+    body.push_str("</table>\n<h2>Headers</h2>\n<table id=\"headers\">\n");
+    for h in record.metadata.headers.iter().flatten() {
+        let (value, encoding) = header_text(&h.key, &h.value);
+        let value = value.as_str().map(str::to_owned).unwrap_or_else(|| "null".into());
+        let _ = writeln!(
+            body,
+            "<tr><th>{}</th><td>{}</td><td>{encoding}</td></tr>",
+            escape_html(&h.key),
+            escape_html(&value)
+        );
+    }
+    body.push_str("</table>\n<h2>Annotations</h2>\n<table id=\"annotations\">\n");
+    if let Some(annotations) = &record.annotations {
+        for (name, value) in &annotations.0.0 {
+            let value = value_json(value);
+            let shown = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+            let _ = writeln!(body, "<tr><th>{}</th><td>{}</td></tr>", escape_html(name), escape_html(&shown));
+        }
+    }
+    body.push_str("</table>\n<h2>Payload</h2>\n");
+    push_payload(&mut body, record.payload().unwrap_or_default());
+    let file = if r.file_name.is_empty() || params::file_name(&r.file_name).is_err() {
+        format!("{}.bin", r.uuid.hyphenated())
+    } else {
+        r.file_name.clone()
+    };
+    let _ = writeln!(
+        body,
+        "<p><a id=\"download\" href=\"/msg/{uuid}/raw_file/{}\">download payload</a> · <a href=\"/msg/{uuid}\">archived object (BSON)</a></p>",
+        escape_html(&file),
+        uuid = r.uuid.hyphenated(),
+    );
+    Ok(html_page(&format!("Message {}", r.uuid.hyphenated()), &body))
+}
+
+/// Text payloads as text, anything else as a hex dump; both cut at
+/// [`PAYLOAD_SHOWN_BYTES_MAX`].
+fn push_payload(body: &mut String, payload: &[u8]) {
+    let shown = &payload[..payload.len().min(PAYLOAD_SHOWN_BYTES_MAX)];
+    match std::str::from_utf8(shown) {
+        Ok(text) => {
+            let _ = writeln!(body, "<pre id=\"payload\" data-encoding=\"text\">{}</pre>", escape_html(text));
+        }
+        Err(_) => {
+            body.push_str("<pre id=\"payload\" data-encoding=\"hex\">");
+            for (i, chunk) in shown.chunks(16).enumerate() {
+                let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
+                let _ = writeln!(body, "{:08x}  {}", i * 16, hex.join(" "));
+            }
+            body.push_str("</pre>\n");
+        }
+    }
+    if payload.len() > shown.len() {
+        let _ = writeln!(body, "<p>Showing the first {} of {} bytes.</p>", shown.len(), payload.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_every_special_character() {
+        assert_eq!(
+            escape_html("<a href=\"x\" onclick='y'>&amp;</a>"),
+            "&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;amp;&lt;/a&gt;"
+        );
+        assert_eq!(escape_html("plain ünïcode"), "plain ünïcode");
+    }
+
+    #[test]
+    fn formats_utc() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00.000 UTC");
+        assert_eq!(utc(1_700_000_000_123), "2023-11-14 22:13:20.123 UTC");
+        assert_eq!(utc(-1), "1969-12-31 23:59:59.999 UTC");
+    }
+}

@@ -1,0 +1,227 @@
+//! Listings: `GET /topic/{topic}`, `GET /messages`, `GET /messages/count`,
+//! `GET /topics`. Keyset paging on (timestamp, id) with opaque `next` /
+//! `prev` tokens, half-open time ranges, bounded pages and response sizes.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use futures::{StreamExt as _, TryStreamExt as _};
+use serde_json::{Value as Json, json};
+
+use super::auth::{Permission, Principal};
+use super::params::{self, ListParams, PageToken};
+use super::render::{self, bson_document, json_response, wants_json};
+use super::{ApiError, ApiState};
+use crate::index::{Cursor, IndexEntry, ListQuery, PAGE_ROWS_MAX};
+use crate::record::Record;
+use crate::record::bson::{self, Document, Value};
+
+/// Most object bytes one listing response carries; a page stops early
+/// (with a `next` token) rather than exceed it, but always holds one message.
+const RESPONSE_SIZE_BYTES_MAX: u64 = 32 * 1024 * 1024;
+/// Objects fetched from the store at once for one listing.
+const FETCH_CONCURRENCY: usize = 8;
+
+/// `GET /topic/{topic}`: one topic, which the caller must be able to read.
+pub async fn topic(
+    State(state): State<Arc<ApiState>>,
+    Path(topic): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let topic = params::topic(&topic)?.to_owned();
+    let principal = state.access.principal(&headers)?;
+    state.access.require(principal, Permission::Read, &topic)?;
+    let params = ListParams::parse(&params::query_pairs(query.as_deref())?)?;
+    list(&state, &params, vec![topic], wants_json(&headers)).await
+}
+
+/// `GET /messages`: the `topic`s named (each must be readable), else every
+/// topic the caller can read.
+pub async fn messages(
+    State(state): State<Arc<ApiState>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let principal = state.access.principal(&headers)?;
+    let params = ListParams::parse(&params::query_pairs(query.as_deref())?)?;
+    let topics = readable_topics(&state, principal, &params.topics).await?;
+    list(&state, &params, topics, wants_json(&headers)).await
+}
+
+/// `GET /messages/count`: `{count}` with the same filters as `/messages`.
+pub async fn count(
+    State(state): State<Arc<ApiState>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let principal = state.access.principal(&headers)?;
+    let params = ListParams::parse(&params::query_pairs(query.as_deref())?)?;
+    let topics = readable_topics(&state, principal, &params.topics).await?;
+    let count = match topics.is_empty() {
+        true => 0,
+        false => state.index.count(&query_for(&params, topics, 1, None, false)).await?,
+    };
+    if wants_json(&headers) {
+        return Ok(json_response(&json!({"count": count})));
+    }
+    let count = i64::try_from(count).unwrap_or(i64::MAX);
+    Ok(render::bson_response(bson_document(&Document(vec![("count".into(), Value::int(count))]))))
+}
+
+/// `GET /topics`: the archived topics the caller can read.
+pub async fn topics(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let principal = state.access.principal(&headers)?;
+    let stats = state.topic_stats().await?;
+    let readable: Vec<_> = stats.iter().filter(|s| state.access.may(principal, Permission::Read, &s.topic)).collect();
+    if wants_json(&headers) {
+        let topics: Vec<Json> = readable
+            .iter()
+            .map(|s| {
+                json!({"topic": s.topic, "count": s.count, "size_bytes": s.size_bytes,
+                       "earliest_ms": s.earliest_ms, "latest_ms": s.latest_ms})
+            })
+            .collect();
+        return Ok(json_response(&json!({"topics": topics})));
+    }
+    let names = readable.into_iter().map(|s| Value::String(s.topic.clone())).collect();
+    Ok(render::bson_response(bson_document(&Document(vec![("topics".into(), Value::Array(names))]))))
+}
+
+/// The topics a multi-topic request covers. Named topics must all be
+/// readable (one that is not rejects the request, as `/topic/{topic}`
+/// would); without names, every archived topic the caller can read.
+pub(super) async fn readable_topics(
+    state: &ApiState,
+    principal: Principal<'_>,
+    named: &[String],
+) -> Result<Vec<String>, ApiError> {
+    if !named.is_empty() {
+        for topic in named {
+            state.access.require(principal, Permission::Read, topic)?;
+        }
+        return Ok(named.to_vec());
+    }
+    let stats = state.topic_stats().await?;
+    Ok(stats.iter().map(|s| s.topic.clone()).filter(|t| state.access.may(principal, Permission::Read, t)).collect())
+}
+
+fn query_for(p: &ListParams, topics: Vec<String>, limit: u32, after: Option<Cursor>, descending: bool) -> ListQuery {
+    ListQuery {
+        topics,
+        start_ms: p.start_ms,
+        end_ms: p.end_ms,
+        descending,
+        include_retracted: p.include_retracted,
+        limit,
+        after,
+    }
+}
+
+/// One page of a listing, in listing order, with its tokens.
+pub(super) struct Listed {
+    pub entries: Vec<IndexEntry>,
+    pub next: Option<String>,
+    pub prev: Option<String>,
+}
+
+/// The page `p` asks for. A `prev` token lists backwards from its row and
+/// reverses the result, so both directions cost one keyset query.
+pub(super) async fn page(
+    state: &ApiState,
+    p: &ListParams,
+    topics: Vec<String>,
+    limit: u32,
+) -> Result<Listed, ApiError> {
+    if topics.is_empty() {
+        return Ok(Listed { entries: Vec::new(), next: None, prev: None });
+    }
+    let backward = p.page.is_some_and(|t| !t.forward);
+    let descending = p.asc == backward;
+    let after = p.page.map(|t| t.cursor);
+    let page = state.index.list(&query_for(p, topics, limit, after, descending)).await?;
+    let token = |forward: bool, e: &IndexEntry| {
+        PageToken { forward, asc: p.asc, cursor: Cursor { timestamp: e.row.timestamp, id: e.id } }.encode()
+    };
+    let mut entries = page.entries;
+    let (next, prev) = if backward {
+        entries.reverse();
+        (entries.last().map(|e| token(true, e)), page.next.and(entries.first()).map(|e| token(false, e)))
+    } else {
+        let prev = after.and(entries.first()).map(|e| token(false, e));
+        (page.next.and(entries.last()).map(|e| token(true, e)), prev)
+    };
+    Ok(Listed { entries, next, prev })
+}
+
+async fn list(state: &ApiState, p: &ListParams, topics: Vec<String>, json: bool) -> Result<Response, ApiError> {
+    let cap = if p.meta { PAGE_ROWS_MAX } else { state.limits.page_rows_max };
+    let mut listed = page(state, p, topics, p.limit.min(cap)).await?;
+    if p.meta {
+        return Ok(render_meta(&listed, json));
+    }
+    if let Some(keep) = within_budget(&listed.entries).filter(|&keep| keep < listed.entries.len()) {
+        listed.entries.truncate(keep);
+        let last = listed.entries.last().map(|e| Cursor { timestamp: e.row.timestamp, id: e.id });
+        listed.next = last.map(|cursor| PageToken { forward: true, asc: p.asc, cursor }.encode());
+    }
+    let objects = fetch_objects(state, &listed.entries).await?;
+    if json {
+        let messages = listed
+            .entries
+            .iter()
+            .zip(&objects)
+            .map(|(e, bytes)| match Record::decode(bytes) {
+                Ok(record) => Ok(render::message_json(e, &record)),
+                Err(err) => Err(ApiError::Inconsistent(format!("object of message {}: {err}", e.row.uuid))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(json_response(&json!({"next": listed.next, "prev": listed.prev, "messages": messages})));
+    }
+    let items: Vec<Vec<u8>> = objects.into_iter().map(|b| b.to_vec()).collect();
+    Ok(render::bson_response(render::listing_bson(listed.next.as_deref(), listed.prev.as_deref(), &items)))
+}
+
+/// The stored objects of `entries`, in order, a few at a time.
+async fn fetch_objects(state: &ApiState, entries: &[IndexEntry]) -> Result<Vec<bytes::Bytes>, ApiError> {
+    let store = Arc::clone(&state.store);
+    let jobs: Vec<(String, uuid::Uuid)> = entries.iter().map(|e| (e.row.key.clone(), e.row.uuid)).collect();
+    futures::stream::iter(jobs)
+        .map(move |(key, uuid)| {
+            let store = Arc::clone(&store);
+            async move {
+                store
+                    .get(&key)
+                    .await?
+                    .ok_or_else(|| ApiError::Inconsistent(format!("object {key} of message {uuid} is missing")))
+            }
+        })
+        .buffered(FETCH_CONCURRENCY)
+        .try_collect()
+        .await
+}
+
+/// How many leading entries fit [`RESPONSE_SIZE_BYTES_MAX`] (at least one),
+/// or `None` when all do.
+fn within_budget(entries: &[IndexEntry]) -> Option<usize> {
+    let mut total = 0u64;
+    for (i, e) in entries.iter().enumerate() {
+        total += u64::try_from(e.row.size).unwrap_or(0);
+        if total > RESPONSE_SIZE_BYTES_MAX {
+            return Some(i.max(1));
+        }
+    }
+    None
+}
+
+fn render_meta(listed: &Listed, json: bool) -> Response {
+    if json {
+        let messages: Vec<Json> = listed.entries.iter().map(render::entry_json).collect();
+        return json_response(&json!({"next": listed.next, "prev": listed.prev, "messages": messages}));
+    }
+    let items: Vec<Vec<u8>> =
+        listed.entries.iter().map(|e| bson::encode(&render::meta_document(e)).unwrap_or_default()).collect();
+    render::bson_response(render::listing_bson(listed.next.as_deref(), listed.prev.as_deref(), &items))
+}

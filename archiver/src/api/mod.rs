@@ -1,0 +1,220 @@
+//! `archiver serve`: the archive's HTTP API, compatible with upstream
+//! archive-api (BSON bodies, the same paths and parameters), with JSON
+//! renderings for people and a small browse page.
+//!
+//! One file per concern: `params` (every input checked before storage is
+//! touched), `auth` (public topics, bearer tokens, permissions), `messages`
+//! (reads and retraction), `listing` (keyset-paged lists and counts),
+//! `upload` (direct upload through the ingest identity path), `browse`
+//! (HTML), `render` (BSON/JSON bodies), `observe` (access log, metrics,
+//! timeout), `error` (status codes).
+
+pub mod auth;
+mod browse;
+mod error;
+mod listing;
+mod messages;
+mod observe;
+pub mod params;
+mod render;
+mod upload;
+
+pub use auth::{Access, Credentials, CredentialsError, new_token, token_sha256_hex};
+pub use browse::escape_html;
+pub use error::ApiError;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, put};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::config::ServeConfig;
+use crate::index::{self, Index, IndexEntry, IndexError, TopicStats};
+use crate::store::{self, ObjectStore, StoreError};
+
+/// What every handler needs.
+#[derive(Debug)]
+pub struct ApiState {
+    pub index: Arc<dyn Index>,
+    pub store: Arc<dyn ObjectStore>,
+    pub access: Access,
+    pub limits: ApiLimits,
+    metrics: observe::ApiMetrics,
+    /// `topic_stats` scans the whole index, so all-topic requests share one
+    /// recent answer; the lock also makes concurrent misses wait for one query.
+    topic_stats: tokio::sync::Mutex<Option<(Instant, Arc<Vec<TopicStats>>)>>,
+    /// Requests being answered; bounds memory (each may hold a listing or an
+    /// upload body) whatever the number of connections.
+    in_flight: tokio::sync::Semaphore,
+}
+
+/// Requests answered at once; more get an immediate 503.
+pub const REQUESTS_IN_FLIGHT_MAX: usize = 64;
+
+/// How long a `topic_stats` answer is reused: a topic's first message shows
+/// up in `/topics`, `/messages` without `topic` and the browse page at most
+/// this much later.
+const TOPIC_STATS_TTL: Duration = Duration::from_secs(5);
+
+/// The bounds and switches of the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiLimits {
+    /// Refuse uploads and retractions (501, as upstream).
+    pub read_only: bool,
+    pub upload_size_bytes_max: u64,
+    pub request_timeout_ms: u64,
+    /// Full messages per listing page; metadata pages go up to `PAGE_ROWS_MAX`.
+    pub page_rows_max: u32,
+}
+
+impl Default for ApiLimits {
+    fn default() -> ApiLimits {
+        use crate::config::serve_defaults as d;
+        ApiLimits {
+            read_only: false,
+            upload_size_bytes_max: d::UPLOAD_SIZE_BYTES_MAX,
+            request_timeout_ms: d::REQUEST_TIMEOUT_MS,
+            page_rows_max: d::PAGE_ROWS_MAX as u32,
+        }
+    }
+}
+
+impl ApiState {
+    pub fn new(index: Arc<dyn Index>, store: Arc<dyn ObjectStore>, access: Access, limits: ApiLimits) -> ApiState {
+        ApiState {
+            index,
+            store,
+            access,
+            limits,
+            metrics: Default::default(),
+            topic_stats: Default::default(),
+            in_flight: tokio::sync::Semaphore::new(REQUESTS_IN_FLIGHT_MAX),
+        }
+    }
+
+    /// Totals per topic, at most [`TOPIC_STATS_TTL`] old.
+    async fn topic_stats(&self) -> Result<Arc<Vec<TopicStats>>, ApiError> {
+        let mut cached = self.topic_stats.lock().await;
+        if let Some((at, stats)) = cached.as_ref()
+            && at.elapsed() < TOPIC_STATS_TTL
+        {
+            return Ok(Arc::clone(stats));
+        }
+        let stats = Arc::new(self.index.topic_stats().await?);
+        *cached = Some((Instant::now(), Arc::clone(&stats)));
+        Ok(stats)
+    }
+
+    /// The index row of `uuid`, or 404.
+    async fn entry(&self, uuid: uuid::Uuid) -> Result<IndexEntry, ApiError> {
+        self.index.get(uuid).await?.ok_or_else(|| ApiError::NotFound(format!("no message {uuid}")))
+    }
+
+    /// The stored object of a row; a row without its object is an
+    /// inconsistency of the archive, not the client's fault.
+    async fn object(&self, entry: &IndexEntry) -> Result<bytes::Bytes, ApiError> {
+        fetch_object(self.store.as_ref(), &entry.row.key, entry.row.uuid).await
+    }
+}
+
+/// The object at `key`, which the index says holds message `uuid`.
+async fn fetch_object(store: &dyn ObjectStore, key: &str, uuid: uuid::Uuid) -> Result<bytes::Bytes, ApiError> {
+    store.get(key).await?.ok_or_else(|| ApiError::Inconsistent(format!("object {key} of message {uuid} is missing")))
+}
+
+/// The decoded object of a row.
+fn decode(entry: &IndexEntry, bytes: &[u8]) -> Result<crate::record::Record, ApiError> {
+    crate::record::Record::decode(bytes)
+        .map_err(|e| ApiError::Inconsistent(format!("object of message {}: {e}", entry.row.uuid)))
+}
+
+/// Every route of the API.
+pub fn router(state: Arc<ApiState>) -> Router {
+    // Uploads read their body themselves (with this bound); the layer
+    // bounds any other extractor that might read one.
+    let body_limit = usize::try_from(state.limits.upload_size_bytes_max).unwrap_or(usize::MAX);
+    Router::new()
+        .route("/", get(browse::index))
+        .route("/browse/topic/{topic}", get(browse::topic))
+        .route("/browse/msg/{uuid}", get(browse::message))
+        .route("/health_check", get(messages::health_check))
+        .route("/metrics", get(observe::render_metrics))
+        .route("/msg/{uuid}", get(messages::get_message))
+        .route("/msg/{uuid}/raw_file/{file_name}", get(messages::raw_file))
+        .route("/msg/{uuid}/retraction", put(messages::retraction))
+        .route("/topic/{topic}", get(listing::topic).post(upload::upload))
+        .route("/messages", get(listing::messages))
+        .route("/messages/count", get(listing::count))
+        .route("/topics", get(listing::topics))
+        .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), observe::observe))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot open the index: {0}")]
+    Index(#[from] IndexError),
+    #[error("cannot open the object store: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Opens the backends and credentials `config` names.
+pub async fn state_from_config(config: &ServeConfig) -> Result<ApiState, ServeError> {
+    let index = index::open(&config.backends.index_url).await?;
+    let store = store::open(&config.backends.store_url).await?;
+    let credentials = match &config.credentials_file {
+        Some(path) => Credentials::load(path)?,
+        None => Credentials::default(),
+    };
+    let access = Access { public_topics: config.public_topics.clone(), credentials, realm: config.auth_realm.clone() };
+    let limits = ApiLimits {
+        read_only: config.read_only,
+        upload_size_bytes_max: config.upload_size_bytes_max,
+        request_timeout_ms: config.request_timeout_ms,
+        page_rows_max: config.page_rows_max,
+    };
+    Ok(ApiState::new(index, store, access, limits))
+}
+
+/// Binds `addr` (port 0 picks a free port) and serves the API until
+/// `shutdown` completes; returns the bound address and the server task.
+pub async fn spawn(
+    addr: SocketAddr,
+    state: Arc<ApiState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(SocketAddr, JoinHandle<()>), ServeError> {
+    let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Listen { addr, source })?;
+    let bound = listener.local_addr().map_err(|source| ServeError::Listen { addr, source })?;
+    let handle = tokio::spawn(crate::ops::server::run(listener, router(state), shutdown));
+    tracing::info!(addr = %bound, "serving the archive API on http://{bound}/");
+    Ok((bound, handle))
+}
+
+/// `archiver serve`: runs until `shutdown`, then lets requests in flight finish briefly.
+pub async fn serve(
+    config: &ServeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let state = Arc::new(state_from_config(config).await?);
+    let (_, handle) = spawn(config.listen_addr, state, shutdown).await?;
+    if let Err(error) = handle.await {
+        tracing::warn!(%error, "server task ended abnormally");
+    }
+    Ok(())
+}

@@ -1,0 +1,209 @@
+//! The configuration of `archiver serve`: the same sources and precedence as
+//! `archiver run` (flags > `ARCHIVER_*` > the TOML file > defaults), sharing
+//! `[backends]`, `[pipeline] public_topics` and `[observability] log_format`
+//! with it, plus its own `[serve]` section.
+
+use super::args::non_empty_items;
+use super::file::{self, BackendsSection, Layer, ObservabilitySection, PipelineSection, ServeSection};
+use super::resolve::{backends, out_of_range, patterns, ranged};
+use super::value::parse_setting;
+use super::{Backends, ConfigError, env};
+use crate::index::{PAGE_ROWS_MAX, mask_password};
+use crate::ops::logging::LogFormat;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Built-in defaults of `archiver serve`.
+pub mod serve_defaults {
+    pub const LISTEN_ADDR: &str = "127.0.0.1:8000";
+    /// Large enough for hop-client's offloaded messages; far below the
+    /// index's 2 GiB `size` column.
+    pub const UPLOAD_SIZE_BYTES_MAX: u64 = 64 * 1024 * 1024;
+    pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
+    /// Full messages per listing page (upstream's cap); metadata-only pages
+    /// may hold up to the index's `PAGE_ROWS_MAX`.
+    pub const PAGE_ROWS_MAX: u64 = 64;
+    pub const AUTH_REALM: &str = "hop-archiver";
+}
+
+/// Flags of `archiver serve`, all optional (see [`load_serve`]).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file (the same file as `archiver run`'s; section [serve]).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Index: postgres://… or sqlite://PATH [default: sqlite://./archive/index.db].
+    #[arg(long, visible_alias = "index", value_name = "URL", help_heading = "Backends")]
+    pub index_url: Option<String>,
+    /// Object store: s3://BUCKET?endpoint=… or file://DIR [default: file://./archive/objects].
+    #[arg(long, visible_alias = "store", value_name = "URL", help_heading = "Backends")]
+    pub store_url: Option<String>,
+    /// Topics readable without a credential: names or globs (comma-separated).
+    #[arg(long, value_name = "PATTERNS", value_delimiter = ',', help_heading = "Access")]
+    pub public_topics: Option<Vec<String>>,
+    /// TOML file of bearer-token hashes and their permissions.
+    #[arg(long, value_name = "FILE", help_heading = "Access")]
+    pub credentials_file: Option<PathBuf>,
+    /// Realm named in `WWW-Authenticate` [default: hop-archiver].
+    #[arg(long, value_name = "REALM", help_heading = "Access")]
+    pub auth_realm: Option<String>,
+    /// Refuse uploads and retractions [default: false].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          value_parser = parse_setting::<bool>, help_heading = "Access")]
+    pub read_only: Option<bool>,
+    /// Address to listen on [default: 127.0.0.1:8000].
+    #[arg(long, value_name = "ADDR", help_heading = "Server")]
+    pub listen_addr: Option<String>,
+    /// Largest accepted upload body [default: 67108864].
+    #[arg(long, value_name = "BYTES", value_parser = parse_setting::<u64>, help_heading = "Server")]
+    pub upload_size_bytes_max: Option<u64>,
+    /// A request taking longer is answered 408 [default: 30000].
+    #[arg(long, value_name = "MS", value_parser = parse_setting::<u64>, help_heading = "Server")]
+    pub request_timeout_ms: Option<u64>,
+    /// Full messages per listing page at most, 1..=1000 [default: 64].
+    #[arg(long, value_name = "N", value_parser = parse_setting::<u64>, help_heading = "Server")]
+    pub page_rows_max: Option<u64>,
+    /// text or json [default: text].
+    #[arg(long, value_name = "FORMAT", value_parser = parse_setting::<LogFormat>, help_heading = "Server")]
+    pub log_format: Option<LogFormat>,
+    /// Print the effective configuration (secrets masked) and exit.
+    #[arg(long)]
+    pub print_config: bool,
+}
+
+impl ServeArgs {
+    fn layer(&self) -> Layer {
+        Layer {
+            backends: BackendsSection { index_url: self.index_url.clone(), store_url: self.store_url.clone() },
+            pipeline: PipelineSection { public_topics: non_empty_items(&self.public_topics), ..Default::default() },
+            observability: ObservabilitySection { log_format: self.log_format, ..Default::default() },
+            serve: ServeSection {
+                listen_addr: self.listen_addr.clone(),
+                credentials_file: self.credentials_file.clone(),
+                read_only: self.read_only,
+                upload_size_bytes_max: self.upload_size_bytes_max,
+                request_timeout_ms: self.request_timeout_ms,
+                page_rows_max: self.page_rows_max,
+                auth_realm: self.auth_realm.clone(),
+            },
+            ..Default::default()
+        }
+    }
+}
+
+/// The effective configuration of `archiver serve`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServeConfig {
+    pub config_file: Option<PathBuf>,
+    pub backends: Backends,
+    /// Topics anyone may read (names or globs).
+    pub public_topics: Vec<String>,
+    pub log_format: LogFormat,
+    pub listen_addr: SocketAddr,
+    pub credentials_file: Option<PathBuf>,
+    pub auth_realm: String,
+    pub read_only: bool,
+    pub upload_size_bytes_max: u64,
+    pub request_timeout_ms: u64,
+    pub page_rows_max: u32,
+}
+
+/// The configuration from `args`, the process environment, the config file
+/// and the defaults.
+pub fn load_serve(args: &ServeArgs) -> Result<ServeConfig, ConfigError> {
+    let vars: BTreeMap<String, String> =
+        std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
+    load_serve_from(args, &vars)
+}
+
+/// [`load_serve`] with the environment given as a map.
+pub fn load_serve_from(args: &ServeArgs, vars: &BTreeMap<String, String>) -> Result<ServeConfig, ConfigError> {
+    let env = env::Env::new(vars);
+    let config_file = args.config.clone().or_else(|| env.raw(env::CONFIG).map(PathBuf::from));
+    let from_file = match &config_file {
+        Some(path) => file::read(path)?,
+        None => Layer::default(),
+    };
+    let layer = args.layer().or(env::layer(env)?).or(from_file);
+    resolve(layer, config_file)
+}
+
+fn resolve(layer: Layer, config_file: Option<PathBuf>) -> Result<ServeConfig, ConfigError> {
+    let s = layer.serve;
+    let listen = s.listen_addr.unwrap_or_else(|| serve_defaults::LISTEN_ADDR.into());
+    let listen_addr = listen.trim().parse().map_err(|_| ConfigError::Invalid {
+        origin: "serve.listen_addr".into(),
+        message: format!("invalid value '{listen}': expected an address such as 127.0.0.1:8000"),
+    })?;
+    let auth_realm = s.auth_realm.unwrap_or_else(|| serve_defaults::AUTH_REALM.into());
+    // The realm is quoted in a response header: keep it to printable ASCII without quotes.
+    if auth_realm.is_empty()
+        || !auth_realm.chars().all(|c| c.is_ascii_graphic() || c == ' ')
+        || auth_realm.contains('"')
+    {
+        return Err(ConfigError::Invalid {
+            origin: "serve.auth_realm".into(),
+            message: "expected printable ASCII without '\"'".into(),
+        });
+    }
+    let page_rows_max =
+        ranged("serve.page_rows_max", s.page_rows_max, serve_defaults::PAGE_ROWS_MAX, 1..=u64::from(PAGE_ROWS_MAX))?;
+    Ok(ServeConfig {
+        config_file,
+        backends: backends(layer.backends)?,
+        public_topics: patterns("pipeline.public_topics", layer.pipeline.public_topics, Vec::new)?,
+        log_format: layer.observability.log_format.unwrap_or_default(),
+        listen_addr,
+        credentials_file: s.credentials_file.filter(|p| !p.as_os_str().is_empty()),
+        auth_realm,
+        read_only: s.read_only.unwrap_or(false),
+        upload_size_bytes_max: ranged(
+            "serve.upload_size_bytes_max",
+            s.upload_size_bytes_max,
+            serve_defaults::UPLOAD_SIZE_BYTES_MAX,
+            1024..=1024 * 1024 * 1024,
+        )?,
+        request_timeout_ms: ranged(
+            "serve.request_timeout_ms",
+            s.request_timeout_ms,
+            serve_defaults::REQUEST_TIMEOUT_MS,
+            100..=600_000,
+        )?,
+        page_rows_max: u32::try_from(page_rows_max).map_err(|_| out_of_range("serve.page_rows_max", "a u32", 0))?,
+    })
+}
+
+impl ServeConfig {
+    /// The effective configuration as a loadable TOML file, passwords in
+    /// backend URLs masked. The credentials file holds only hashes and is
+    /// named, never read out.
+    pub fn render_masked(&self) -> String {
+        let layer = Layer {
+            backends: BackendsSection {
+                index_url: Some(mask_password(&self.backends.index_url)),
+                store_url: Some(mask_password(&self.backends.store_url)),
+            },
+            pipeline: PipelineSection { public_topics: Some(self.public_topics.clone()), ..Default::default() },
+            observability: ObservabilitySection { log_format: Some(self.log_format), ..Default::default() },
+            serve: ServeSection {
+                listen_addr: Some(self.listen_addr.to_string()),
+                credentials_file: self.credentials_file.clone(),
+                read_only: Some(self.read_only),
+                upload_size_bytes_max: Some(self.upload_size_bytes_max),
+                request_timeout_ms: Some(self.request_timeout_ms),
+                page_rows_max: Some(u64::from(self.page_rows_max)),
+                auth_realm: Some(self.auth_realm.clone()),
+            },
+            ..Default::default()
+        };
+        let body = toml::to_string(&layer).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
+        // Sections `serve` does not read come out as bare headers: leave them out.
+        let body: Vec<&str> = body.split("\n\n").filter(|block| block.contains('=')).collect();
+        let body = body.join("\n\n");
+        let file = self.config_file.as_ref().map_or_else(|| "no config file".into(), |p| p.display().to_string());
+        format!(
+            "# Effective configuration of `archiver serve`.\n# Sources: flags > ARCHIVER_* environment > {file} > defaults.\n\n{body}"
+        )
+    }
+}

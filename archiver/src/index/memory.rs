@@ -1,0 +1,136 @@
+//! [`Index`] in memory: for tests, scenarios and the embedded demo.
+//!
+//! Same semantics as the SQL backends — unique `uuid`, a batch is all or
+//! nothing and keeps the first of a repeated UUID, ids follow input order,
+//! keyset paging on `("timestamp", id)` — but no I/O at all, so a run on a
+//! paused, single-threaded runtime is deterministic (SQLite works on a
+//! thread of its own, which lets simulated time run while a query is in
+//! flight). Nothing survives the process.
+
+use super::{
+    Cursor, Index, IndexEntry, IndexError, IndexRow, ListQuery, Page, TopicStats, finish_page, first_occurrences,
+    page_limit,
+};
+use async_trait::async_trait;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+use uuid::Uuid;
+
+#[derive(Debug, Default)]
+struct Table {
+    /// Entries by id, so iteration follows insertion order.
+    by_id: BTreeMap<i64, IndexEntry>,
+    id_of: HashMap<Uuid, i64>,
+    next_id: i64,
+}
+
+/// The in-memory index (for tests, scenarios and the demo, not durable).
+#[derive(Debug, Default)]
+pub struct MemoryIndex {
+    table: Mutex<Table>,
+}
+
+impl MemoryIndex {
+    pub fn new() -> MemoryIndex {
+        MemoryIndex::default()
+    }
+
+    /// The table, even if a panicking test thread poisoned the mutex: every
+    /// critical section leaves it consistent.
+    fn table(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Whether `entry` passes the query's filters (not the keyset position).
+fn selected(entry: &IndexEntry, query: &ListQuery) -> bool {
+    let row = &entry.row;
+    (query.topics.is_empty() || query.topics.contains(&row.topic))
+        && query.start_ms.is_none_or(|start| row.timestamp >= start)
+        && query.end_ms.is_none_or(|end| row.timestamp < end)
+        && (query.include_retracted || !row.retracted)
+}
+
+/// Whether `entry` lies after `cursor` in the listing's direction.
+fn after_cursor(entry: &IndexEntry, cursor: Option<Cursor>, descending: bool) -> bool {
+    let Some(c) = cursor else { return true };
+    let here = (entry.row.timestamp, entry.id);
+    if descending { here < (c.timestamp, c.id) } else { here > (c.timestamp, c.id) }
+}
+
+#[async_trait]
+impl Index for MemoryIndex {
+    async fn insert_batch(&self, rows: &[IndexRow]) -> Result<Vec<bool>, IndexError> {
+        let firsts = first_occurrences(rows);
+        let mut table = self.table();
+        let mut inserted = HashSet::new();
+        for &i in &firsts {
+            let row = &rows[i];
+            if table.id_of.contains_key(&row.uuid) {
+                continue;
+            }
+            table.next_id += 1;
+            let id = table.next_id;
+            table.id_of.insert(row.uuid, id);
+            table.by_id.insert(id, IndexEntry { id, row: row.clone() });
+            inserted.insert(row.uuid);
+        }
+        Ok(super::batch_outcome(rows, &firsts, &inserted))
+    }
+
+    async fn get(&self, uuid: Uuid) -> Result<Option<IndexEntry>, IndexError> {
+        let table = self.table();
+        Ok(table.id_of.get(&uuid).and_then(|id| table.by_id.get(id)).cloned())
+    }
+
+    async fn get_many(&self, uuids: &[Uuid]) -> Result<Vec<IndexEntry>, IndexError> {
+        let table = self.table();
+        let unique: HashSet<&Uuid> = uuids.iter().collect();
+        Ok(unique.into_iter().filter_map(|u| table.id_of.get(u).and_then(|id| table.by_id.get(id)).cloned()).collect())
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Page, IndexError> {
+        let limit = page_limit(query);
+        let table = self.table();
+        let mut entries: Vec<IndexEntry> = table
+            .by_id
+            .values()
+            .filter(|e| selected(e, query) && after_cursor(e, query.after, query.descending))
+            .cloned()
+            .collect();
+        entries.sort_by_key(|e| (e.row.timestamp, e.id));
+        if query.descending {
+            entries.reverse();
+        }
+        entries.truncate(limit as usize + 1);
+        Ok(finish_page(entries, limit))
+    }
+
+    async fn topic_stats(&self) -> Result<Vec<TopicStats>, IndexError> {
+        let table = self.table();
+        let mut stats: BTreeMap<&str, TopicStats> = BTreeMap::new();
+        for row in table.by_id.values().map(|e| &e.row) {
+            let s = stats.entry(&row.topic).or_insert_with(|| TopicStats {
+                topic: row.topic.clone(),
+                count: 0,
+                size_bytes: 0,
+                earliest_ms: row.timestamp,
+                latest_ms: row.timestamp,
+            });
+            s.count += 1;
+            s.size_bytes += i64::from(row.size);
+            s.earliest_ms = s.earliest_ms.min(row.timestamp);
+            s.latest_ms = s.latest_ms.max(row.timestamp);
+        }
+        Ok(stats.into_values().collect())
+    }
+
+    async fn set_retracted(&self, uuid: Uuid, retracted: bool) -> Result<bool, IndexError> {
+        let mut table = self.table();
+        let Some(id) = table.id_of.get(&uuid).copied() else { return Ok(false) };
+        if let Some(entry) = table.by_id.get_mut(&id) {
+            entry.row.retracted = retracted;
+        }
+        Ok(true)
+    }
+}

@@ -1,0 +1,146 @@
+//! An [`Index`] wrapper that injects the schedule's index outages, lost
+//! acknowledgements and crashes, one call at a time in sequencer order.
+
+use crate::world::Process;
+use archiver::index::{Index, IndexEntry, IndexError, IndexRow, ListQuery, Page, TopicStats};
+use async_trait::async_trait;
+use std::sync::Arc;
+use uuid::Uuid;
+
+#[derive(Debug)]
+pub struct FaultIndex {
+    inner: Arc<dyn Index>,
+    process: Process,
+}
+
+/// What a dropped connection looks like to the pipeline: transient.
+fn unavailable() -> IndexError {
+    IndexError::Unavailable(sqlx::Error::PoolTimedOut)
+}
+
+impl FaultIndex {
+    pub fn new(inner: Arc<dyn Index>, process: Process) -> FaultIndex {
+        FaultIndex { inner, process }
+    }
+
+    /// Numbers this call; `Err` when the schedule has the index down.
+    async fn enter(&self, op: &str) -> Result<u64, IndexError> {
+        self.process.alive().await;
+        let world = &self.process.world;
+        let n = world.count(|c| {
+            c.index_calls += 1;
+            c.index_calls
+        });
+        if world.schedule.index_unavailable(n) {
+            world.fired(format!("index {op} (call #{n}): unavailable"));
+            return Err(unavailable());
+        }
+        Ok(n)
+    }
+}
+
+#[async_trait]
+impl Index for FaultIndex {
+    async fn insert_batch(&self, rows: &[IndexRow]) -> Result<Vec<bool>, IndexError> {
+        let turn = self.process.world.sequencer.turn().await;
+        self.enter("insert_batch").await?;
+        let world = &self.process.world;
+        let insert = world.count(|c| {
+            c.index_inserts += 1;
+            c.index_inserts
+        });
+        let new = self.inner.insert_batch(rows).await?;
+        let committed = world.count(|c| {
+            c.index_batches_committed += 1;
+            c.index_batches_committed
+        });
+        if world.schedule.crash_after_index_batch(committed) {
+            self.process.crash(format!("crash after index batch #{committed} ({} rows)", rows.len())).await;
+        }
+        drop(turn);
+        if world.schedule.index_ack_lost(insert) {
+            world.fired(format!("index insert #{insert}: committed {} rows, answer lost", rows.len()));
+            return Err(unavailable());
+        }
+        Ok(new)
+    }
+
+    async fn get(&self, uuid: Uuid) -> Result<Option<IndexEntry>, IndexError> {
+        let _turn = self.process.world.sequencer.turn().await;
+        self.enter("get").await?;
+        self.inner.get(uuid).await
+    }
+
+    async fn get_many(&self, uuids: &[Uuid]) -> Result<Vec<IndexEntry>, IndexError> {
+        let _turn = self.process.world.sequencer.turn().await;
+        self.enter("get_many").await?;
+        self.inner.get_many(uuids).await
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Page, IndexError> {
+        let _turn = self.process.world.sequencer.turn().await;
+        self.enter("list").await?;
+        self.inner.list(query).await
+    }
+
+    async fn topic_stats(&self) -> Result<Vec<TopicStats>, IndexError> {
+        let _turn = self.process.world.sequencer.turn().await;
+        self.enter("topic_stats").await?;
+        self.inner.topic_stats().await
+    }
+
+    async fn set_retracted(&self, uuid: Uuid, retracted: bool) -> Result<bool, IndexError> {
+        let _turn = self.process.world.sequencer.turn().await;
+        self.enter("set_retracted").await?;
+        self.inner.set_retracted(uuid, retracted).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::{Fault, FaultSchedule};
+    use crate::world::World;
+    use archiver::index::{MemoryIndex, TimestampType};
+
+    fn row(n: u8) -> IndexRow {
+        IndexRow {
+            uuid: Uuid::from_bytes([n; 16]),
+            topic: "t".into(),
+            timestamp: 1,
+            size: 1,
+            key: format!("t/{n}.bson"),
+            bucket: "b".into(),
+            crc32: 0,
+            is_client_uuid: false,
+            public: false,
+            direct_upload: false,
+            message_crc32: 0,
+            title: String::new(),
+            sender: String::new(),
+            media_type: String::new(),
+            file_name: String::new(),
+            originator: String::new(),
+            retracted: false,
+            partition: Some(0),
+            kafka_offset: Some(i64::from(n)),
+            timestamp_type: TimestampType::Create,
+            ingested_at: 0,
+            fingerprint: [n; 32],
+            claimed_uuid: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_outage_refuses_calls_and_a_lost_ack_commits_anyway() {
+        let schedule =
+            FaultSchedule(vec![Fault::IndexOutage { from: 1, to: 2 }, Fault::IndexLostAck { from: 1, to: 1 }]);
+        let inner = Arc::new(MemoryIndex::new());
+        let index = FaultIndex::new(inner.clone(), Process::start(&World::new(schedule)));
+        assert!(index.insert_batch(&[row(1)]).await.is_err(), "call #1: down");
+        assert!(index.get(row(1).uuid).await.is_err(), "call #2: down");
+        assert!(index.insert_batch(&[row(1)]).await.is_err(), "insert #1: answer lost");
+        assert!(inner.get(row(1).uuid).await.expect("get").is_some(), "but the row was committed");
+        assert_eq!(index.insert_batch(&[row(1), row(2)]).await.expect("insert #2"), vec![false, true]);
+    }
+}
