@@ -129,4 +129,7 @@ fn where_to_look(dir: &Path, sample: Option<&Path>) {
     println!(
         "  conflicts:           sqlite3 {d}/index.db 'SELECT uuid, claimed_uuid, topic FROM messages WHERE claimed_uuid IS NOT NULL'"
     );
+    println!(
+        "  browse it:           cargo run -q -p hop-archiver -- serve --index sqlite://{d}/index.db \\\n                         --store file://{d}/objects --public-topics '*'   # then open http://127.0.0.1:8000/"
+    );
 }

@@ -16,3 +16,4 @@ mod scenario;
 mod store;
 mod strategies;
 mod support;
+mod twisted;

@@ -73,12 +73,13 @@ fn a_conflict_row_records_the_claimed_uuid() {
 
 // ---- the consuming loop, fed from memory ------------------------------------
 
+use crate::twisted::{Twist, Twisted};
 use archiver::index::Index;
 use archiver::ops::metrics::Metrics;
 use archiver::pipeline::{Context, RunLimits, RunSummary, run};
 use archiver::source::memory::{MemoryLog, MemorySource};
 use archiver::source::{Delivered, MessageSource, Position, SourceError};
-use archiver::store::{MemoryStore, ObjectMeta, ObjectStore, PutOutcome, StoreError};
+use archiver::store::{MemoryStore, ObjectStore, PutOutcome, StoreError};
 use bytes::Bytes;
 use mockhop::expect::{ArchiveRules, Expectation, expect};
 use mockhop::{Delivery, StreamOptions};
@@ -230,39 +231,18 @@ async fn objects_without_index_rows_are_healed() {
 
 /// Fails every `every`-th write with a transient error.
 #[derive(Debug)]
-struct FlakyStore {
-    inner: MemoryStore,
+struct Flaky {
     every: u64,
     calls: AtomicU64,
 }
 
 #[async_trait::async_trait]
-impl ObjectStore for FlakyStore {
-    async fn put_if_absent(&self, key: &str, bytes: Bytes) -> Result<PutOutcome, StoreError> {
+impl Twist for Flaky {
+    async fn put_if_absent(&self, inner: &MemoryStore, key: &str, bytes: Bytes) -> Result<PutOutcome, StoreError> {
         if self.calls.fetch_add(1, Ordering::Relaxed).is_multiple_of(self.every) {
             return Err(StoreError::Unavailable { op: "put", key: key.into(), message: "503 SlowDown".into() });
         }
-        self.inner.put_if_absent(key, bytes).await
-    }
-    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
-        self.inner.get(key).await
-    }
-    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
-        self.inner.head(key).await
-    }
-    async fn list(
-        &self,
-        prefix: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<archiver::store::ListPage, StoreError> {
-        self.inner.list(prefix, after, limit).await
-    }
-    async fn delete(&self, key: &str) -> Result<bool, StoreError> {
-        self.inner.delete(key).await
-    }
-    fn bucket(&self) -> &str {
-        self.inner.bucket()
+        inner.put_if_absent(key, bytes).await
     }
 }
 
@@ -271,12 +251,12 @@ async fn transient_store_failures_are_retried_until_everything_is_archived() {
     let deliveries = stream(4, 200);
     let expected = expectation(&deliveries);
     let log = log_of(&deliveries);
-    let flaky = Arc::new(FlakyStore { inner: MemoryStore::new(), every: 3, calls: AtomicU64::new(0) });
+    let flaky = Arc::new(Twisted::new(Flaky { every: 3, calls: AtomicU64::new(0) }));
     let archive = Archive::new(flaky.clone()).await;
     archive.run(&mut log.consumer()).await.expect("runs");
     archive.check(&expected).await;
     assert_all_committed(&log, &deliveries);
-    assert!(flaky.calls.load(Ordering::Relaxed) > expected.messages.len() as u64, "failures were retried");
+    assert!(flaky.twist.calls.load(Ordering::Relaxed) > expected.messages.len() as u64, "failures were retried");
 }
 
 /// Regression: two messages claiming one `_id` on different days have
@@ -349,39 +329,17 @@ async fn regression_refused_duplicate_row_of_another_message_is_not_lost() {
 /// An S3 server whose "create if absent" checks, then writes (s3s-fs
 /// 0.14.1): racing creates of one key both succeed, the last one's bytes win.
 #[derive(Debug, Default)]
-struct CheckThenWriteStore {
-    inner: MemoryStore,
-}
+struct CheckThenWrite;
 
 #[async_trait::async_trait]
-impl ObjectStore for CheckThenWriteStore {
-    async fn put_if_absent(&self, key: &str, bytes: Bytes) -> Result<PutOutcome, StoreError> {
-        if self.inner.head(key).await?.is_some() {
+impl Twist for CheckThenWrite {
+    async fn put_if_absent(&self, inner: &MemoryStore, key: &str, bytes: Bytes) -> Result<PutOutcome, StoreError> {
+        if inner.head(key).await?.is_some() {
             return Ok(PutOutcome::AlreadyExists);
         }
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-        self.inner.delete(key).await?;
-        self.inner.put_if_absent(key, bytes).await
-    }
-    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
-        self.inner.get(key).await
-    }
-    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
-        self.inner.head(key).await
-    }
-    async fn list(
-        &self,
-        prefix: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<archiver::store::ListPage, StoreError> {
-        self.inner.list(prefix, after, limit).await
-    }
-    async fn delete(&self, key: &str) -> Result<bool, StoreError> {
-        self.inner.delete(key).await
-    }
-    fn bucket(&self) -> &str {
-        self.inner.bucket()
+        inner.delete(key).await?;
+        inner.put_if_absent(key, bytes).await
     }
 }
 
@@ -395,7 +353,7 @@ async fn regression_same_key_creates_are_serialised_on_a_check_then_write_store(
     let log = MemoryLog::new();
     log.append(0, first.clone());
     log.append(1, second.clone());
-    let archive = Archive::new(Arc::new(CheckThenWriteStore::default())).await;
+    let archive = Archive::new(Arc::new(Twisted::new(CheckThenWrite))).await;
     let summary = archive.run(&mut log.consumer()).await.expect("runs");
     assert_eq!((summary.archived, summary.conflicts), (2, 1), "{summary:?}");
     archive.check(&expectation(&deliveries_of(&[first, second]))).await;

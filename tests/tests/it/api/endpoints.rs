@@ -2,9 +2,11 @@
 //! keyset paging, uploads through the ingest identity path, retraction.
 
 use super::{Call, OWNER, PRIVATE, PUBLIC, READER, Server, WRITER, message, upload_body};
+use crate::twisted::{Twist, Twisted};
 use archiver::api::ApiLimits;
 use archiver::index::{IndexRow, TimestampType};
 use archiver::record::Record;
+use archiver::store::{MemoryStore, ObjectStore as _, StoreError};
 use reqwest::Method;
 use uuid::Uuid;
 
@@ -346,48 +348,23 @@ async fn api_index_count_agrees_with_listing_on_both_backends() {
     }
 }
 
-/// A store whose reads take `delay_ms`: the slow backend a deadline is for.
+/// Reads that take `delay_ms`: the slow backend a deadline is for.
 #[derive(Debug)]
-struct SlowStore {
-    inner: archiver::store::MemoryStore,
+struct Slow {
     delay_ms: u64,
 }
 
 #[async_trait::async_trait]
-impl archiver::store::ObjectStore for SlowStore {
-    async fn put_if_absent(
-        &self,
-        key: &str,
-        bytes: bytes::Bytes,
-    ) -> Result<archiver::store::PutOutcome, archiver::store::StoreError> {
-        self.inner.put_if_absent(key, bytes).await
-    }
-    async fn get(&self, key: &str) -> Result<Option<bytes::Bytes>, archiver::store::StoreError> {
+impl Twist for Slow {
+    async fn get(&self, inner: &MemoryStore, key: &str) -> Result<Option<bytes::Bytes>, StoreError> {
         tokio::time::sleep(std::time::Duration::from_millis(self.delay_ms)).await;
-        self.inner.get(key).await
-    }
-    async fn head(&self, key: &str) -> Result<Option<archiver::store::ObjectMeta>, archiver::store::StoreError> {
-        self.inner.head(key).await
-    }
-    async fn list(
-        &self,
-        prefix: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<archiver::store::ListPage, archiver::store::StoreError> {
-        self.inner.list(prefix, after, limit).await
-    }
-    async fn delete(&self, key: &str) -> Result<bool, archiver::store::StoreError> {
-        self.inner.delete(key).await
-    }
-    fn bucket(&self) -> &str {
-        self.inner.bucket()
+        inner.get(key).await
     }
 }
 
 #[tokio::test]
 async fn api_request_deadline_answers_408() {
-    let store = std::sync::Arc::new(SlowStore { inner: archiver::store::MemoryStore::new(), delay_ms: 2_000 });
+    let store = std::sync::Arc::new(Twisted::new(Slow { delay_ms: 2_000 }));
     let limits = ApiLimits { request_timeout_ms: 200, ..ApiLimits::default() };
     let server = Server::start_on(limits, store).await;
     let uuid = server.seed(&message(PUBLIC, 1, b"x")).await;
@@ -402,7 +379,7 @@ async fn api_request_deadline_answers_408() {
 
 #[tokio::test]
 async fn api_requests_beyond_the_in_flight_limit_get_503() {
-    let store = std::sync::Arc::new(SlowStore { inner: archiver::store::MemoryStore::new(), delay_ms: 1_500 });
+    let store = std::sync::Arc::new(Twisted::new(Slow { delay_ms: 1_500 }));
     let server = std::sync::Arc::new(Server::start_on(ApiLimits::default(), store).await);
     let uuid = server.seed(&message(PUBLIC, 1, b"x")).await;
     let slow: Vec<_> = (0..archiver::api::REQUESTS_IN_FLIGHT_MAX)

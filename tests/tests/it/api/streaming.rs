@@ -5,15 +5,14 @@
 use std::sync::Arc;
 
 use archiver::api::ApiLimits;
-use archiver::store::{
-    FsStore, ListPage, MemoryStore, ObjectMeta, ObjectStore, ObjectStream, PutOutcome, STREAM_CHUNK_BYTES, StoreError,
-};
+use archiver::store::{FsStore, MemoryStore, ObjectStore, ObjectStream, STREAM_CHUNK_BYTES, StoreError};
 use bytes::Bytes;
 use futures::StreamExt as _;
 use uuid::Uuid;
 
 use super::endpoints::row;
 use super::{PUBLIC, Server};
+use crate::twisted::{Twist, Twisted};
 
 /// Deterministic bytes that no store or HTTP layer could compress away.
 fn object_bytes(len: usize) -> Vec<u8> {
@@ -81,23 +80,16 @@ enum Cut {
     Short,
 }
 
-/// A memory store whose streams break after the first chunk.
+/// Streams that break after the first chunk.
 #[derive(Debug)]
-struct CutStore {
-    inner: MemoryStore,
+struct CutStream {
     cut: Cut,
 }
 
 #[async_trait::async_trait]
-impl ObjectStore for CutStore {
-    async fn put_if_absent(&self, key: &str, bytes: Bytes) -> Result<PutOutcome, StoreError> {
-        self.inner.put_if_absent(key, bytes).await
-    }
-    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
-        self.inner.get(key).await
-    }
-    async fn get_stream(&self, key: &str) -> Result<Option<ObjectStream>, StoreError> {
-        let Some(bytes) = self.inner.get(key).await? else {
+impl Twist for CutStream {
+    async fn get_stream(&self, inner: &MemoryStore, key: &str) -> Result<Option<ObjectStream>, StoreError> {
+        let Some(bytes) = inner.get(key).await? else {
             return Ok(None);
         };
         let first = futures::stream::iter([Ok(bytes.slice(..STREAM_CHUNK_BYTES.min(bytes.len())))]);
@@ -114,24 +106,12 @@ impl ObjectStore for CutStore {
         .filter_map(futures::future::ready);
         Ok(Some(ObjectStream::new(key, bytes.len() as u64, first.chain(rest).boxed())))
     }
-    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
-        self.inner.head(key).await
-    }
-    async fn list(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<ListPage, StoreError> {
-        self.inner.list(prefix, after, limit).await
-    }
-    async fn delete(&self, key: &str) -> Result<bool, StoreError> {
-        self.inner.delete(key).await
-    }
-    fn bucket(&self) -> &str {
-        self.inner.bucket()
-    }
 }
 
 #[tokio::test]
 async fn api_msg_store_failure_mid_body_truncates_the_transfer() {
     for cut in [Cut::Error, Cut::Short] {
-        let store = Arc::new(CutStore { inner: MemoryStore::new(), cut });
+        let store = Arc::new(Twisted::new(CutStream { cut }));
         let server = Server::start_on(ApiLimits::default(), store).await;
         let bytes = object_bytes(4 * STREAM_CHUNK_BYTES);
         let uuid = put_object(&server, &bytes).await;
