@@ -2,7 +2,7 @@
 .PHONY: demo test check fmt bench services-start services-stop services-status clean scenario
 
 demo: ## archive a seeded stream end to end on an in-process Kafka into ./demo-archive
-	scripts/deps.sh
+	scripts/deps.sh build
 	cargo run -q -p mockhop -- demo --dir demo-archive
 
 test: ## format, lints, real services, every test

@@ -5,7 +5,14 @@
 #   librdkafka 2.12's CMake bug; nothing links libcurl); OpenSSL: SASL_SSL.
 #   chromium + chromium-driver: the browse page's headless-browser test
 #   (about 17 s to install on top of the rest, measured).
+#
+# Usage: scripts/deps.sh [build|test]. `build` (make demo) needs only what
+# builds and runs the archiver; `test` (the default, make test) adds
+# PostgreSQL, Chromium and hop-client.
 set -euo pipefail
+
+mode=${1:-test}
+case "$mode" in build|test) ;; *) echo "deps: unknown mode '$mode' (build or test)" >&2; exit 2 ;; esac
 
 command -v cargo >/dev/null || { echo "deps: cargo not found: install the Rust toolchain (rustup)" >&2; exit 1; }
 
@@ -15,10 +22,12 @@ for tool in cc c++ make cmake pkg-config python3; do
 done
 pkg-config --exists openssl 2>/dev/null || missing+=(openssl-headers)
 pkg-config --exists libcurl 2>/dev/null || missing+=(curl-headers)
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql-server)
-python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
-[ -x /usr/bin/chromium ] || missing+=(chromium)
-[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+if [ "$mode" = test ]; then
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql-server)
+  python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+fi
 
 # hop-client for the API's real-client tests, in a private venv (about 21 s
 # the first time, measured). Its vendored BSON codec imports `six` without
@@ -32,11 +41,12 @@ hop_client_venv() {
 }
 
 if [ ${#missing[@]} -eq 0 ]; then
-  hop_client_venv
+  [ "$mode" = build ] || hop_client_venv
   exit
 fi
 
-packages="build-essential cmake pkg-config libssl-dev libcurl4-openssl-dev zlib1g-dev python3 python3-venv postgresql-15 chromium chromium-driver"
+packages="build-essential cmake pkg-config libssl-dev libcurl4-openssl-dev zlib1g-dev python3"
+[ "$mode" = build ] || packages+=" python3-venv postgresql-15 chromium chromium-driver"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "deps: missing ${missing[*]}; installing with apt-get" >&2
   export DEBIAN_FRONTEND=noninteractive
@@ -47,4 +57,4 @@ else
   echo "deps: missing ${missing[*]}: install them (Debian: $packages)" >&2
   exit 1
 fi
-hop_client_venv
+[ "$mode" = build ] || hop_client_venv
