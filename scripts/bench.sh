@@ -104,6 +104,31 @@ unset AWS_PROFILE AWS_SESSION_TOKEN ARCHIVER_CONFIG
 
 store_url() { printf 's3://%s?endpoint=%s&region=us-east-1' "$1" "$ARCHIVER_TEST_S3_ENDPOINT"; }
 
+# CPU seconds used so far by each server (PostgreSQL with its backends,
+# live and exited), as "postgres=S s3s-fs=S tansu=S". On 2 cores the
+# servers and the archiver share the CPU: this shows where it went.
+server_cpu() {
+  local name pid out=""
+  for name in postgres s3s-fs tansu; do
+    pid=$(cat "$work/.services/$name.pid" 2>/dev/null) || continue
+    out+="$name=$(awk -v pid="$pid" -v hz="$(getconf CLK_TCK)" '
+      { line = $0; id = $1; sub(/^.*\) /, "", line); split(line, f, " ")
+        # After the command: f[2] ppid, f[12..15] utime stime cutime cstime.
+        if (id == pid) t += f[12] + f[13] + f[14] + f[15]
+        else if (f[2] == pid) t += f[12] + f[13] }
+      END { printf "%.1f", t / hz }' /proc/[0-9]*/stat 2>/dev/null) "
+  done
+  printf '%s' "${out% }"
+}
+
+# "a=1 b=2" and "a=4 b=3" -> "a=3.0 b=1.0": CPU seconds spent in between.
+cpu_delta() {
+  awk -v a="$1" -v b="$2" 'BEGIN {
+    n = split(a, x, " "); split(b, y, " ")
+    for (i = 1; i <= n; i++) { split(x[i], p, "="); split(y[i], q, "="); printf "%s%s=%.1f", (i > 1 ? " " : ""), p[1], q[2] - p[2] }
+  }'
+}
+
 # Seconds since the epoch with nanoseconds, for wall-clock timing.
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
@@ -114,11 +139,13 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 measure_ceiling() {
   local count=$1 when=$2 tag="[$1]"
   shift 2
-  local out="$work/ceiling-$count-$when"
+  local out="$work/ceiling-$count-$when" cpu_before
   say "$tag ceiling ($when the archiver): PUT the archive's objects into a fresh bucket, $IN_FLIGHT in flight"
-  "$mockhop" put-ceiling "$@" --store "$(store_url "bench-ceiling-$count-$when")" --concurrency "$IN_FLIGHT" \
-    --create-bucket >"$out.txt" 2>"$out.err" \
+  cpu_before=$(server_cpu)
+  /usr/bin/time -f '%U %S' -o "$out.cpu" "$mockhop" put-ceiling "$@" --store "$(store_url "bench-ceiling-$count-$when")" \
+    --concurrency "$IN_FLIGHT" --create-bucket >"$out.txt" 2>"$out.err" \
     || { tail -n 20 "$out.err" >&2; die "$tag mockhop put-ceiling failed"; }
+  say "$tag   CPU seconds: put-ceiling=$(awk '{ printf "%.1f", $1 + $2 }' "$out.cpu") $(cpu_delta "$cpu_before" "$(server_cpu)")"
   local line
   line=$(grep '^ceiling ' "$out.txt") || die "$tag put-ceiling printed no result"
   say "$tag $line"
@@ -164,6 +191,8 @@ bench_one() {
   c_before_s=$c_seconds
 
   say "$tag archiver run --until-eos (in-flight $IN_FLIGHT${EXTRA_ARGS[*]:+, ${EXTRA_ARGS[*]}})"
+  local cpu_before
+  cpu_before=$(server_cpu)
   t0=$(now)
   /usr/bin/time -v -o "$work/time-$count.txt" "$archiver" run \
     --kafka-brokers "$ARCHIVER_TEST_KAFKA" --kafka-group-id "$group" --kafka-session-timeout-ms 6000 \
@@ -174,6 +203,9 @@ bench_one() {
     >"$work/archiver-$count.log" 2>&1 \
     || { tail -n 30 "$work/archiver-$count.log" >&2; die "$tag archiver run failed"; }
   t1=$(now)
+  local archiver_cpu
+  archiver_cpu=$(awk -F': ' '/User time|System time/ { t += $2 } END { printf "%.1f", t }' "$work/time-$count.txt")
+  say "$tag   CPU seconds: archiver=$archiver_cpu $(cpu_delta "$cpu_before" "$(server_cpu)")"
   local archiver_s rss_kb
   archiver_s=$(elapsed "$t0" "$t1")
   rss_kb=$(sed -n 's/^[[:space:]]*Maximum resident set size (kbytes): //p' "$work/time-$count.txt")

@@ -150,6 +150,20 @@ pub enum IndexError {
     CorruptRow { id: i64, reason: String },
 }
 
+/// Runs a batch insert in a task of its own, so that a caller dropping its
+/// future (a request deadline, an aborted task, a test's simulated crash)
+/// cannot cut the transaction off midway: sqlx then hands the connection
+/// back still inside it, and the next insert on it waits or fails (a
+/// single-connection SQLite pool hung). The insert finishes either way.
+async fn detached<T: Send + 'static>(
+    work: impl Future<Output = Result<T, IndexError>> + Send + 'static,
+) -> Result<T, IndexError> {
+    tokio::spawn(work).await.map_err(|e| {
+        tracing::error!(error = %e, "index insert task failed");
+        IndexError::Unavailable(sqlx::Error::WorkerCrashed)
+    })?
+}
+
 impl IndexError {
     /// Whether retrying the same call later may succeed.
     pub fn is_transient(&self) -> bool {

@@ -96,19 +96,8 @@ fn decode(row: &PgRow) -> Result<IndexEntry, IndexError> {
 #[async_trait]
 impl Index for PgIndex {
     async fn insert_batch(&self, rows: &[IndexRow]) -> Result<Vec<bool>, IndexError> {
-        let firsts = super::first_occurrences(rows);
-        if firsts.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut conn = self.pool.acquire().await.map_err(pg_error)?;
-        let ids = reserve_ids(&mut conn, firsts.len()).await?;
-        // Ids follow input order, but rows are written in UUID order: two
-        // batches sharing UUIDs then wait on each other in the same order and
-        // cannot deadlock. One statement is atomic: no transaction needed.
-        let mut planned: Vec<(i64, &IndexRow)> = ids.into_iter().zip(firsts.iter().map(|&i| &rows[i])).collect();
-        planned.sort_by_key(|(_, row)| row.uuid);
-        let inserted: HashSet<Uuid> = insert_rows(&mut conn, &planned).await?.into_iter().collect();
-        Ok(super::batch_outcome(rows, &firsts, &inserted))
+        let (pool, rows) = (self.pool.clone(), rows.to_vec());
+        super::detached(async move { insert_batch(&pool, &rows).await }).await
     }
 
     async fn get(&self, uuid: Uuid) -> Result<Option<IndexEntry>, IndexError> {
@@ -173,6 +162,23 @@ impl Index for PgIndex {
             .map_err(pg_error)?;
         Ok(done.rows_affected() > 0)
     }
+}
+
+/// Reserves ids, then inserts the first occurrence of each UUID in one statement.
+async fn insert_batch(pool: &PgPool, rows: &[IndexRow]) -> Result<Vec<bool>, IndexError> {
+    let firsts = super::first_occurrences(rows);
+    if firsts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut conn = pool.acquire().await.map_err(pg_error)?;
+    let ids = reserve_ids(&mut conn, firsts.len()).await?;
+    // Ids follow input order, but rows are written in UUID order: two
+    // batches sharing UUIDs then wait on each other in the same order and
+    // cannot deadlock. One statement is atomic: no transaction needed.
+    let mut planned: Vec<(i64, &IndexRow)> = ids.into_iter().zip(firsts.iter().map(|&i| &rows[i])).collect();
+    planned.sort_by_key(|(_, row)| row.uuid);
+    let inserted: HashSet<Uuid> = insert_rows(&mut conn, &planned).await?.into_iter().collect();
+    Ok(super::batch_outcome(rows, &firsts, &inserted))
 }
 
 /// `SELECT <all columns> FROM messages`, ready for a WHERE clause.

@@ -164,20 +164,8 @@ fn decode(row: &SqliteRow) -> Result<IndexEntry, IndexError> {
 #[async_trait]
 impl Index for SqliteIndex {
     async fn insert_batch(&self, rows: &[IndexRow]) -> Result<Vec<bool>, IndexError> {
-        let firsts = super::first_occurrences(rows);
-        if firsts.is_empty() {
-            return Ok(Vec::new());
-        }
-        let planned: Vec<&IndexRow> = firsts.iter().map(|&i| &rows[i]).collect();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(sqlite_error)?;
-        let mut returned = HashSet::with_capacity(planned.len());
-        for chunk in planned.chunks(INSERT_CHUNK) {
-            returned.extend(insert_chunk(&mut tx, chunk).await?);
-        }
-        tx.commit().await.map_err(sqlite_error)?;
-        let inserted: HashSet<Uuid> =
-            planned.iter().filter(|row| returned.contains(&uuid_text(row.uuid))).map(|row| row.uuid).collect();
-        Ok(super::batch_outcome(rows, &firsts, &inserted))
+        let (pool, rows) = (self.pool.clone(), rows.to_vec());
+        super::detached(async move { insert_batch(&pool, &rows).await }).await
     }
 
     async fn get(&self, uuid: Uuid) -> Result<Option<IndexEntry>, IndexError> {
@@ -244,6 +232,24 @@ impl Index for SqliteIndex {
             .map_err(sqlite_error)?;
         Ok(done.rows_affected() > 0)
     }
+}
+
+/// One transaction: rows in input order, each UUID's first occurrence only.
+async fn insert_batch(pool: &SqlitePool, rows: &[IndexRow]) -> Result<Vec<bool>, IndexError> {
+    let firsts = super::first_occurrences(rows);
+    if firsts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let planned: Vec<&IndexRow> = firsts.iter().map(|&i| &rows[i]).collect();
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(sqlite_error)?;
+    let mut returned = HashSet::with_capacity(planned.len());
+    for chunk in planned.chunks(INSERT_CHUNK) {
+        returned.extend(insert_chunk(&mut tx, chunk).await?);
+    }
+    tx.commit().await.map_err(sqlite_error)?;
+    let inserted: HashSet<Uuid> =
+        planned.iter().filter(|row| returned.contains(&uuid_text(row.uuid))).map(|row| row.uuid).collect();
+    Ok(super::batch_outcome(rows, &firsts, &inserted))
 }
 
 /// `SELECT <all columns> FROM messages`, ready for a WHERE clause.

@@ -58,6 +58,28 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<RunSummary, RunError> {
     let mut state = Loop::new(ctx, limits);
+    if let Err(e) = drive(&mut state, limits, source, shutdown).await {
+        // Let the insert in flight finish rather than cut its transaction
+        // off midway, which can leave a pooled connection unusable: its
+        // rows become durable, its offsets stay uncommitted (redelivered).
+        if let Some(flushing) = state.flushing.take() {
+            flushing.await;
+        }
+        return Err(e);
+    }
+    if let Err(e) = source.close().await {
+        tracing::warn!(error = %e, "final offset commit failed; the last messages will be delivered again");
+    }
+    Ok(state.summary)
+}
+
+/// The loop of [`run`], up to the final commit.
+async fn drive(
+    state: &mut Loop,
+    limits: &RunLimits,
+    source: &mut dyn MessageSource,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
     tokio::pin!(shutdown);
     let mut source_backoff = Backoff::new(state.ctx.retry_initial_backoff_ms, state.ctx.retry_max_backoff_ms);
     let mut taking = true;
@@ -109,10 +131,7 @@ pub async fn run(
             break;
         }
     }
-    if let Err(e) = source.close().await {
-        tracing::warn!(error = %e, "final offset commit failed; the last messages will be delivered again");
-    }
-    Ok(state.summary)
+    Ok(())
 }
 
 struct Loop {

@@ -37,13 +37,18 @@ pub struct KafkaSourceOptions {
     pub until_eos: bool,
 }
 
-/// Bound librdkafka's prefetch queue, which is kept per partition, so that
-/// memory follows the in-flight limit and the partition count, not the
+/// Bound librdkafka's prefetch queue (with a consumer group, one queue for
+/// all partitions), so that memory follows the in-flight limit, not the
 /// backlog. Measured with `make bench` (10k messages, 21 partitions): 32 MiB
 /// gave 80 MiB peak RSS, 2 MiB starved the consumer (389 msg/s steady),
 /// 8 MiB gave 1 731 msg/s steady at 60 MiB. Larger messages are still
 /// fetched whole.
 const PREFETCH_KBYTES_MAX: &str = "8192";
+/// How long a partition waits before fetching again once the prefetch queue
+/// was full. librdkafka's default, 1 s, idled the consumer whenever the
+/// queue filled: with an object store that costs nothing the pipeline took
+/// 2 250 msg/s, with 20 ms 15 000 msg/s (10k messages, measured).
+const FETCH_QUEUE_BACKOFF_MS: &str = "20";
 const PREFETCH_MESSAGES_MIN: &str = "1000";
 const METADATA_TIMEOUT_MS: u64 = 10_000;
 const STATISTICS_INTERVAL_MS: u64 = 10_000;
@@ -153,6 +158,7 @@ impl KafkaSource {
             .set("enable.partition.eof", if options.until_eos { "true" } else { "false" })
             .set("queued.max.messages.kbytes", PREFETCH_KBYTES_MAX)
             .set("queued.min.messages", PREFETCH_MESSAGES_MIN)
+            .set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS)
             .set(
                 "statistics.interval.ms",
                 if options.until_eos { STATISTICS_INTERVAL_UNTIL_EOS_MS } else { STATISTICS_INTERVAL_MS }.to_string(),

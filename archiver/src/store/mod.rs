@@ -23,7 +23,7 @@ pub mod s3;
 
 pub use fs::FsStore;
 pub use memory::MemoryStore;
-pub use s3::{S3Config, S3Store};
+pub use s3::{S3Config, S3Store, S3Timeouts};
 
 /// Longest key any store accepts, in bytes (S3's own limit).
 pub const MAX_KEY_LEN: usize = 1024;

@@ -36,11 +36,25 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(90);
 /// Attempts per call (first try included) before the SDK gives up.
 const MAX_ATTEMPTS: u32 = 3;
-/// Longest wait for the next chunk of a streamed body. The SDK's timeouts
-/// end when the response headers arrive, so without this a server that
-/// stalls mid-body would hold the stream (and the HTTP client reading it)
-/// open forever.
-const STREAM_IDLE_TIMEOUT: Duration = ATTEMPT_TIMEOUT;
+
+/// The S3 client's time limits. [`Default`] is what `archiver` uses; tests
+/// that simulate a hanging server shorten them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct S3Timeouts {
+    /// To open a TCP/TLS connection.
+    pub connect: Duration,
+    /// For one HTTP attempt, body included; also the longest wait for the
+    /// next chunk of a streamed body.
+    pub attempt: Duration,
+    /// For a whole call, all attempts included.
+    pub operation: Duration,
+}
+
+impl Default for S3Timeouts {
+    fn default() -> Self {
+        Self { connect: CONNECT_TIMEOUT, attempt: ATTEMPT_TIMEOUT, operation: OPERATION_TIMEOUT }
+    }
+}
 
 /// Where and how to reach the bucket.
 #[derive(Clone)]
@@ -54,6 +68,8 @@ pub struct S3Config {
     /// `(access_key, secret_key)`; `None` uses the default AWS chain
     /// (environment, shared config, SSO, instance metadata).
     pub credentials: Option<(String, String)>,
+    /// Time limits of every call ([`S3Timeouts::default`] unless testing).
+    pub timeouts: S3Timeouts,
 }
 
 impl S3Config {
@@ -66,6 +82,7 @@ impl S3Config {
             region: "us-east-1".to_owned(),
             path_style: false,
             credentials: None,
+            timeouts: S3Timeouts::default(),
         }
     }
 }
@@ -79,6 +96,7 @@ impl std::fmt::Debug for S3Config {
             .field("region", &self.region)
             .field("path_style", &self.path_style)
             .field("credentials", &self.credentials.as_ref().map(|_| "<static, redacted>"))
+            .field("timeouts", &self.timeouts)
             .finish()
     }
 }
@@ -89,6 +107,11 @@ pub struct S3Store {
     bucket: String,
     region: String,
     endpoint: Option<String>,
+    /// Longest wait for the next chunk of a streamed body (the attempt
+    /// timeout). The SDK's timeouts end when the response headers arrive,
+    /// so without this a server that stalls mid-body would hold the stream
+    /// (and the HTTP client reading it) open forever.
+    stream_idle_timeout: Duration,
 }
 
 impl std::fmt::Debug for S3Store {
@@ -120,7 +143,7 @@ impl S3Store {
             .force_path_style(config.path_style)
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-            .timeout_config(timeouts())
+            .timeout_config(timeouts(&config.timeouts))
             .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
         if let Some(endpoint) = &config.endpoint {
             builder = builder.endpoint_url(endpoint);
@@ -130,6 +153,7 @@ impl S3Store {
             bucket: config.bucket,
             region: config.region,
             endpoint: config.endpoint,
+            stream_idle_timeout: config.timeouts.attempt,
         }
     }
 
@@ -168,11 +192,11 @@ impl S3Store {
     }
 }
 
-fn timeouts() -> TimeoutConfig {
+fn timeouts(limits: &S3Timeouts) -> TimeoutConfig {
     TimeoutConfig::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-        .operation_timeout(OPERATION_TIMEOUT)
+        .connect_timeout(limits.connect)
+        .operation_attempt_timeout(limits.attempt)
+        .operation_timeout(limits.operation)
         .build()
 }
 
@@ -227,12 +251,13 @@ impl ObjectStore for S3Store {
         let Some(size_bytes) = output.content_length().and_then(|n| u64::try_from(n).ok()) else {
             return Err(unavailable("get", key, &"response without a valid Content-Length"));
         };
-        let chunks = futures::stream::try_unfold((output.body, key.to_owned()), |(mut body, key)| async move {
-            match tokio::time::timeout(STREAM_IDLE_TIMEOUT, body.try_next()).await {
+        let idle = self.stream_idle_timeout;
+        let chunks = futures::stream::try_unfold((output.body, key.to_owned()), move |(mut body, key)| async move {
+            match tokio::time::timeout(idle, body.try_next()).await {
                 Ok(Ok(Some(chunk))) => Ok(Some((chunk, (body, key)))),
                 Ok(Ok(None)) => Ok(None),
                 Ok(Err(err)) => Err(unavailable("get", &key, &DisplayErrorContext(err))),
-                Err(_) => Err(unavailable("get", &key, &format!("no body data for {STREAM_IDLE_TIMEOUT:?}"))),
+                Err(_) => Err(unavailable("get", &key, &format!("no body data for {idle:?}"))),
             }
         });
         Ok(Some(ObjectStream::new(key, size_bytes, chunks.boxed())))

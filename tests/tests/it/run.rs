@@ -155,6 +155,7 @@ async fn real_backends() -> (String, String, archiver::store::S3Store) {
         region: "us-east-1".into(),
         path_style: true,
         credentials: Some((service("ARCHIVER_TEST_S3_ACCESS_KEY"), service("ARCHIVER_TEST_S3_SECRET_KEY"))),
+        timeouts: archiver::store::S3Timeouts::default(),
     })
     .await;
     s3.create_bucket_if_missing().await.expect("bucket");
@@ -254,6 +255,7 @@ async fn an_s3_outage_mid_run_pauses_archiving_and_loses_nothing() {
         region: "us-east-1".into(),
         path_style: true,
         credentials: Some(("outage".into(), "outage-secret-key".into())),
+        timeouts: archiver::store::S3Timeouts::default(),
     })
     .await;
     s3.create_bucket_if_missing().await.expect("bucket");

@@ -52,7 +52,7 @@ async fn fs() -> Fixture {
 }
 
 async fn s3() -> Fixture {
-    let store = s3_store(&fresh_bucket(), &s3_secret()).await;
+    let store = support::s3_store(&fresh_bucket(), &s3_secret()).await;
     store
         .create_bucket_if_missing()
         .await
@@ -71,17 +71,6 @@ fn s3_secret() -> String {
 /// A bucket name no other test uses, so tests never see each other's objects.
 fn fresh_bucket() -> String {
     format!("it-store-{}", uuid::Uuid::new_v4().simple())
-}
-
-async fn s3_store(bucket: &str, secret: &str) -> S3Store {
-    S3Store::new(S3Config {
-        bucket: bucket.to_owned(),
-        endpoint: Some(s3_endpoint()),
-        region: "us-east-1".to_owned(),
-        path_style: true,
-        credentials: Some((support::service("ARCHIVER_TEST_S3_ACCESS_KEY"), secret.to_owned())),
-    })
-    .await
 }
 
 /// One `#[tokio::test]` per (store, check): `store::memory::roundtrip`,
@@ -620,7 +609,7 @@ async fn s3_wrong_secret_is_denied_and_writes_nothing() {
     let good = s3().await;
     let bucket = good.store.bucket().to_owned();
     let wrong_secret = "definitely-not-the-secret-0123456789";
-    let bad = s3_store(&bucket, wrong_secret).await;
+    let bad = support::s3_store(&bucket, wrong_secret).await;
     let key = archive_key("gcn.circular");
 
     let put = bad.put_if_absent(&key, payload(10, 90)).await;
@@ -648,7 +637,7 @@ async fn s3_wrong_secret_is_denied_and_writes_nothing() {
 
 #[tokio::test]
 async fn s3_missing_bucket_is_rejected_not_transient() {
-    let store = s3_store(&fresh_bucket(), &s3_secret()).await;
+    let store = support::s3_store(&fresh_bucket(), &s3_secret()).await;
     let listed = store.list("", None, 10).await;
     assert!(
         matches!(&listed, Err(e @ StoreError::Rejected { .. }) if !e.is_transient()),
@@ -679,7 +668,7 @@ async fn s3_unreachable_endpoint_is_transient() {
 async fn s3_create_bucket_if_missing_is_idempotent() {
     let fixture = s3().await;
     let bucket = fixture.store.bucket().to_owned();
-    let again = s3_store(&bucket, &s3_secret()).await;
+    let again = support::s3_store(&bucket, &s3_secret()).await;
     again.create_bucket_if_missing().await.expect("second create_bucket_if_missing");
     create(fixture.store.as_ref(), "k", payload(1, 95)).await;
     again.create_bucket_if_missing().await.expect("create_bucket_if_missing on a non-empty bucket");

@@ -72,6 +72,7 @@ pub async fn s3_store(bucket: &str, secret: &str) -> archiver::store::S3Store {
         region: "us-east-1".to_owned(),
         path_style: true,
         credentials: Some((service("ARCHIVER_TEST_S3_ACCESS_KEY"), secret.to_owned())),
+        ..archiver::store::S3Config::new(bucket)
     })
     .await
 }

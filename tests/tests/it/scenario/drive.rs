@@ -114,14 +114,26 @@ pub fn prefixed_stream(scenario: &Scenario, seed: u64, topic_prefix: &str) -> Ve
 /// Runs `scenario`'s stream for `seed` under `schedule`, in memory. Needs a
 /// paused, single-threaded runtime (`#[tokio::test(start_paused = true)]`).
 pub async fn run_scenario(scenario: &Scenario, seed: u64, schedule: FaultSchedule) -> Outcome {
+    run_scenario_with(scenario, seed, schedule, Arc::new(MemoryStore::new()), Arc::new(MemoryIndex::new())).await
+}
+
+/// [`run_scenario`] on another store and index, whose calls must take no
+/// simulated time (see `disk.rs`).
+pub async fn run_scenario_with(
+    scenario: &Scenario,
+    seed: u64,
+    schedule: FaultSchedule,
+    store: Arc<dyn ObjectStore>,
+    index: Arc<dyn Index>,
+) -> Outcome {
     let deliveries = stream(scenario, seed);
     let (log, _) =
         fill_log(&deliveries, &ArchiveRules::defaults(""), scenario.stream.partitions, mockhop::Delivery::partition);
     let backends = Backends {
         partitions: log.partitions(),
         broker: Arc::new(log),
-        store: Arc::new(MemoryStore::new()),
-        index: Arc::new(MemoryIndex::new()),
+        store,
+        index,
         topic_prefix: String::new(),
         watchdog: WATCHDOG,
         partition_of: mockhop::Delivery::partition,

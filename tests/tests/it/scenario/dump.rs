@@ -41,7 +41,7 @@ pub async fn read(index: &dyn Index, store: &dyn ObjectStore) -> Archive {
         after: None,
     };
     loop {
-        let page = index.list(&query).await.expect("the memory index lists");
+        let page = index.list(&query).await.unwrap_or_else(|e| panic!("listing the index to read the archive: {e}"));
         rows.extend(page.entries);
         match page.next {
             Some(Cursor { timestamp, id }) => query.after = Some(Cursor { timestamp, id }),
@@ -52,9 +52,16 @@ pub async fn read(index: &dyn Index, store: &dyn ObjectStore) -> Archive {
     let mut objects = BTreeMap::new();
     let mut after: Option<String> = None;
     loop {
-        let page = store.list("", after.as_deref(), 1000).await.expect("the memory store lists");
+        let page = store
+            .list("", after.as_deref(), 1000)
+            .await
+            .unwrap_or_else(|e| panic!("listing the store to read the archive: {e}"));
         for meta in &page.objects {
-            let bytes = store.get(&meta.key).await.expect("reads").expect("listed object exists");
+            let bytes = store
+                .get(&meta.key)
+                .await
+                .unwrap_or_else(|e| panic!("reading {}: {e}", meta.key))
+                .expect("listed object exists");
             objects.insert(meta.key.clone(), bytes.to_vec());
         }
         match page.next {

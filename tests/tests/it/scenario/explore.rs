@@ -49,7 +49,7 @@ fn scenario(seed: u64, profile: &str, in_flight_max: usize) -> Scenario {
         purpose: "random fault schedules".into(),
         seed,
         stream: StreamSpec { profile: profile.into(), count: COUNT as usize, partitions: 2, topics: vec![] },
-        backend: "memory".into(),
+        backends: vec![super::spec::Backend::Memory],
         pipeline: PipelineSpec { in_flight_max, batch_rows_max: 4 },
         faults: vec![],
         random_crashes: 0,

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub async fn check(invariants: &[Invariant], outcome: &Outcome, archive: &Archive) -> Vec<String> {
     let mut out = Vec::new();
     if outcome.hung {
-        out.push("the run did not finish within a simulated day (a hang)".to_owned());
+        out.push("the run did not finish before its watchdog (a hang)".to_owned());
     }
     for invariant in invariants {
         let found = match invariant {

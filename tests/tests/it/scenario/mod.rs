@@ -6,18 +6,40 @@
 //! compares the archive with its insta snapshot in `snapshots/`.
 //! `SCENARIO_SEED` overrides the file's seed (`make scenario NAME=… SEED=…`);
 //! the snapshot, which belongs to the file's seed, is then not compared.
+//!
+//! A file's `backends` choose its tests: `scenario::cases::<name>` (memory,
+//! always), `scenario::fs_sqlite::<name>` and `scenario::real::<name>`;
+//! [`every_scenario_file_has_a_test`] keeps the lists and the files in step.
 
+/// One `#[test]` per scenario name calling `$runner(name)`, and `NAMES`.
+macro_rules! backend_tests {
+    ($runner:path; $($test:ident => $name:literal),* $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                $runner($name);
+            }
+        )*
+
+        /// The scenarios this backend's tests run.
+        pub const NAMES: &[&str] = &[$($name),*];
+    };
+}
+
+mod compare;
+mod disk;
 mod drive;
 mod dump;
 mod explore;
 mod invariants;
 mod real;
+mod s3_wiremock;
 mod spec;
 
-use drive::{Outcome, run_scenario};
+use drive::{Outcome, run_scenario, run_scenario_with};
 use hop_archiver_tests::schedule::FaultSchedule;
-use serde_json::json;
-use spec::Scenario;
+use serde_json::{Value as Json, json};
+use spec::{Backend, Scenario};
 
 /// Problems listed in a failure message; the first ones tell the story.
 const PROBLEMS_SHOWN_MAX: usize = 30;
@@ -34,6 +56,17 @@ struct Checked {
 
 async fn run_checked(scenario: &Scenario, seed: u64, schedule: FaultSchedule) -> Checked {
     let outcome = run_scenario(scenario, seed, schedule).await;
+    checked(scenario, outcome).await
+}
+
+/// [`run_checked`] on fresh `fs+sqlite` backends.
+async fn run_checked_on_disk(scenario: &Scenario, seed: u64, schedule: FaultSchedule) -> Checked {
+    let (store, index) = disk::open();
+    let outcome = run_scenario_with(scenario, seed, schedule, store, index).await;
+    checked(scenario, outcome).await
+}
+
+async fn checked(scenario: &Scenario, outcome: Outcome) -> Checked {
     let archive = dump::read(outcome.index.as_ref(), outcome.store.as_ref()).await;
     let violations = invariants::check(&scenario.invariants, &outcome, &archive).await;
     Checked { outcome, archive, violations }
@@ -86,25 +119,77 @@ fn seed_for(scenario: &Scenario) -> (u64, bool) {
     }
 }
 
-/// The whole test of one scenario file.
-async fn scenario_test(name: &str) {
+/// `future` on a fresh paused, single-threaded runtime: simulated time.
+fn paused<F: std::future::Future>(future: F) -> F::Output {
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().expect("a runtime");
+    runtime.block_on(future)
+}
+
+/// Loads `name`, which must list `backend`.
+fn load_for(name: &str, backend: Backend) -> Scenario {
     let scenario = spec::load(name).unwrap_or_else(|e| panic!("{e}"));
-    let (seed, overridden) = seed_for(&scenario);
+    assert!(
+        scenario.backends.contains(&backend),
+        "scenarios/{name}.toml does not list backend {:?}; its test list and the file disagree",
+        backend.as_str()
+    );
+    scenario
+}
+
+/// Runs twice with `run`, checks both, and requires identical archives;
+/// a failure names `reproduce`.
+async fn twice<F, Fut>(scenario: &Scenario, seed: u64, reproduce: &str, run: F) -> Checked
+where
+    F: Fn(FaultSchedule) -> Fut,
+    Fut: std::future::Future<Output = Checked>,
+{
     let schedule = scenario.schedule(seed);
-    let first = run_checked(&scenario, seed, schedule.clone()).await;
-    assert!(first.violations.is_empty(), "{}", failure(&scenario, seed, &first, &first.violations));
-    let second = run_checked(&scenario, seed, schedule).await;
-    assert!(second.violations.is_empty(), "{}", failure(&scenario, seed, &second, &second.violations));
+    let fail = |checked: &Checked, problems: &[String]| failure_with(scenario, seed, checked, problems, reproduce);
+    let first = run(schedule.clone()).await;
+    assert!(first.violations.is_empty(), "{}", fail(&first, &first.violations));
+    let second = run(schedule).await;
+    assert!(second.violations.is_empty(), "{}", fail(&second, &second.violations));
     let (a, b) = (first.archive.full_dump(), second.archive.full_dump());
     if let Some(diff) = first_difference(&a, &b) {
         let problem = format!("two runs of the same seed differ (not deterministic); first difference:\n{diff}");
-        panic!("{}", failure(&scenario, seed, &second, &[problem]));
+        panic!("{}", fail(&second, &[problem]));
     }
+    first
+}
+
+/// The memory test of one scenario file: two runs, then the snapshot.
+fn scenario_test(name: &str) {
+    let scenario = load_for(name, Backend::Memory);
+    let (seed, overridden) = seed_for(&scenario);
+    let reproduce = format!("make scenario NAME={name} SEED={seed}");
+    let first = paused(twice(&scenario, seed, &reproduce, |schedule| run_checked(&scenario, seed, schedule)));
     if overridden {
         eprintln!("{name}: SCENARIO_SEED={seed} is not the file's seed; snapshot not compared");
         return;
     }
     assert_snapshot(&scenario, &first);
+}
+
+/// The `fs+sqlite` test: two runs on fresh directories, deterministic, and
+/// the same snapshot as a memory run (ignoring [`compare::DATABASE_SERIAL_AND_STORE_NAME`]).
+fn fs_sqlite_test(name: &str) {
+    let scenario = load_for(name, Backend::FsSqlite);
+    let (seed, _) = seed_for(&scenario);
+    let reproduce = format!(
+        "SCENARIO_SEED={seed} cargo nextest run -p hop-archiver-tests -E 'test(=scenario::fs_sqlite::{})'",
+        name.replace('-', "_")
+    );
+    let disk = paused(twice(&scenario, seed, &reproduce, |schedule| run_checked_on_disk(&scenario, seed, schedule)));
+    let memory = paused(run_checked(&scenario, seed, scenario.schedule(seed)));
+    assert!(memory.violations.is_empty(), "{}", failure_with(&scenario, seed, &memory, &memory.violations, &reproduce));
+    let (reference, other) = (snapshot_json(&scenario, &memory), snapshot_json(&scenario, &disk));
+    if let Some(difference) =
+        compare::snapshots(&reference, &other, compare::DATABASE_SERIAL_AND_STORE_NAME, "fs+sqlite")
+    {
+        let problem = format!("the fs+sqlite archive differs from memory's; first difference: {difference}");
+        panic!("{}", failure_with(&scenario, seed, &disk, &[problem], &reproduce));
+    }
 }
 
 /// The first line where two dumps differ, both versions shown.
@@ -124,10 +209,23 @@ fn first_difference(a: &str, b: &str) -> Option<String> {
 }
 
 fn assert_snapshot(scenario: &Scenario, checked: &Checked) {
+    let snapshot = snapshot_json(scenario, checked);
+    insta::with_settings!({
+        snapshot_path => SNAPSHOT_PATH,
+        prepend_module_to_snapshot => false,
+        description => scenario.purpose.trim(),
+        omit_expression => true,
+    }, {
+        insta::assert_yaml_snapshot!(scenario.name.as_str(), snapshot);
+    });
+}
+
+/// What the snapshot holds: the run's schedule, history, totals and archive.
+fn snapshot_json(scenario: &Scenario, checked: &Checked) -> Json {
     let o = &checked.outcome;
     let (rows, objects) = checked.archive.view();
     let t = &o.totals;
-    let snapshot = json!({
+    json!({
         "scenario": scenario.name,
         "seed": scenario.seed,
         "stream": {
@@ -148,45 +246,41 @@ fn assert_snapshot(scenario: &Scenario, checked: &Checked) {
         },
         "rows": rows,
         "objects": objects,
-    });
-    insta::with_settings!({
-        snapshot_path => SNAPSHOT_PATH,
-        prepend_module_to_snapshot => false,
-        description => scenario.purpose.trim(),
-        omit_expression => true,
-    }, {
-        insta::assert_yaml_snapshot!(scenario.name.as_str(), snapshot);
-    });
+    })
 }
 
-/// One test per scenario file; [`every_scenario_file_has_a_test`] keeps
-/// this list and the folder in step.
-macro_rules! scenarios {
-    ($($test:ident => $name:literal),* $(,)?) => {
-        mod cases {
-            $(
-                #[tokio::test(start_paused = true)]
-                async fn $test() {
-                    super::scenario_test($name).await;
-                }
-            )*
-        }
-
-        const NAMES: &[&str] = &[$($name),*];
-    };
+/// The memory test of every scenario file (each file runs on memory).
+mod cases {
+    backend_tests! {
+        super::scenario_test;
+        clean_stream => "clean-stream",
+        duplicates => "duplicates",
+        old_clients => "old-clients",
+        odd_headers => "odd-headers",
+        crash_after_object_write => "crash-after-object-write",
+        crash_before_commit => "crash-before-commit",
+        s3_faults => "s3-faults",
+        index_outage => "index-outage",
+        rebalance => "rebalance",
+        restart_storm => "restart-storm",
+    }
 }
 
-scenarios! {
-    clean_stream => "clean-stream",
-    duplicates => "duplicates",
-    old_clients => "old-clients",
-    odd_headers => "odd-headers",
-    crash_after_object_write => "crash-after-object-write",
-    crash_before_commit => "crash-before-commit",
-    s3_faults => "s3-faults",
-    index_outage => "index-outage",
-    rebalance => "rebalance",
-    restart_storm => "restart-storm",
+/// The files whose `backends` list `fs+sqlite`.
+mod fs_sqlite {
+    backend_tests! {
+        super::fs_sqlite_test;
+        clean_stream => "clean-stream",
+        duplicates => "duplicates",
+        old_clients => "old-clients",
+        odd_headers => "odd-headers",
+        crash_after_object_write => "crash-after-object-write",
+        crash_before_commit => "crash-before-commit",
+        s3_faults => "s3-faults",
+        index_outage => "index-outage",
+        rebalance => "rebalance",
+        restart_storm => "restart-storm",
+    }
 }
 
 #[test]
@@ -197,16 +291,24 @@ fn every_scenario_file_has_a_test() {
         .filter_map(|name| name.strip_suffix(".toml").map(str::to_owned))
         .collect();
     files.sort();
-    let mut names: Vec<String> = NAMES.iter().map(|n| (*n).to_owned()).collect();
+    let mut names: Vec<String> = cases::NAMES.iter().map(|n| (*n).to_owned()).collect();
     names.sort();
-    assert_eq!(files, names, "scenarios/*.toml and the `scenarios!` list in scenario/mod.rs must match");
-    for name in NAMES {
-        let make_name = name.replace('-', "_");
-        assert!(
-            !make_name.is_empty() && spec::load(name).is_ok(),
-            "scenarios/{name}.toml does not load: {:?}",
-            spec::load(name).err()
-        );
+    assert_eq!(files, names, "scenarios/*.toml and the `cases` list in scenario/mod.rs must match");
+    for name in cases::NAMES {
+        let scenario = spec::load(name).unwrap_or_else(|e| panic!("scenarios/{name}.toml does not load: {e}"));
+        for (backend, tests, list) in [
+            (Backend::FsSqlite, fs_sqlite::NAMES, "`fs_sqlite` in scenario/mod.rs"),
+            (Backend::Real, real::NAMES, "scenario/real.rs"),
+        ] {
+            assert_eq!(
+                scenario.backends.contains(&backend),
+                tests.contains(name),
+                "scenarios/{name}.toml {} backend {:?}, but the test list in {list} {} it",
+                if scenario.backends.contains(&backend) { "lists" } else { "does not list" },
+                backend.as_str(),
+                if tests.contains(name) { "has" } else { "lacks" },
+            );
+        }
     }
 }
 

@@ -5,14 +5,15 @@
 //!
 //! Both runs use the same topic prefix (the broker is shared) and the
 //! stream as Kafka carries it (`produce::as_produced`). Their archives must
-//! agree on every row column and every object byte, except the row `id`
-//! (the database's serial: real consumers interleave partitions in another
-//! order) and `bucket`. Scenarios that move partitions between consumers
-//! are memory-only: a real group assigns partitions itself.
+//! agree on every row column and every object byte, except the columns of
+//! [`compare::DELIVERY_PROVENANCE`] (`id`, `bucket`, `partition`,
+//! `kafka_offset`); for those, every real row must name a delivery of its
+//! own message. Scenarios that move partitions between consumers are
+//! memory-only: a real group assigns partitions itself.
 
 use super::drive::{Backends, Broker, prefixed_stream, run_on};
-use super::spec::{self, Scenario};
-use super::{Checked, dump, failure_with, invariants};
+use super::spec::{Backend, Scenario};
+use super::{Checked, compare, dump, failure_with, invariants};
 use crate::support::{self, service};
 use archiver::config::TopicSelection;
 use archiver::index::{self, Index};
@@ -23,10 +24,8 @@ use archiver::source::selector::ConfiguredSelector;
 use archiver::source::{KafkaConnection, MessageSource, SourceError};
 use archiver::store::{MemoryStore, ObjectStore};
 use futures::future::BoxFuture;
-use hop_archiver_tests::schedule::Fault;
 use mockhop::expect::ArchiveRules;
 use mockhop::{Delivery, produce};
-use serde_json::Value as Json;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -145,37 +144,26 @@ async fn drop_database(url: &str) {
     support::admin_exec(&service("ARCHIVER_TEST_PG_URL"), sql).await;
 }
 
-/// Rows without `id` and `bucket`, and the objects: what both runs share.
-fn comparable(checked: &Checked) -> (Vec<Json>, Vec<Json>) {
-    let (mut rows, objects) = checked.archive.view();
-    for row in &mut rows {
-        if let Some(row) = row.as_object_mut() {
-            row.remove("id");
-            row.remove("bucket");
+/// Every real row whose `partition`/`kafka_offset` does not name a
+/// delivery of the row's own message (same fingerprint).
+fn provenance_problems(real: &Checked, deliveries: &[Delivery], rules: &ArchiveRules, partitions: u32) -> Vec<String> {
+    let (_, by_partition) = super::drive::fill_log(deliveries, rules, partitions, mockhop::Delivery::partition);
+    let mut out = Vec::new();
+    for e in &real.archive.rows {
+        let r = &e.row;
+        let delivered = r.partition.zip(r.kafka_offset).and_then(|(partition, offset)| {
+            let messages = by_partition.get(&(r.topic.clone(), partition))?;
+            messages.get(usize::try_from(offset).ok()?)
+        });
+        let fingerprint = delivered.map(|m| archiver::identity::fingerprint(m).0);
+        if fingerprint != Some(r.fingerprint) {
+            out.push(format!(
+                "row {} ({}) says it came from {}/{:?} offset {:?}, which holds another message",
+                e.id, r.uuid, r.topic, r.partition, r.kafka_offset
+            ));
         }
     }
-    (rows, objects)
-}
-
-/// The first entry where two lists differ, with the fields that differ.
-fn first_difference(what: &str, memory: &[Json], real: &[Json]) -> Option<String> {
-    let n = memory.len().max(real.len());
-    let i = (0..n).find(|&i| memory.get(i) != real.get(i))?;
-    let show = |v: Option<&Json>| v.map_or("(none)".to_owned(), |v| v.to_string().chars().take(300).collect());
-    let (m, r) = (memory.get(i), real.get(i));
-    let fields = match (m.and_then(Json::as_object), r.and_then(Json::as_object)) {
-        (Some(m), Some(r)) => m
-            .keys()
-            .chain(r.keys())
-            .filter(|k| m.get(*k) != r.get(*k))
-            .map(|k| format!("\n    {k}: memory {}, real {}", show(m.get(k)), show(r.get(k))))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect::<String>(),
-        _ => format!("\n    memory: {}\n    real:   {}", show(m), show(r)),
-    };
-    let key = m.or(r).and_then(|v| v.get("key")).map_or(String::new(), |k| format!(" ({k})"));
-    Some(format!("{what} #{i}{key}:{fields}"))
+    out
 }
 
 /// How to run one real-backend scenario again.
@@ -188,11 +176,7 @@ fn reproduce(name: &str) -> String {
 }
 
 fn real_scenario_test(name: &str) {
-    let scenario = spec::load(name).unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        !scenario.faults.iter().any(|f| matches!(f, Fault::Rebalance { .. })),
-        "{name}: rebalances are memory-only (a real group assigns partitions itself)"
-    );
+    let scenario = super::load_for(name, Backend::Real);
     let prefix = format!("scn-{}-{}-", name, &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let deliveries = produce::as_produced(&prefixed_stream(&scenario, scenario.seed, &prefix));
     let memory = in_memory(&scenario, &deliveries, &prefix);
@@ -201,26 +185,29 @@ fn real_scenario_test(name: &str) {
     assert!(memory.violations.is_empty(), "{}", failure_with(&scenario, seed, &memory, &memory.violations, &again));
     let real = on_real_services(&scenario, &deliveries, &prefix);
     assert!(real.violations.is_empty(), "{}", failure_with(&scenario, seed, &real, &real.violations, &again));
-    let ((memory_rows, memory_objects), (real_rows, real_objects)) = (comparable(&memory), comparable(&real));
-    let difference = first_difference("row", &memory_rows, &real_rows)
-        .or_else(|| first_difference("object", &memory_objects, &real_objects));
+    let rules = ArchiveRules::defaults(&prefix);
+    let provenance = provenance_problems(&real, &deliveries, &rules, scenario.stream.partitions);
+    assert!(provenance.is_empty(), "{}", failure_with(&scenario, seed, &real, &provenance, &again));
+    let ((memory_rows, memory_objects), (real_rows, real_objects)) = (memory.archive.view(), real.archive.view());
+    let ignored = compare::DELIVERY_PROVENANCE;
+    let difference = compare::first_difference(
+        "row",
+        &compare::without(&memory_rows, ignored),
+        &compare::without(&real_rows, ignored),
+        "real",
+    )
+    .or_else(|| compare::first_difference("object", &memory_objects, &real_objects, "real"));
     if let Some(difference) = difference {
         let problem = format!("the real backends' archive differs from memory's; first difference: {difference}");
         panic!("{}", failure_with(&scenario, seed, &real, &[problem], &again));
     }
 }
 
-#[test]
-fn duplicates() {
-    real_scenario_test("duplicates");
-}
-
-#[test]
-fn crash_after_object_write() {
-    real_scenario_test("crash-after-object-write");
-}
-
-#[test]
-fn index_outage() {
-    real_scenario_test("index-outage");
+backend_tests! {
+    real_scenario_test;
+    duplicates => "duplicates",
+    crash_after_object_write => "crash-after-object-write",
+    index_outage => "index-outage",
+    clean_stream => "clean-stream",
+    odd_headers => "odd-headers",
 }

@@ -14,9 +14,11 @@ pub struct Scenario {
     pub purpose: String,
     pub seed: u64,
     pub stream: StreamSpec,
-    /// Only `memory` (in-process store and index) is implemented.
-    #[serde(default = "memory")]
-    pub backend: String,
+    /// Where the scenario runs: always `memory` (the reference, and the
+    /// snapshot), plus `fs+sqlite` and `real` if listed; every other
+    /// backend must leave the same archive as memory.
+    #[serde(default = "memory_only")]
+    pub backends: Vec<Backend>,
     #[serde(default)]
     pub pipeline: PipelineSpec,
     #[serde(default)]
@@ -64,8 +66,34 @@ fn batch_rows_max() -> usize {
     16
 }
 
-fn memory() -> String {
-    "memory".into()
+fn memory_only() -> Vec<Backend> {
+    vec![Backend::Memory]
+}
+
+/// A set of backends a scenario runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+pub enum Backend {
+    /// `MemoryStore` + `MemoryIndex` + the memory log, on a paused clock.
+    #[serde(rename = "memory")]
+    Memory,
+    /// `FsStore` + a SQLite file index in a temporary directory, with the
+    /// memory log and the same paused clock.
+    #[serde(rename = "fs+sqlite")]
+    FsSqlite,
+    /// tansu + s3s-fs + PostgreSQL (`scenario::real`).
+    #[serde(rename = "real")]
+    Real,
+}
+
+impl Backend {
+    /// As written in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Memory => "memory",
+            Backend::FsSqlite => "fs+sqlite",
+            Backend::Real => "real",
+        }
+    }
 }
 
 /// What is checked after a run.
@@ -121,8 +149,18 @@ pub fn load(name: &str) -> Result<Scenario, String> {
 /// Parses scenario text and checks what serde cannot.
 pub fn parse(text: &str) -> Result<Scenario, String> {
     let scenario: Scenario = toml::from_str(text).map_err(|e| e.to_string())?;
-    if scenario.backend != "memory" {
-        return Err(format!("backend {:?} is not supported yet (only \"memory\")", scenario.backend));
+    if !scenario.backends.contains(&Backend::Memory) {
+        return Err("backends must include \"memory\": it is the reference the others are compared with".into());
+    }
+    let mut unique = scenario.backends.clone();
+    unique.sort();
+    unique.dedup();
+    if unique.len() != scenario.backends.len() {
+        return Err(format!("backends lists one twice: {:?}", scenario.backends));
+    }
+    let rebalances = scenario.faults.iter().any(|f| matches!(f, Fault::Rebalance { .. }));
+    if rebalances && scenario.backends.contains(&Backend::Real) {
+        return Err("backend \"real\" cannot run rebalance faults (a real group assigns partitions itself)".into());
     }
     if scenario.stream.partitions == 0 || scenario.stream.count == 0 {
         return Err("stream.partitions and stream.count must be at least 1".into());
@@ -184,6 +222,26 @@ fn unknown_keys_are_errors_that_name_the_key() {
                  [stream]\nprofile = \"default\"\ncount = 1\npartitions = 1\n\
                  [[faults]]\nkind = \"crash-after-object-write\"\nat = 1\nafter = 2\n";
     assert!(parse(fault).expect_err("unknown fault key").contains("after"));
+    let backend = "name = \"x\"\npurpose = \"p\"\nseed = 1\nbackends = [\"memory\", \"s3\"]\n\
+                   [stream]\nprofile = \"default\"\ncount = 1\npartitions = 1\n";
+    assert!(parse(backend).expect_err("unknown backend").contains("s3"));
+}
+
+#[test]
+fn backends_include_memory_once_and_real_has_no_rebalance() {
+    let with = |backends: &str, faults: &str| {
+        format!(
+            "name = \"x\"\npurpose = \"p\"\nseed = 1\nbackends = {backends}\n\
+             [stream]\nprofile = \"default\"\ncount = 1\npartitions = 1\n{faults}"
+        )
+    };
+    let all = parse(&with(r#"["memory", "fs+sqlite", "real"]"#, "")).expect("all three");
+    assert_eq!(all.backends, [Backend::Memory, Backend::FsSqlite, Backend::Real]);
+    assert!(parse(&with(r#"["fs+sqlite"]"#, "")).expect_err("no memory").contains("memory"));
+    assert!(parse(&with(r#"["memory", "memory"]"#, "")).expect_err("twice").contains("twice"));
+    let rebalance = "[[faults]]\nkind = \"rebalance\"\nafter_delivery = 1\npartitions = [0]\nto = 1\n";
+    assert!(parse(&with(r#"["memory", "real"]"#, rebalance)).expect_err("real rebalance").contains("rebalance"));
+    assert!(parse(&with(r#"["memory", "fs+sqlite"]"#, rebalance)).is_ok());
 }
 
 #[test]
