@@ -210,4 +210,5 @@ backend_tests! {
     index_outage => "index-outage",
     clean_stream => "clean-stream",
     odd_headers => "odd-headers",
+    crash_before_commit => "crash-before-commit",
 }
