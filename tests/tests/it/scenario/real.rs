@@ -211,4 +211,5 @@ backend_tests! {
     clean_stream => "clean-stream",
     odd_headers => "odd-headers",
     crash_before_commit => "crash-before-commit",
+    old_clients => "old-clients",
 }
