@@ -101,33 +101,14 @@ mod tests {
     use super::*;
     use crate::schedule::{Fault, FaultSchedule};
     use crate::world::World;
-    use archiver::index::{MemoryIndex, TimestampType};
+    use archiver::index::MemoryIndex;
 
     fn row(n: u8) -> IndexRow {
+        let uuid = Uuid::from_bytes([n; 16]);
         IndexRow {
-            uuid: Uuid::from_bytes([n; 16]),
-            topic: "t".into(),
-            timestamp: 1,
-            size: 1,
-            key: format!("t/{n}.bson"),
-            bucket: "b".into(),
-            crc32: 0,
-            is_client_uuid: false,
-            public: false,
-            direct_upload: false,
-            message_crc32: 0,
-            title: String::new(),
-            sender: String::new(),
-            media_type: String::new(),
-            file_name: String::new(),
-            originator: String::new(),
-            retracted: false,
-            partition: Some(0),
             kafka_offset: Some(i64::from(n)),
-            timestamp_type: TimestampType::Create,
-            ingested_at: 0,
             fingerprint: [n; 32],
-            claimed_uuid: None,
+            ..crate::rows::row(uuid, "t", &format!("t/{n}.bson"), 1)
         }
     }
 

@@ -7,6 +7,7 @@ use archiver::api::ApiLimits;
 use archiver::index::{IndexRow, TimestampType};
 use archiver::record::Record;
 use archiver::store::{MemoryStore, ObjectStore as _, StoreError};
+pub(super) use hop_archiver_tests::rows::row;
 use reqwest::Method;
 use uuid::Uuid;
 
@@ -70,35 +71,6 @@ async fn api_raw_file_returns_the_payload_current_and_legacy() {
     assert!(!content.is_empty());
     assert_eq!(reply.body, content);
     assert_eq!(server.get(&format!("/msg/{uuid}")).await.body, legacy, "legacy objects are served verbatim too");
-}
-
-/// A minimal index row for an object put in place by hand.
-pub(super) fn row(uuid: Uuid, topic: &str, key: &str, size: usize) -> IndexRow {
-    IndexRow {
-        uuid,
-        topic: topic.into(),
-        timestamp: 1_672_531_200_000,
-        size: size as i32,
-        key: key.into(),
-        bucket: "archive".into(),
-        crc32: 0,
-        is_client_uuid: false,
-        public: true,
-        direct_upload: false,
-        message_crc32: 0,
-        title: String::new(),
-        sender: String::new(),
-        media_type: String::new(),
-        file_name: String::new(),
-        originator: String::new(),
-        retracted: false,
-        partition: Some(0),
-        kafka_offset: Some(0),
-        timestamp_type: TimestampType::Create,
-        ingested_at: 0,
-        fingerprint: [0; 32],
-        claimed_uuid: None,
-    }
 }
 
 /// The UUIDs of a BSON listing, with its tokens.
