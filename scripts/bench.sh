@@ -223,7 +223,7 @@ bench_one() {
 
   # The index rows tell the phases apart: `ingested_at` (ms) is stamped as
   # each message is prepared, so first..last is the archiving window; before
-  # it the consumer joins its group, after it --until-eos waits out quiet.
+  # it the consumer joins its group, after it --until-eos notices the end.
   local objects bytes first_ms last_ms
   IFS='|' read -r objects bytes first_ms last_ms < <("$psql_bin" "$index" -v ON_ERROR_STOP=1 -Atc \
     "SELECT count(*), coalesce(sum(size), 0), min(ingested_at), max(ingested_at) FROM messages") \

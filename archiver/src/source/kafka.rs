@@ -52,12 +52,9 @@ const FETCH_QUEUE_BACKOFF_MS: &str = "20";
 const PREFETCH_MESSAGES_MIN: &str = "1000";
 const METADATA_TIMEOUT_MS: u64 = 10_000;
 const STATISTICS_INTERVAL_MS: u64 = 10_000;
-/// With `--until-eos`, a partition counts as drained only after this long
-/// without a message: some brokers (tansu 0.6) report a high watermark below
-/// the last offset, and an empty fetch after the assignment settles it.
-const QUIET_MS: u64 = 3_000;
-/// With `--until-eos`, statistics also tell when every partition is drained.
-const STATISTICS_INTERVAL_UNTIL_EOS_MS: u64 = 1_000;
+/// With `--until-eos`, statistics also tell when every partition is drained,
+/// so their interval bounds how long the end of the stream goes unnoticed.
+const STATISTICS_INTERVAL_UNTIL_EOS_MS: u64 = 200;
 
 /// Feeds librdkafka's statistics into the lag gauge, and keeps each
 /// partition's consumed and high-water offsets for `--until-eos` (so that
@@ -72,13 +69,22 @@ pub struct LagContext {
 struct Progress {
     /// Next offset the application will see (consumed, or committed before).
     at: i64,
+    /// Where the current fetch session last reached the end of the
+    /// partition (negative: not yet). Reset whenever fetching (re)starts, so
+    /// it is never a leftover of an earlier assignment.
+    eof: i64,
+    /// The high watermark of the latest fetch response.
     high: i64,
     low: i64,
 }
 
 impl Progress {
+    /// Drained: a fetch found the end, no later fetch saw more, and the
+    /// application has been handed everything before it. The end comes from
+    /// fetch responses only: tansu 0.6 answers ListOffsets with a stale high
+    /// watermark (measured: 6 003 while the partition held 6 667 messages).
     fn drained(self) -> bool {
-        self.high >= 0 && self.at.max(self.low) >= self.high
+        self.eof >= 0 && self.eof >= self.high && self.at.max(self.low) >= self.eof
     }
 }
 
@@ -102,7 +108,8 @@ impl ClientContext for LagContext {
                     self.metrics.set_lag(topic, *partition, p.consumer_lag);
                 }
                 let at = p.app_offset.max(p.committed_offset);
-                partitions.insert((topic.clone(), *partition), Progress { at, high: p.hi_offset, low: p.lo_offset });
+                let progress = Progress { at, eof: p.eof_offset, high: p.hi_offset, low: p.lo_offset };
+                partitions.insert((topic.clone(), *partition), progress);
             }
         }
     }
@@ -129,8 +136,6 @@ pub struct KafkaSource {
     refresh: tokio::time::Interval,
     /// With `--until-eos`: how often to look whether every partition is drained.
     drain_check: tokio::time::Interval,
-    /// When the last message (or the subscription) arrived; see [`QUIET_MS`].
-    last_activity: std::time::Instant,
     /// The latest position committed per partition, for the final commit.
     committed: BTreeMap<(String, i32), i64>,
 }
@@ -177,7 +182,6 @@ impl KafkaSource {
             refresh,
             drain_check: tokio::time::interval(Duration::from_millis(STATISTICS_INTERVAL_UNTIL_EOS_MS)),
             committed: BTreeMap::new(),
-            last_activity: std::time::Instant::now(),
         };
         source.resubscribe().await?;
         Ok(source)
@@ -217,7 +221,6 @@ impl KafkaSource {
             self.consumer.subscribe(&names).map_err(|e| fatal("cannot subscribe", &e))?;
         }
         self.subscribed = wanted;
-        self.last_activity = std::time::Instant::now();
         Ok(())
     }
 
@@ -244,9 +247,6 @@ impl KafkaSource {
         if self.subscribed.is_empty() {
             return Ok(true);
         }
-        if self.last_activity.elapsed() < Duration::from_millis(QUIET_MS) {
-            return Ok(false);
-        }
         // The list must not outlive this call: an assignment list still
         // alive when the consumer drops makes the drop hang.
         let assigned: Vec<(String, i32)> = {
@@ -269,10 +269,7 @@ impl MessageSource for KafkaSource {
     async fn next(&mut self) -> Result<Option<Delivered>, SourceError> {
         loop {
             match self.receive().await? {
-                Received::Message(delivered) => {
-                    self.last_activity = std::time::Instant::now();
-                    return Ok(Some(delivered));
-                }
+                Received::Message(delivered) => return Ok(Some(delivered)),
                 Received::EndOfPartition | Received::Nothing if self.options.until_eos => {
                     if self.all_drained()? {
                         return Ok(None);
@@ -349,6 +346,24 @@ fn unavailable(what: &str, e: &KafkaError) -> SourceError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// librdkafka's "no offset yet".
+    const INVALID: i64 = -1001;
+
+    #[test]
+    fn drained_needs_an_end_found_by_this_fetch_session_and_everything_before_it_delivered() {
+        let done = Progress { at: 100, eof: 100, high: 100, low: 0 };
+        assert!(done.drained());
+        // A high watermark from before the assignment is no evidence.
+        assert!(!Progress { eof: INVALID, ..done }.drained());
+        // A later fetch saw more messages.
+        assert!(!Progress { high: 120, ..done }.drained());
+        // Messages up to the end are still queued for the application.
+        assert!(!Progress { at: 99, ..done }.drained());
+        // Nothing consumed or committed, partition empty (or all deleted).
+        assert!(Progress { at: INVALID, eof: 7, high: 7, low: 7 }.drained());
+        assert!(!Progress { at: INVALID, eof: 7, high: 7, low: 3 }.drained());
+    }
 
     #[test]
     fn revoked_partitions_leave_the_lag_gauge() {
