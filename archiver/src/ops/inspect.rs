@@ -1,40 +1,177 @@
 //! `archiver inspect`: show an archive object to a person, as JSON, or check
 //! that it re-encodes to the same bytes.
 
-use crate::record::bson::{Document, Value};
+use crate::record::bson::{self, Document, EncodeError, Value};
 use crate::record::{Body, Header, HeaderValue, Key, Record};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, json};
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
 /// How much of the payload the text rendering shows.
 const PREVIEW_BYTES_MAX: usize = 1024;
 
-/// Outcome of re-encoding a decoded object.
+/// Outcome of re-encoding a decoded object. Its `Display` is the report
+/// `archiver inspect --check` prints.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RoundTrip {
-    Identical,
-    /// The first offset where the re-encoded bytes differ (or where the
-    /// shorter of the two ends).
+    Identical {
+        size_bytes: usize,
+    },
     DiffersAt {
+        /// The first offset where the re-encoded bytes differ (or where the
+        /// shorter of the two ends). Usually 0: a change anywhere changes
+        /// the length prefix of the top-level document.
         offset: usize,
         original_len: usize,
         reencoded_len: usize,
+        /// The first element, in document order, that differs; `None` only
+        /// if the bytes differ and their elements do not, which a lossless
+        /// codec cannot produce.
+        element: Option<ElementDifference>,
     },
 }
 
+/// The first element that differs between the original and the re-encoded
+/// object, found by walking both documents in parallel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElementDifference {
+    /// Dotted path from the top level, array items by index
+    /// (`metadata.headers.1.1`).
+    pub path: String,
+    /// Where the element starts (its type byte) in the original; for an
+    /// element only the re-encoding has, where it would start.
+    pub offset: usize,
+    /// The element in the original, e.g. `int64 5`, or `absent`.
+    pub original: String,
+    /// The element as re-encoded.
+    pub reencoded: String,
+}
+
+impl RoundTrip {
+    pub fn is_identical(&self) -> bool {
+        matches!(self, RoundTrip::Identical { .. })
+    }
+}
+
+impl fmt::Display for RoundTrip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RoundTrip::Identical { size_bytes } => write!(f, "round-trip: identical ({size_bytes} bytes)"),
+            RoundTrip::DiffersAt { offset, original_len, reencoded_len, element } => {
+                write!(
+                    f,
+                    "round-trip: differs at byte {offset} (original {original_len} bytes, re-encoded {reencoded_len} bytes)"
+                )?;
+                match element {
+                    Some(e) => write!(
+                        f,
+                        "\nfirst differing element: {} at byte {}: {} in the file, {} re-encoded",
+                        e.path, e.offset, e.original, e.reencoded
+                    ),
+                    None => f.write_str("\nno element differs"),
+                }
+            }
+        }
+    }
+}
+
 /// Re-encodes `record` and compares with the bytes it was decoded from.
-pub fn round_trip(original: &[u8], record: &Record) -> Result<RoundTrip, crate::record::bson::EncodeError> {
+pub fn round_trip(original: &[u8], record: &Record) -> Result<RoundTrip, EncodeError> {
     let reencoded = record.encode()?;
-    Ok(match original.iter().zip(&reencoded).position(|(a, b)| a != b) {
-        None if original.len() == reencoded.len() => RoundTrip::Identical,
-        found => RoundTrip::DiffersAt {
-            offset: found.unwrap_or(original.len().min(reencoded.len())),
-            original_len: original.len(),
-            reencoded_len: reencoded.len(),
-        },
-    })
+    let Some(offset) = first_difference(original, &reencoded) else {
+        return Ok(RoundTrip::Identical { size_bytes: original.len() });
+    };
+    // Both sides are valid BSON here (the original was decoded, the other
+    // was just encoded); should either fail to decode, the element is unknown.
+    let element = match (bson::decode(original), bson::decode(&reencoded)) {
+        (Ok(a), Ok(b)) => first_element_difference(&a.0, &b.0, "", 0)?,
+        _ => None,
+    };
+    Ok(RoundTrip::DiffersAt { offset, original_len: original.len(), reencoded_len: reencoded.len(), element })
+}
+
+fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
+    match a.iter().zip(b).position(|(x, y)| x != y) {
+        Some(at) => Some(at),
+        None if a.len() == b.len() => None,
+        None => Some(a.len().min(b.len())),
+    }
+}
+
+/// The first differing element of two element lists (a document's or an
+/// array's, whose list starts at `start` in the original), descending into
+/// nested documents and arrays that differ.
+fn first_element_difference(
+    a: &[(String, Value)],
+    b: &[(String, Value)],
+    parent: &str,
+    start: usize,
+) -> Result<Option<ElementDifference>, EncodeError> {
+    let mut at = start + 4; // after the length prefix
+    for i in 0..a.len().max(b.len()) {
+        let (left, right) = (a.get(i), b.get(i));
+        if left == right {
+            if let Some((key, value)) = left {
+                at += element_size(key, value)?;
+            }
+            continue;
+        }
+        let key = left.or(right).map(|(k, _)| k.as_str()).unwrap_or_default();
+        let path = if parent.is_empty() { key.to_owned() } else { format!("{parent}.{key}") };
+        if let (Some((ka, va)), Some((kb, vb))) = (left, right)
+            && ka == kb
+        {
+            let value_at = at + 1 + ka.len() + 1;
+            let nested = match (va, vb) {
+                (Value::Document(da), Value::Document(db)) => first_element_difference(&da.0, &db.0, &path, value_at)?,
+                (Value::Array(ia), Value::Array(ib)) => {
+                    first_element_difference(&indexed(ia), &indexed(ib), &path, value_at)?
+                }
+                _ => None,
+            };
+            if nested.is_some() {
+                return Ok(nested);
+            }
+        }
+        let describe = |element: Option<&(String, Value)>| match element {
+            None => "absent".to_owned(),
+            Some((k, v)) if k == key => describe_value(v),
+            Some((k, v)) => format!("{k:?}: {}", describe_value(v)),
+        };
+        return Ok(Some(ElementDifference { path, offset: at, original: describe(left), reencoded: describe(right) }));
+    }
+    Ok(None)
+}
+
+/// An array's items with their canonical keys, as they are encoded.
+fn indexed(items: &[Value]) -> Vec<(String, Value)> {
+    items.iter().enumerate().map(|(i, v)| (i.to_string(), v.clone())).collect()
+}
+
+/// The encoded size of one element: type byte, key and NUL, value.
+fn element_size(key: &str, value: &Value) -> Result<usize, EncodeError> {
+    // A document holding just `{"": value}` is 4 (length) + 1 (type) +
+    // 1 (empty key's NUL) + value + 1 (final NUL) bytes.
+    let alone = bson::encode(&Document(vec![(String::new(), value.clone())]))?;
+    Ok(1 + key.len() + 1 + alone.len() - 7)
+}
+
+/// A short description of a value: its BSON type and, when short, the value.
+fn describe_value(value: &Value) -> String {
+    const SHOWN_CHARS_MAX: usize = 40;
+    match value {
+        Value::String(s) if s.chars().count() <= SHOWN_CHARS_MAX => format!("string {s:?}"),
+        Value::String(s) => format!("string of {} bytes", s.len()),
+        Value::Document(d) => format!("document of {} fields", d.0.len()),
+        Value::Array(items) => format!("array of {} items", items.len()),
+        Value::Binary { subtype, bytes } => format!("binary subtype {subtype} of {} bytes", bytes.len()),
+        Value::Bool(b) => format!("bool {b}"),
+        Value::Null => "null".to_owned(),
+        Value::Int32(v) => format!("int32 {v}"),
+        Value::Int64(v) => format!("int64 {v}"),
+        Value::Other { kind, raw } => format!("BSON type 0x{kind:02x} of {} bytes", raw.len()),
+    }
 }
 
 fn layout_name(record: &Record) -> &'static str {
@@ -208,5 +345,49 @@ fn to_json(value: &Value) -> serde_json::Value {
         Value::Int32(v) => json!(v),
         Value::Int64(v) => json!(v),
         Value::Other { kind, raw } => json!({ "bson_type": kind, "raw_hex": hex(raw) }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn difference(original: Document, reencoded: Document) -> Option<ElementDifference> {
+        let (a, b) = (bson::encode(&original).expect("encodes"), bson::encode(&reencoded).expect("encodes"));
+        let (a, b) = (bson::decode(&a).expect("decodes"), bson::decode(&b).expect("decodes"));
+        first_element_difference(&a.0, &b.0, "", 0).expect("sizes")
+    }
+
+    fn doc(elements: Vec<(&str, Value)>) -> Document {
+        Document(elements.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    }
+
+    fn expected(path: &str, offset: usize, original: &str, reencoded: &str) -> Option<ElementDifference> {
+        let (path, original, reencoded) = (path.to_owned(), original.to_owned(), reencoded.to_owned());
+        Some(ElementDifference { path, offset, original, reencoded })
+    }
+
+    #[test]
+    fn the_first_differing_element_is_found_inside_arrays() {
+        // "a" starts at 4; its array at 4 + 3 = 7; item "0" at 7 + 4 = 11
+        // is 1 + 2 + 4 = 7 bytes, so item "1" starts at 18.
+        let items = |s: &str| Value::Array(vec![Value::Int32(1), Value::String(s.into())]);
+        let found = difference(
+            doc(vec![("a", items("x")), ("b", Value::Bool(true))]),
+            doc(vec![("a", items("y")), ("b", Value::Bool(true))]),
+        );
+        assert_eq!(found, expected("a.1", 18, "string \"x\"", "string \"y\""));
+    }
+
+    #[test]
+    fn missing_extra_and_renamed_elements_are_named() {
+        let one = ("a", Value::Int32(1));
+        let found = difference(doc(vec![one.clone(), ("b", Value::Int32(2))]), doc(vec![one.clone()]));
+        assert_eq!(found, expected("b", 11, "int32 2", "absent"));
+        let found = difference(doc(vec![one.clone()]), doc(vec![one.clone(), ("c", Value::Null)]));
+        assert_eq!(found, expected("c", 11, "absent", "null"));
+        let found = difference(doc(vec![("k", Value::Null)]), doc(vec![("j", Value::Null)]));
+        assert_eq!(found, expected("k", 4, "null", "\"j\": null"));
+        assert_eq!(difference(doc(vec![one.clone()]), doc(vec![one])), None);
     }
 }

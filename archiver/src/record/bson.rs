@@ -355,9 +355,10 @@ impl<'a> Reader<'a> {
         let mut inner = Reader { bytes: &self.bytes[..start + len - 1], pos: start + 4 };
         let mut elements = Vec::new();
         while inner.pos < inner.bytes.len() {
+            let kind_at = inner.pos;
             let kind = inner.byte()?;
             let key = inner.cstring()?;
-            let value = inner.value(kind, depth)?;
+            let value = inner.value(kind, kind_at, depth)?;
             elements.push((key, value));
         }
         Ok(elements)
@@ -382,7 +383,8 @@ impl<'a> Reader<'a> {
         Ok(items)
     }
 
-    fn value(&mut self, kind: u8, depth: usize) -> Result<Value, DecodeError> {
+    /// The value of an element whose type byte `kind` is at offset `kind_at`.
+    fn value(&mut self, kind: u8, kind_at: usize, depth: usize) -> Result<Value, DecodeError> {
         Ok(match kind {
             kind::STRING => Value::String(self.string()?),
             kind::DOCUMENT => Value::Document(self.document(depth + 1)?),
@@ -403,12 +405,13 @@ impl<'a> Reader<'a> {
             kind::NULL => Value::Null,
             kind::INT32 => Value::Int32(self.i32()?),
             kind::INT64 => Value::Int64(self.i64()?),
-            other => self.other(other)?,
+            other => self.other(other, kind_at)?,
         })
     }
 
-    /// An element type the archive does not interpret, kept raw.
-    fn other(&mut self, kind: u8) -> Result<Value, DecodeError> {
+    /// An element type the archive does not interpret, kept raw. An unknown
+    /// type is reported at its type byte, `kind_at`.
+    fn other(&mut self, kind: u8, kind_at: usize) -> Result<Value, DecodeError> {
         let start = self.pos;
         match kind {
             kind::UNDEFINED | kind::MIN_KEY | kind::MAX_KEY => {}
@@ -436,10 +439,7 @@ impl<'a> Reader<'a> {
                 let len = self.length(14)?;
                 self.take(len - 4)?;
             }
-            unknown => {
-                self.pos -= 1;
-                return Err(self.fail(Problem::UnknownType(unknown)));
-            }
+            unknown => return Err(DecodeError { offset: kind_at, problem: Problem::UnknownType(unknown) }),
         }
         Ok(Value::Other { kind, raw: self.bytes[start..self.pos].to_vec() })
     }
@@ -462,6 +462,19 @@ mod tests {
         let bytes = encode(&Document::default()).expect("encodes");
         assert_eq!(bytes, [5, 0, 0, 0, 0]);
         assert_eq!(decode(&bytes), Ok(Document::default()));
+    }
+
+    #[test]
+    fn unknown_element_type_is_reported_at_its_type_byte() {
+        // {"a": 1, "bad": <type 0x20>}: the type byte of "bad" is at offset
+        // 4 + 7 (the int32 element) = 11; its key ends at 15.
+        let mut bytes =
+            encode(&Document(vec![("a".into(), Value::Int32(1)), ("bad".into(), Value::Null)])).expect("encodes");
+        assert_eq!(bytes[11], kind::NULL);
+        bytes[11] = 0x20;
+        let err = decode(&bytes).expect_err("unknown type");
+        assert_eq!(err, DecodeError { offset: 11, problem: Problem::UnknownType(0x20) });
+        assert_eq!(err.to_string(), "malformed BSON at byte 11: unknown element type 0x20");
     }
 
     #[test]

@@ -166,35 +166,96 @@ fn same_content_with_different_ids_is_two_messages() {
     assert_ne!(identity::fingerprint(&one), identity::fingerprint(&two));
 }
 
-/// Flips one byte of one field of `msg`, chosen by `pick`; `None` when the
-/// chosen field has no byte to flip.
-fn mutate(msg: &Message, pick: usize, at: prop::sample::Index) -> Option<Message> {
-    let mut m = msg.clone();
-    let flip = |bytes: &mut Vec<u8>| {
-        let i = at.index(bytes.len().max(1));
-        bytes.get_mut(i).map(|b| *b ^= 0x01)
-    };
-    match pick % 5 {
-        0 => m.payload.as_mut().and_then(flip)?,
-        1 => match &mut m.key {
-            Key::Bytes(b) => flip(b)?,
-            _ => return None,
-        },
-        2 => {
-            let mut topic = m.topic.clone().into_bytes();
-            flip(&mut topic)?;
-            m.topic = String::from_utf8(topic).ok()?;
-        }
-        3 => m.timestamp ^= 1 << (at.index(64) as u32),
-        _ => {
-            let h = at.index(m.headers.len().max(1));
-            match m.headers.get_mut(h).map(|h| &mut h.value) {
-                Some(HeaderValue::Bytes(b)) => flip(b)?,
-                _ => return None,
-            }
-        }
+/// The parts of a message a single-byte change can hit.
+#[derive(Debug, Clone, Copy)]
+enum Field {
+    Payload,
+    Key,
+    Topic,
+    Timestamp,
+    HeaderKey,
+    HeaderValue,
+}
+
+fn field() -> impl Strategy<Value = Field> {
+    prop_oneof![
+        Just(Field::Payload),
+        Just(Field::Key),
+        Just(Field::Topic),
+        Just(Field::Timestamp),
+        Just(Field::HeaderKey),
+        Just(Field::HeaderValue),
+    ]
+}
+
+/// Flips the low bit of one byte of `bytes` (which must not be empty).
+fn flip_byte(bytes: &mut [u8], at: prop::sample::Index) {
+    let i = at.index(bytes.len());
+    bytes[i] ^= 0x01;
+}
+
+/// Flips the low bit of one byte of `text` (which must not be empty),
+/// choosing among the ASCII and continuation bytes: flipping those keeps the
+/// text valid UTF-8, and every non-empty string has one.
+fn flip_text_byte(text: &mut String, at: prop::sample::Index) {
+    let mut bytes = std::mem::take(text).into_bytes();
+    let flippable: Vec<usize> = (0..bytes.len()).filter(|&i| bytes[i] < 0x80 || bytes[i] & 0xc0 == 0x80).collect();
+    bytes[flippable[at.index(flippable.len())]] ^= 0x01;
+    *text = String::from_utf8(bytes).expect("an ASCII or continuation byte flipped keeps UTF-8 valid");
+}
+
+/// `msg` with a byte in `field` (giving an empty, null or missing field one
+/// first, so no case is skipped), and the same message with that byte
+/// changed: `(before, after)`.
+fn single_byte_change(
+    mut msg: Message,
+    field: Field,
+    header: prop::sample::Index,
+    at: prop::sample::Index,
+    fill: u8,
+) -> (Message, Message) {
+    let fill_text = || char::from(b'a' + fill % 26).to_string();
+    if matches!(field, Field::HeaderKey | Field::HeaderValue) && msg.headers.is_empty() {
+        msg.headers.push(Header::new(fill_text(), Some(&[fill])));
     }
-    Some(m)
+    let h = header.index(msg.headers.len().max(1));
+    match field {
+        Field::Payload if msg.payload.as_ref().is_none_or(Vec::is_empty) => msg.payload = Some(vec![fill]),
+        Field::Key => match &msg.key {
+            Key::Null if fill.is_multiple_of(2) => msg.key = Key::Bytes(vec![fill]),
+            Key::Null => msg.key = Key::Text(fill_text()),
+            Key::Bytes(b) if b.is_empty() => msg.key = Key::Bytes(vec![fill]),
+            Key::Text(t) if t.is_empty() => msg.key = Key::Text(fill_text()),
+            _ => {}
+        },
+        Field::HeaderKey if msg.headers[h].key.is_empty() => msg.headers[h].key = fill_text(),
+        Field::HeaderValue => match &msg.headers[h].value {
+            HeaderValue::Null if fill.is_multiple_of(2) => msg.headers[h].value = HeaderValue::Bytes(vec![fill]),
+            HeaderValue::Null => msg.headers[h].value = HeaderValue::Text(fill_text()),
+            HeaderValue::Bytes(b) if b.is_empty() => msg.headers[h].value = HeaderValue::Bytes(vec![fill]),
+            HeaderValue::Text(t) if t.is_empty() => msg.headers[h].value = HeaderValue::Text(fill_text()),
+            _ => {}
+        },
+        _ => {}
+    }
+    let mut changed = msg.clone();
+    match field {
+        Field::Payload => flip_byte(changed.payload.as_mut().expect("given a payload above"), at),
+        Field::Key => match &mut changed.key {
+            Key::Bytes(b) => flip_byte(b, at),
+            Key::Text(t) => flip_text_byte(t, at),
+            Key::Null => unreachable!("given a key above"),
+        },
+        Field::Topic => flip_text_byte(&mut changed.topic, at),
+        Field::Timestamp => changed.timestamp ^= 1 << (at.index(64) as u32),
+        Field::HeaderKey => flip_text_byte(&mut changed.headers[h].key, at),
+        Field::HeaderValue => match &mut changed.headers[h].value {
+            HeaderValue::Bytes(b) => flip_byte(b, at),
+            HeaderValue::Text(t) => flip_text_byte(t, at),
+            HeaderValue::Null => unreachable!("given a value above"),
+        },
+    }
+    (msg, changed)
 }
 
 proptest! {
@@ -212,13 +273,15 @@ proptest! {
     #[test]
     fn any_single_byte_change_changes_the_fingerprint(
         msg in strategies::message(),
-        pick in 0usize..5,
+        field in field(),
+        header in any::<prop::sample::Index>(),
         at in any::<prop::sample::Index>(),
+        fill in any::<u8>(),
     ) {
-        if let Some(changed) = mutate(&msg, pick, at) {
-            prop_assert_ne!(identity::fingerprint(&msg), identity::fingerprint(&changed));
-            prop_assert_ne!(Identity::of(&msg).derived_uuid, Identity::of(&changed).derived_uuid);
-        }
+        let (msg, changed) = single_byte_change(msg, field, header, at, fill);
+        prop_assert_ne!(&msg, &changed);
+        prop_assert_ne!(identity::fingerprint(&msg), identity::fingerprint(&changed));
+        prop_assert_ne!(Identity::of(&msg).derived_uuid, Identity::of(&changed).derived_uuid);
     }
 
     #[test]

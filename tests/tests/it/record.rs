@@ -46,6 +46,12 @@ fn fixtures() -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// [`fixtures`], read once: the fuzz tests use them in every case.
+fn fixtures_cached() -> &'static [(String, Vec<u8>)] {
+    static FIXTURES: std::sync::OnceLock<Vec<(String, Vec<u8>)>> = std::sync::OnceLock::new();
+    FIXTURES.get_or_init(fixtures)
+}
+
 /// Decodes `bytes`, re-encodes, and asserts the bytes are identical.
 fn check_round_trip(name: &str, bytes: &[u8]) -> Record {
     let record = Record::decode(bytes).unwrap_or_else(|e| panic!("{name}: decode failed: {e}"));
@@ -169,12 +175,13 @@ proptest! {
         check_hostile(&bytes)?;
     }
 
+    /// Every fixture, the legacy layouts (e0, e1, e2) included.
     #[test]
     fn mutated_objects_never_panic(
-        index in 0usize..3,
+        index in 0usize..fixtures_cached().len(),
         edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..6),
     ) {
-        let mut bytes = fixtures().swap_remove(index).1;
+        let mut bytes = fixtures_cached()[index].1.clone();
         for (at, byte, op) in edits {
             let i = at.index(bytes.len().max(1));
             match op {
@@ -185,6 +192,40 @@ proptest! {
         }
         check_hostile(&bytes)?;
     }
+
+    /// Random elements inside a correct outer length and final NUL, so the
+    /// decoder gets past the frame into the elements.
+    #[test]
+    fn random_elements_in_a_valid_frame_never_panic(body in framed_body()) {
+        check_hostile(&framed(&body))?;
+    }
+}
+
+/// A document's body: raw random bytes, or elements with a valid type byte
+/// and key followed by random value bytes.
+fn framed_body() -> impl Strategy<Value = Vec<u8>> {
+    let kinds: Vec<u8> = (0x01..=0x13).chain([0x7f, 0xff]).collect();
+    let element = (proptest::sample::select(kinds), "[a-z0-9]{0,3}", proptest::collection::vec(any::<u8>(), 0..24))
+        .prop_map(|(kind, key, value)| {
+            let mut bytes = vec![kind];
+            bytes.extend_from_slice(key.as_bytes());
+            bytes.push(0);
+            bytes.extend(value);
+            bytes
+        });
+    prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..512),
+        proptest::collection::vec(element, 1..8).prop_map(|elements| elements.concat()),
+    ]
+}
+
+/// `body` with a correct length prefix and final NUL.
+fn framed(body: &[u8]) -> Vec<u8> {
+    let len = i32::try_from(body.len() + 5).expect("test bodies are small");
+    let mut bytes = len.to_le_bytes().to_vec();
+    bytes.extend_from_slice(body);
+    bytes.push(0);
+    bytes
 }
 
 /// Hostile input decodes to an error or to a record that re-encodes to a

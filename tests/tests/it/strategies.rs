@@ -29,12 +29,23 @@ pub fn header_key() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Text as it appears in string keys and legacy string header values:
+/// empty (legacy objects wrote null header values as `""`), unicode, and
+/// with NUL and control characters (a BSON string is length-prefixed, so it
+/// holds them and reads back byte-exact).
+pub fn text() -> impl Strategy<Value = String> {
+    prop_oneof![Just(String::new()), "\\PC{1,16}", "[a-z\0\n\u{7f}é]{1,8}"]
+}
+
+/// Header values: Kafka's bytes and null, and the string values of legacy
+/// objects, which the record keeps as BSON strings.
 pub fn header_value() -> impl Strategy<Value = HeaderValue> {
     prop_oneof![
         1 => Just(HeaderValue::Null),
         4 => vec(any::<u8>(), 0..40).prop_map(HeaderValue::Bytes),
         1 => vec(any::<u8>(), 16).prop_map(HeaderValue::Bytes),
         1 => Just(HeaderValue::Bytes(vec![0xff, 0xfe, 0x80])),
+        1 => text().prop_map(HeaderValue::Text),
     ]
 }
 
@@ -43,8 +54,10 @@ pub fn headers() -> impl Strategy<Value = Vec<Header>> {
     vec((header_key(), header_value()).prop_map(|(key, value)| Header { key, value }), 0..12)
 }
 
+/// Keys: null, bytes, and the string keys of direct uploads (stored as BSON
+/// strings).
 pub fn key() -> impl Strategy<Value = Key> {
-    prop_oneof![Just(Key::Null), vec(any::<u8>(), 0..40).prop_map(Key::Bytes)]
+    prop_oneof![Just(Key::Null), vec(any::<u8>(), 0..40).prop_map(Key::Bytes), text().prop_map(Key::Text)]
 }
 
 pub fn topic() -> impl Strategy<Value = String> {
