@@ -31,13 +31,14 @@ fi
 
 # hop-client for the API's real-client tests, in a private venv (about 21 s
 # the first time, measured). Its vendored BSON codec imports `six` without
-# declaring it, hence the second package.
+# declaring it, hence the second package. kafka-python (pure Python, no
+# librdkafka) is mockhop's independent Kafka reader in its produce test.
 hop_client_venv() {
   local venv="${XDG_CACHE_HOME:-$HOME/.cache}/hop-archiver/hop-client-venv"
-  "$venv/bin/python" -c 'import hop, six' 2>/dev/null && return 0
-  echo "deps: installing hop-client into $venv" >&2
-  python3 -m venv "$venv" && "$venv/bin/pip" install -q "hop-client==0.13.0" six >/dev/null \
-    || { echo "deps: pip install hop-client failed" >&2; return 1; }
+  "$venv/bin/python" -c 'import hop, six, kafka' 2>/dev/null && return 0
+  echo "deps: installing hop-client and kafka-python into $venv" >&2
+  python3 -m venv "$venv" && "$venv/bin/pip" install -q "hop-client==0.13.0" six "kafka-python==3.0.12" >/dev/null \
+    || { echo "deps: pip install hop-client kafka-python failed" >&2; return 1; }
 }
 
 if [ ${#missing[@]} -eq 0 ]; then

@@ -5,7 +5,7 @@ use crate::Delivery;
 use archiver::identity::{self, Collision, Decision, Fingerprint, Identity, Placement};
 use archiver::record::Message;
 use archiver::topics;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
 /// The archiver settings that decide what is archived at all.
@@ -45,9 +45,34 @@ pub struct ExpectedMessage {
     pub message: Message,
 }
 
+/// Why a delivery of the stream must not be in the archive at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Exclusion {
+    /// Its topic is vetoed (heartbeats by default).
+    Vetoed,
+    /// It carries `_test` and the archiver skips those.
+    Test,
+}
+
+/// A distinct message of the stream the archive must not hold: if one is
+/// found archived anyway, `verify` reports it as extra.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Excluded {
+    /// The first delivery that carried it.
+    pub seq: u64,
+    pub fingerprint: Fingerprint,
+    pub topic: String,
+    /// Payload CRC-32, as the index's `con_message_crc32` holds it (lets a
+    /// listing of the API skip rows that cannot be this message).
+    pub payload_crc32: u32,
+    pub reason: Exclusion,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Expectation {
     pub messages: Vec<ExpectedMessage>,
+    /// Distinct vetoed and skipped `_test` messages, in stream order.
+    pub excluded: Vec<Excluded>,
     /// Deliveries of a message already archived.
     pub duplicates: u64,
     /// Messages stored under their derived UUID because their `_id` was taken.
@@ -59,15 +84,30 @@ pub struct Expectation {
 /// Replays `deliveries` through the identity rules in stream order.
 pub fn expect(deliveries: &[Delivery], rules: &ArchiveRules) -> Result<Expectation, Collision> {
     let mut held: BTreeMap<Uuid, Fingerprint> = BTreeMap::new();
+    let mut excluded: BTreeSet<Fingerprint> = BTreeSet::new();
     let mut out = Expectation::default();
     for delivery in deliveries {
         let message = &delivery.message;
-        if rules.is_vetoed(&message.topic) {
+        let exclusion = if rules.is_vetoed(&message.topic) {
             out.vetoed += 1;
-            continue;
-        }
-        if rules.is_skipped_test(message) {
+            Some(Exclusion::Vetoed)
+        } else if rules.is_skipped_test(message) {
             out.skipped_test += 1;
+            Some(Exclusion::Test)
+        } else {
+            None
+        };
+        if let Some(reason) = exclusion {
+            let fingerprint = identity::fingerprint(message);
+            if excluded.insert(fingerprint) {
+                out.excluded.push(Excluded {
+                    seq: delivery.seq,
+                    fingerprint,
+                    topic: message.topic.clone(),
+                    payload_crc32: payload_crc32(message),
+                    reason,
+                });
+            }
             continue;
         }
         let id = Identity::of(message);
@@ -90,4 +130,10 @@ pub fn expect(deliveries: &[Delivery], rules: &ArchiveRules) -> Result<Expectati
         }
     }
     Ok(out)
+}
+
+/// The CRC-32 of a message's payload (of nothing for a null payload), as
+/// the archive's annotations and index rows carry it.
+pub fn payload_crc32(message: &Message) -> u32 {
+    crc32fast::hash(message.payload.as_deref().unwrap_or_default())
 }

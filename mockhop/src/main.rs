@@ -56,12 +56,8 @@ enum Command {
         stream: StreamArgs,
         #[command(flatten)]
         rules: RuleArgs,
-        /// The archive's index: postgres://... or sqlite://...
-        #[arg(long)]
-        index: String,
-        /// The archive's object store: s3://bucket?endpoint=..., file:///dir
-        #[arg(long)]
-        store: String,
+        #[command(flatten)]
+        archive: ArchiveArgs,
     },
     /// Measure the object store's raw PUT rate for the archive of the stream
     /// (the `make bench` ceiling): the archiver's exact objects, no Kafka, no
@@ -145,6 +141,24 @@ impl RuleArgs {
     }
 }
 
+/// Where `verify` reads the archive: its index and store, or its HTTP API.
+#[derive(Args)]
+struct ArchiveArgs {
+    /// The archive's index: postgres://... or sqlite://...
+    #[arg(long, required_unless_present = "api", requires = "store")]
+    index: Option<String>,
+    /// The archive's object store: s3://bucket?endpoint=..., file:///dir
+    #[arg(long, required_unless_present = "api", requires = "index")]
+    store: Option<String>,
+    /// Read the archive through its HTTP API instead (`archiver serve`): http://host:port
+    #[arg(long, conflicts_with_all = ["index", "store"])]
+    api: Option<String>,
+    /// Bearer token for --api, if the stream's topics are not public (the
+    /// environment keeps it out of `ps`).
+    #[arg(long, env = "MOCKHOP_API_TOKEN", hide_env_values = true)]
+    api_token: Option<String>,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum StreamFormat {
     Jsonl,
@@ -154,6 +168,8 @@ enum StreamFormat {
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,
+        // The reader of stdout went away (`mockhop generate | head`): a normal end.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("mockhop: {err:#}");
             ExitCode::from(2)
@@ -161,12 +177,16 @@ fn main() -> ExitCode {
     }
 }
 
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().filter_map(|e| e.downcast_ref::<std::io::Error>()).any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Generate { stream, format, out } => generate_file(&stream, format, out)?,
         Command::Produce { stream, kafka, partitions } => produce_stream(&stream, &kafka, partitions)?,
         Command::Expect { stream, rules } => print_expectation(&expectation(&stream, &rules)?)?,
-        Command::Verify { stream, rules, index, store } => return verify_archive(&stream, &rules, &index, &store),
+        Command::Verify { stream, rules, archive } => return verify_archive(&stream, &rules, &archive),
         Command::Demo { dir, seed, count } => {
             archiver::ops::logging::init(archiver::ops::logging::LogFormat::Text, "warn");
             demo::run(&dir, seed, count)?;
@@ -175,8 +195,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             put_ceiling(&stream, &store, concurrency, create_bucket)?;
         }
         Command::Profiles => {
+            let mut out = std::io::stdout().lock();
             for p in PROFILES {
-                println!("{:<12} {}", p.name, p.summary);
+                writeln!(out, "{:<12} {}", p.name, p.summary)?;
             }
         }
     }
@@ -218,12 +239,13 @@ fn produce_stream(stream: &StreamArgs, kafka: &KafkaConnection, partitions: i32)
         produce::produce(kafka, &deliveries, partitions, |_| progress.inc(1)).await
     })?;
     progress.finish_and_clear();
-    println!("{:<40} {:>8} {:>12}", "topic", "sent", "bytes");
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{:<40} {:>8} {:>14}", "topic", "sent", "payload bytes")?;
     for (topic, t) in &summary {
-        println!("{topic:<40} {:>8} {:>12}", t.sent, t.bytes);
+        writeln!(out, "{topic:<40} {:>8} {:>14}", t.sent, t.bytes)?;
     }
     let (sent, bytes) = summary.values().fold((0, 0), |(s, b), t| (s + t.sent, b + t.bytes));
-    println!("{:<40} {sent:>8} {bytes:>12}", "total");
+    writeln!(out, "{:<40} {sent:>8} {bytes:>14}", "total")?;
     Ok(())
 }
 
@@ -268,22 +290,33 @@ fn put_ceiling(stream: &StreamArgs, store: &str, concurrency: usize, create_buck
     Ok(())
 }
 
-fn verify_archive(stream: &StreamArgs, rules: &RuleArgs, index: &str, store: &str) -> anyhow::Result<ExitCode> {
+fn verify_archive(stream: &StreamArgs, rules: &RuleArgs, archive: &ArchiveArgs) -> anyhow::Result<ExitCode> {
     let expected = expectation(stream, rules)?;
     let runtime = tokio::runtime::Runtime::new()?;
     let report = runtime.block_on(async {
-        let index = archiver::index::open(index).await?;
-        let store = archiver::store::open(store).await?;
-        anyhow::Ok(verify::verify(&expected, index.as_ref(), store.as_ref()).await?)
+        match (&archive.api, &archive.index, &archive.store) {
+            (Some(api), _, _) => {
+                let client = verify::api::ApiClient::new(api, archive.api_token.clone())?;
+                anyhow::Ok(verify::api::verify_api(&expected, &client).await?)
+            }
+            (None, Some(index), Some(store)) => {
+                let index = archiver::index::open(index).await?;
+                let store = archiver::store::open(store).await?;
+                anyhow::Ok(verify::verify(&expected, index.as_ref(), store.as_ref()).await?)
+            }
+            _ => bail!("give --index and --store, or --api"),
+        }
     })?;
+    let mut out = std::io::stdout().lock();
     for d in &report.discrepancies {
-        println!("{d}");
+        writeln!(out, "{d}")?;
     }
-    println!(
+    writeln!(
+        out,
         "verified {} messages: {} discrepancies ({} foreign rows ignored)",
         report.checked,
         report.discrepancies.len(),
         report.foreign_rows
-    );
+    )?;
     Ok(if report.discrepancies.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

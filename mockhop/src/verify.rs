@@ -4,10 +4,17 @@
 //! under its derived UUID (a conflict's winner depends on delivery order
 //! across partitions), so both are looked up; it must be found under exactly
 //! one, with an object whose payload, headers, key, timestamp and topic are
-//! byte-identical. Rows of the stream's topics whose fingerprint belongs to
-//! no message of the stream are foreign traffic and ignored.
+//! byte-identical. A vetoed or skipped `_test` message of the stream found
+//! archived is extra, as is a second copy of an archived one. Rows of the
+//! stream's topics whose fingerprint belongs to no message of the stream are
+//! foreign traffic and ignored.
+//!
+//! [`verify`] reads the archive's index and object store; [`api::verify_api`]
+//! checks the same things through the archive's HTTP API.
 
-use crate::expect::{Expectation, ExpectedMessage};
+pub mod api;
+
+use crate::expect::{Exclusion, Expectation, ExpectedMessage};
 use archiver::identity::{Fingerprint, Identity};
 use archiver::index::{Cursor, Index, IndexEntry, IndexError, ListQuery, PAGE_ROWS_MAX};
 use archiver::record::{Message, Record};
@@ -33,8 +40,18 @@ pub enum Discrepancy {
     Unreadable { seq: u64, uuid: Uuid, error: String },
     /// The archived message differs from the one sent.
     Mismatch { seq: u64, uuid: Uuid, fields: Vec<&'static str> },
-    /// A message of the stream is archived more than once.
-    Extra { seq: u64, uuid: Uuid },
+    /// A message of the stream is archived more than once, or archived
+    /// although it must not be.
+    Extra { seq: u64, uuid: Uuid, reason: ExtraReason },
+}
+
+/// Why an archived message is one too many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtraReason {
+    /// Another copy of a message already found under another UUID.
+    Copy,
+    /// A message that must not be archived at all.
+    Excluded(Exclusion),
 }
 
 impl fmt::Display for Discrepancy {
@@ -50,8 +67,14 @@ impl fmt::Display for Discrepancy {
             Discrepancy::Mismatch { seq, uuid, fields } => {
                 write!(f, "mismatch: delivery #{seq} ({uuid}) differs in {}", fields.join(", "))
             }
-            Discrepancy::Extra { seq, uuid } => {
+            Discrepancy::Extra { seq, uuid, reason: ExtraReason::Copy } => {
                 write!(f, "extra: delivery #{seq} is archived again as {uuid}")
+            }
+            Discrepancy::Extra { seq, uuid, reason: ExtraReason::Excluded(Exclusion::Vetoed) } => {
+                write!(f, "extra: delivery #{seq} is on a vetoed topic but archived as {uuid}")
+            }
+            Discrepancy::Extra { seq, uuid, reason: ExtraReason::Excluded(Exclusion::Test) } => {
+                write!(f, "extra: delivery #{seq} carries _test (skipped) but is archived as {uuid}")
             }
         }
     }
@@ -73,6 +96,8 @@ pub enum VerifyError {
     Index(#[from] IndexError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Api(#[from] api::ApiError),
 }
 
 /// Verifies the archive behind `index` and `store` against `expected`.
@@ -123,7 +148,7 @@ async fn check_hits(
         out.push(Discrepancy::Missing { seq, uuid: expected.placement.uuid });
         return Ok(out);
     };
-    out.extend(again.iter().map(|e| Discrepancy::Extra { seq, uuid: e.row.uuid }));
+    out.extend(again.iter().map(|e| Discrepancy::Extra { seq, uuid: e.row.uuid, reason: ExtraReason::Copy }));
     let row = &first.row;
     let Some(bytes) = store.get(&row.key).await? else {
         out.push(Discrepancy::ObjectMissing { seq, uuid: row.uuid, key: row.key.clone() });
@@ -131,14 +156,15 @@ async fn check_hits(
     };
     match Record::decode(&bytes) {
         Err(e) => out.push(Discrepancy::Unreadable { seq, uuid: row.uuid, error: e.to_string() }),
-        Ok(record) => {
-            let fields = differing_fields(&expected.message, &record, row.uuid);
-            if !fields.is_empty() {
-                out.push(Discrepancy::Mismatch { seq, uuid: row.uuid, fields });
-            }
-        }
+        Ok(record) => out.extend(compare(expected, &record, row.uuid)),
     }
     Ok(out)
+}
+
+/// A mismatch if the archived `record` at `uuid` is not `expected`'s message.
+fn compare(expected: &ExpectedMessage, record: &Record, uuid: Uuid) -> Option<Discrepancy> {
+    let fields = differing_fields(&expected.message, record, uuid);
+    (!fields.is_empty()).then_some(Discrepancy::Mismatch { seq: expected.seq, uuid, fields })
 }
 
 /// The fields in which the archived `record` differs from `sent`.
@@ -159,8 +185,26 @@ fn differing_fields(sent: &Message, record: &Record, uuid: Uuid) -> Vec<&'static
     .collect()
 }
 
+/// The stream's messages by fingerprint: the first delivery of each, and
+/// what finding it archived under a UUID not already accounted for means.
+fn stream_fingerprints(expected: &Expectation) -> BTreeMap<Fingerprint, (u64, ExtraReason)> {
+    let mut out: BTreeMap<Fingerprint, (u64, ExtraReason)> =
+        expected.messages.iter().map(|m| (m.fingerprint, (m.seq, ExtraReason::Copy))).collect();
+    for x in &expected.excluded {
+        out.entry(x.fingerprint).or_insert((x.seq, ExtraReason::Excluded(x.reason)));
+    }
+    out
+}
+
+/// Every topic the stream wrote to, vetoed ones included.
+fn stream_topics(expected: &Expectation) -> BTreeSet<String> {
+    let archived = expected.messages.iter().map(|m| m.message.topic.clone());
+    archived.chain(expected.excluded.iter().map(|x| x.topic.clone())).collect()
+}
+
 /// Lists every row of the stream's topics: a row holding a stream message's
-/// fingerprint under a UUID not already accounted for is an extra copy;
+/// fingerprint under a UUID not already accounted for is an extra copy, a
+/// row holding a vetoed or `_test` message's is extra whatever its UUID;
 /// any other fingerprint is foreign traffic.
 async fn scan_for_extras(
     expected: &Expectation,
@@ -168,10 +212,9 @@ async fn scan_for_extras(
     found: &BTreeSet<Uuid>,
     report: &mut Report,
 ) -> Result<(), IndexError> {
-    let by_fingerprint: BTreeMap<Fingerprint, u64> = expected.messages.iter().map(|m| (m.fingerprint, m.seq)).collect();
-    let topics: BTreeSet<String> = expected.messages.iter().map(|m| m.message.topic.clone()).collect();
+    let by_fingerprint = stream_fingerprints(expected);
     let mut query = ListQuery {
-        topics: topics.into_iter().collect(),
+        topics: stream_topics(expected).into_iter().collect(),
         start_ms: None,
         end_ms: None,
         descending: false,
@@ -187,8 +230,8 @@ async fn scan_for_extras(
         for entry in &page.entries {
             match by_fingerprint.get(&Fingerprint(entry.row.fingerprint)) {
                 None => report.foreign_rows += 1,
-                Some(&seq) if !found.contains(&entry.row.uuid) => {
-                    report.discrepancies.push(Discrepancy::Extra { seq, uuid: entry.row.uuid });
+                Some(&(seq, reason)) if reason != ExtraReason::Copy || !found.contains(&entry.row.uuid) => {
+                    report.discrepancies.push(Discrepancy::Extra { seq, uuid: entry.row.uuid, reason });
                 }
                 Some(_) => {}
             }

@@ -1,7 +1,10 @@
 //! The `mockhop` command line, run as a user would.
 
-use crate::verify::{Archive, COUNT, SEED, expectation};
-use std::process::{Command, Output};
+use crate::verify::{Archive, COUNT, FIELDS, SEED, expectation, modified, pick};
+use archiver::api::Access;
+use sha2::{Digest, Sha256};
+use std::io::Read as _;
+use std::process::{Command, Output, Stdio};
 
 /// Runs `mockhop args...` and returns (exit code, stdout bytes, stderr).
 fn check(args: &[&str]) -> (i32, Vec<u8>, String) {
@@ -22,6 +25,43 @@ fn generate_is_byte_identical_across_runs_in_both_formats() {
         let (_, other_seed, _) = check(&["generate", "--seed", "4", "--count", "250", "--format", format]);
         assert!(first != other_seed, "{format}: another seed gives the same stream");
     }
+}
+
+/// The bytes `mockhop generate --seed 42 --count 300` writes, pinned in both
+/// formats: other tools read these files, so a change of the generator or of
+/// the file formats must be a conscious decision (update the digests then,
+/// with `the_stream_for_seed_42_is_pinned` in generate.rs).
+#[test]
+fn generate_file_bytes_are_pinned() {
+    for (format, digest) in [
+        ("jsonl", "6fde86223039595435bfb0f29b2d0b7a248938fcd7537d3700cf37a3ad190d80"),
+        ("bson", "a90cac2a09c63953829b47f21242aa66991f158e312b0de22f6b1bd973d8e0e9"),
+    ] {
+        let (code, out, err) = check(&["generate", "--seed", "42", "--count", "300", "--format", format]);
+        assert_eq!(code, 0, "{err}");
+        let hex: String = Sha256::digest(&out).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, digest, "{format}: the file bytes changed");
+    }
+}
+
+/// `mockhop generate | head`: the reader leaving early is a normal end.
+#[test]
+fn generate_into_a_closed_pipe_ends_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mockhop"))
+        .args(["generate", "--seed", "1", "--count", "300"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mockhop runs");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 1024];
+    stdout.read_exact(&mut first).expect("some output");
+    // About 11 MB remain to be written: far more than a pipe holds.
+    drop(stdout);
+    let output = child.wait_with_output().expect("mockhop ends");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    assert!(err.is_empty(), "nothing on stderr: {err}");
 }
 
 #[test]
@@ -98,6 +138,78 @@ async fn verify_exits_zero_on_a_good_archive_and_one_on_a_damaged_one() {
 fn verify_args(index: &str, store: &str) -> Vec<String> {
     let (seed, count) = (SEED.to_string(), COUNT.to_string());
     ["verify", "--seed", &seed, "--count", &count, "--index", index, "--store", store].map(str::to_owned).to_vec()
+}
+
+fn verify_api_args(api: &str) -> Vec<String> {
+    let (seed, count) = (SEED.to_string(), COUNT.to_string());
+    ["verify", "--seed", &seed, "--count", &count, "--api", api].map(str::to_owned).to_vec()
+}
+
+/// An archive in files (SQLite + directory) with one defect planted.
+async fn damaged(dir: &std::path::Path, defect: &str) -> (Archive, String, String) {
+    let index = format!("sqlite://{}", dir.join("index.db").display());
+    let store = format!("file://{}", dir.join("objects").display());
+    let archive = Archive::at(&index, &store).await;
+    let expected = expectation();
+    match defect {
+        "missing" => archive.write_all(&expected, Some(pick(&expected, 3).seq)).await,
+        "mismatch" => {
+            let (target, message) = modified(&expected, FIELDS[0]);
+            archive.write_all(&expected, Some(target.seq)).await;
+            archive.write(&target, target.placement.uuid, Some(&message), true).await;
+        }
+        "extra" => {
+            archive.write_all(&expected, None).await;
+            archive.write(pick(&expected, 1), uuid::Uuid::from_u128(0x5eed), None, true).await;
+        }
+        _ => unreachable!("{defect}"),
+    }
+    (archive, index, store)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_exits_one_on_a_missing_a_mismatched_and_an_extra_message() {
+    for defect in ["missing", "mismatch", "extra"] {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (archive, index, store) = damaged(tmp.path(), defect).await;
+        let server = archive.serve(Access { public_topics: vec!["*".into()], ..Access::default() }).await;
+        for args in [verify_args(&index, &store), verify_api_args(&server.base)] {
+            let (code, out, err) = tokio::task::spawn_blocking(move || run_owned(&args)).await.expect("runs");
+            let text = String::from_utf8_lossy(&out).into_owned();
+            assert_eq!(code, 1, "{defect}: {text}{err}");
+            let first = text.lines().next().unwrap_or_default();
+            assert!(first.starts_with(&format!("{defect}:")), "{defect}: {text}");
+            assert!(text.contains(": 1 discrepancies"), "{defect}: {text}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_through_the_api_exits_zero_on_a_good_archive_and_two_when_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let index = format!("sqlite://{}", tmp.path().join("index.db").display());
+    let store = format!("file://{}", tmp.path().join("objects").display());
+    let archive = Archive::at(&index, &store).await;
+    let expected = expectation();
+    archive.write_all(&expected, None).await;
+    let public = archive.serve(Access { public_topics: vec!["*".into()], ..Access::default() }).await;
+    let args = verify_api_args(&public.base);
+    let (code, out, err) = tokio::task::spawn_blocking(move || run_owned(&args)).await.expect("runs");
+    let text = String::from_utf8_lossy(&out).into_owned();
+    assert_eq!(code, 0, "{text}{err}");
+    assert!(text.contains(&format!("verified {} messages: 0 discrepancies", expected.messages.len())), "{text}");
+    // Private topics without a token: a clear error, not a report.
+    let private = archive.serve(Access::default()).await;
+    let args = verify_api_args(&private.base);
+    let (code, _, err) = tokio::task::spawn_blocking(move || run_owned(&args)).await.expect("runs");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("401") && err.contains("--api-token"), "{err}");
+    // --api excludes --index/--store, and one of the two is needed.
+    let (code, _, err) =
+        check(&["verify", "--seed", "1", "--count", "1", "--api", "http://x", "--index", "sqlite::memory:"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = check(&["verify", "--seed", "1", "--count", "1"]);
+    assert!(code == 2 && err.contains("--index") && err.contains("--store"), "{err}");
 }
 
 fn run_owned(args: &[String]) -> (i32, Vec<u8>, String) {

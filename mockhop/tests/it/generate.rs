@@ -132,7 +132,50 @@ fn every_profile_labels_each_delivery_once_per_axis() {
             assert!(count("dup:") <= 1 && count("ts:") <= 1, "{:?}", d.labels);
             let identified = client_id(&d.message).is_some();
             assert_eq!(has(&d, labels::ID_CLIENT), identified, "{:?}", d.message.headers);
+            assert_content_matches_labels(profile.name, &d);
         }
+    }
+}
+
+/// What each content label promises about the message.
+fn assert_content_matches_labels(profile: &str, d: &Delivery) {
+    let at = format!("{profile} #{}: {:?}", d.seq, d.labels);
+    let value = d.message.payload.as_deref();
+    let text = value.map(String::from_utf8_lossy).unwrap_or_default();
+    let envelope = has(d, labels::PAYLOAD_ENVELOPE);
+    assert_eq!(has(d, labels::PAYLOAD_NULL), value.is_none(), "null payload iff payload:null: {at}");
+    assert_eq!(has(d, labels::PAYLOAD_EMPTY), value == Some(&[][..]), "empty payload iff payload:empty: {at}");
+    if has(d, labels::PAYLOAD_VOEVENT) {
+        // XML from 0.8+ and non-hop producers; hop's JSON rendering before.
+        if has(d, labels::ERA_08) || has(d, labels::ERA_NON_HOP) {
+            assert!(text.starts_with("<?xml"), "VOEvent XML: {at}");
+        } else {
+            assert!(text.starts_with('{') && text.contains("\"ivorn\""), "VOEvent as JSON: {at}: {text:.80}");
+        }
+    }
+    if has(d, labels::PAYLOAD_GCN_NOTICE) {
+        assert!(text.starts_with("TITLE:"), "GCN notice: {at}");
+    }
+    if has(d, labels::PAYLOAD_CIRCULAR) {
+        match envelope {
+            false => assert!(text.starts_with("TITLE:") && text.contains("\nSUBJECT: "), "circular: {at}"),
+            true => assert!(text.contains("\"subject\""), "circular in an envelope: {at}"),
+        }
+    }
+    if envelope {
+        let json: serde_json::Value = serde_json::from_str(&text).expect("an envelope is JSON");
+        assert!(json["format"].is_string() && !json["content"].is_null(), "envelope: {at}");
+    }
+    if has(d, labels::PAYLOAD_JSON) || has(d, labels::PAYLOAD_EXTERNAL) || has(d, labels::PAYLOAD_HEARTBEAT) {
+        serde_json::from_str::<serde_json::Value>(&text).unwrap_or_else(|e| panic!("JSON payload: {e}: {at}"));
+    }
+    assert_eq!(has(d, labels::KEY_BYTES), d.message.key != Key::Null, "key iff key:bytes: {at}");
+    if has(d, labels::USER_HEADERS) {
+        let user = |h: &Header| ["title", "file_name", "originator"].contains(&h.key.as_str());
+        assert!(d.message.headers.iter().any(user), "user headers: {at}: {:?}", header_keys(&d.message));
+    }
+    if has(d, labels::HOP_TEST) {
+        assert!(d.message.headers.iter().any(|h| h.key == "_test"), "_test header: {at}");
     }
 }
 
