@@ -318,7 +318,7 @@ awk -v target="$TARGET_RATIO" '
       count, objects, mb, s, rate, mb / s, crate, cmbs, ratio, fratio, sratio, startup, drain, window, steady, rss
     if (NR == 1) { first_rss = rss; first_count = count }
     else { rss_line = sprintf("peak RSS %s vs %s backlog: %.1f / %.1f MiB = %.2fx (must not grow with the backlog)", count, first_count, rss, first_rss, rss / first_rss) }
-    verdict = verdict sprintf("%s: end-to-end ratio %.2f (%s target %.2f); from the first message on %.2f; steady-state %.2f\n", count, ratio, (ratio >= target ? ">=" : "BELOW"), target, fratio, sratio)
+    verdict = verdict sprintf("%s: end-to-end ratio %.3f (%s target %.2f); from the first message on %.3f; steady-state %.3f\n", count, ratio, (ratio >= target ? ">=" : "BELOW"), target, fratio, sratio)
     fastest = $6 / $12; slowest = $6 / $13; spread = fastest / slowest - 1
     noise = noise sprintf("%s: %d archiver run(s) between %d ceilings; ceiling fastest / slowest %.0f / %.0f msg/s (%.0f%% apart)%s\n", count, $14, $14 + 1, fastest, slowest, 100 * spread, (spread > 0.25 ? ": the load moved, read this ratio with care" : ""))
   }
