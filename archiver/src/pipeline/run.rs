@@ -90,7 +90,10 @@ async fn drive(
         // A full batch waiting for the insert in flight stops intake: rows
         // pending stay below `batch_rows_max` + `in_flight_max`.
         let room = taking && in_flight < limits.in_flight_max && state.batch.len() < limits.batch_rows_max;
-        let deadline = state.batch_deadline();
+        // Once nothing more can join the batch, waiting for it to fill only
+        // delays the end of the run.
+        let deadline =
+            if taking || !state.tasks.is_empty() { state.batch_deadline() } else { tokio::time::Instant::now() };
         let batch_due = !state.batch.is_empty() && state.flushing.is_none();
         tokio::select! {
             biased;

@@ -85,6 +85,7 @@ use mockhop::expect::{ArchiveRules, Expectation, expect};
 use mockhop::{Delivery, StreamOptions};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 const PARTITIONS: u32 = 3;
 
@@ -175,6 +176,24 @@ async fn a_stream_is_archived_exactly_once() {
     // A second consumer of the same group finds nothing left to do.
     let again = archive.run(&mut log.consumer()).await.expect("runs");
     assert_eq!(again.taken, 0);
+}
+
+#[tokio::test]
+async fn regression_the_last_batch_is_written_when_the_source_ends_not_after_batch_wait() {
+    let deliveries = stream(6, 40);
+    let log = log_of(&deliveries);
+    let archive = Archive::new(Arc::new(MemoryStore::new())).await;
+    // A batch that never fills and a wait far longer than the run needs.
+    let patient = RunLimits { batch_rows_max: 10_000, batch_wait_ms: 60_000, ..limits() };
+    let finished = tokio::time::timeout(
+        Duration::from_secs(20),
+        run(archive.context(), &patient, &mut log.consumer(), std::future::pending()),
+    )
+    .await;
+    let summary = finished.expect("the run waited for batch_wait_ms after its source ended").expect("runs");
+    assert_eq!(summary.taken, deliveries.len() as u64);
+    archive.check(&expectation(&deliveries)).await;
+    assert_all_committed(&log, &deliveries);
 }
 
 /// Delivers `budget` messages, then fails like a crashed process.
