@@ -53,8 +53,9 @@ const PREFETCH_MESSAGES_MIN: &str = "1000";
 const METADATA_TIMEOUT_MS: u64 = 10_000;
 const STATISTICS_INTERVAL_MS: u64 = 10_000;
 /// With `--until-eos`, statistics also tell when every partition is drained,
-/// so their interval bounds how long the end of the stream goes unnoticed.
-const STATISTICS_INTERVAL_UNTIL_EOS_MS: u64 = 200;
+/// and each report is looked at as it comes, so this interval bounds how
+/// long the end of the stream goes unnoticed.
+const STATISTICS_INTERVAL_UNTIL_EOS_MS: u64 = 100;
 
 /// Feeds librdkafka's statistics into the lag gauge, and keeps each
 /// partition's consumed and high-water offsets for `--until-eos` (so that
@@ -62,6 +63,14 @@ const STATISTICS_INTERVAL_UNTIL_EOS_MS: u64 = 200;
 pub struct LagContext {
     metrics: Arc<Metrics>,
     partitions: Mutex<BTreeMap<(String, i32), Progress>>,
+    /// Signalled after each statistics report, for the `--until-eos` check.
+    reported: tokio::sync::Notify,
+}
+
+impl LagContext {
+    fn new(metrics: Arc<Metrics>) -> LagContext {
+        LagContext { metrics, partitions: Mutex::default(), reported: tokio::sync::Notify::new() }
+    }
 }
 
 /// Where a partition stood at the last statistics report.
@@ -112,6 +121,8 @@ impl ClientContext for LagContext {
                 partitions.insert((topic.clone(), *partition), progress);
             }
         }
+        drop(partitions);
+        self.reported.notify_one();
     }
 }
 
@@ -134,8 +145,6 @@ pub struct KafkaSource {
     options: KafkaSourceOptions,
     subscribed: Vec<String>,
     refresh: tokio::time::Interval,
-    /// With `--until-eos`: how often to look whether every partition is drained.
-    drain_check: tokio::time::Interval,
     /// The latest position committed per partition, for the final commit.
     committed: BTreeMap<(String, i32), i64>,
 }
@@ -168,9 +177,8 @@ impl KafkaSource {
                 "statistics.interval.ms",
                 if options.until_eos { STATISTICS_INTERVAL_UNTIL_EOS_MS } else { STATISTICS_INTERVAL_MS }.to_string(),
             );
-        let consumer: StreamConsumer<LagContext> = config
-            .create_with_context(LagContext { metrics, partitions: Mutex::default() })
-            .map_err(|e| fatal("cannot create consumer", &e))?;
+        let consumer: StreamConsumer<LagContext> =
+            config.create_with_context(LagContext::new(metrics)).map_err(|e| fatal("cannot create consumer", &e))?;
         let mut refresh = tokio::time::interval(Duration::from_millis(options.refresh_interval_ms.max(1000)));
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         refresh.tick().await;
@@ -180,7 +188,6 @@ impl KafkaSource {
             options,
             subscribed: Vec::new(),
             refresh,
-            drain_check: tokio::time::interval(Duration::from_millis(STATISTICS_INTERVAL_UNTIL_EOS_MS)),
             committed: BTreeMap::new(),
         };
         source.resubscribe().await?;
@@ -232,7 +239,7 @@ impl KafkaSource {
                 }
                 Ok(Received::Nothing)
             }
-            _ = self.drain_check.tick(), if self.options.until_eos => Ok(Received::Nothing),
+            () = self.consumer.context().reported.notified(), if self.options.until_eos => Ok(Received::Nothing),
             received = self.consumer.recv() => match received {
                 Ok(message) => Ok(Received::Message(delivered(&message))),
                 Err(KafkaError::PartitionEOF(_)) => Ok(Received::EndOfPartition),
@@ -370,7 +377,7 @@ mod tests {
         let metrics = Arc::new(Metrics::new());
         metrics.set_lag("t", 0, 5);
         metrics.set_lag("t", 1, 7);
-        let context = LagContext { metrics: Arc::clone(&metrics), partitions: Mutex::default() };
+        let context = LagContext::new(Arc::clone(&metrics));
         // Creating a client does not connect; the rebalance callback needs one.
         let consumer: BaseConsumer<LagContext> = ClientConfig::new()
             .set("group.id", "lag-test")
