@@ -74,15 +74,7 @@ async fn demo(dir: &Path, seed: u64, count: usize) -> anyhow::Result<()> {
         bail!("the archive differs from the stream in {} places", report.discrepancies.len());
     }
     println!("  every one of the {} distinct messages is archived exactly once, byte for byte", report.checked);
-    let first = archiver::index::ListQuery {
-        topics: vec![],
-        start_ms: None,
-        end_ms: None,
-        descending: false,
-        include_retracted: true,
-        limit: 1,
-        after: None,
-    };
+    let first = archiver::index::ListQuery::every_row(vec![], 1);
     let sample = index.list(&first).await?.entries.into_iter().next().map(|e| dir.join("objects").join(e.row.key));
     where_to_look(dir, sample.as_deref());
     Ok(())

@@ -213,15 +213,7 @@ async fn scan_for_extras(
     report: &mut Report,
 ) -> Result<(), IndexError> {
     let by_fingerprint = stream_fingerprints(expected);
-    let mut query = ListQuery {
-        topics: stream_topics(expected).into_iter().collect(),
-        start_ms: None,
-        end_ms: None,
-        descending: false,
-        include_retracted: true,
-        limit: PAGE_ROWS_MAX,
-        after: None,
-    };
+    let mut query = ListQuery::every_row(stream_topics(expected).into_iter().collect(), PAGE_ROWS_MAX);
     if query.topics.is_empty() {
         return Ok(());
     }

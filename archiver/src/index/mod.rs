@@ -116,6 +116,22 @@ pub struct ListQuery {
     pub after: Option<Cursor>,
 }
 
+impl ListQuery {
+    /// Every row of `topics` (every topic when empty), retracted ones
+    /// included, oldest first, `limit` to a page: what audits and checks read.
+    pub fn every_row(topics: Vec<String>, limit: u32) -> ListQuery {
+        ListQuery {
+            topics,
+            start_ms: None,
+            end_ms: None,
+            descending: false,
+            include_retracted: true,
+            limit,
+            after: None,
+        }
+    }
+}
+
 /// Largest page any listing returns, whatever was asked for.
 pub const PAGE_ROWS_MAX: u32 = 1000;
 

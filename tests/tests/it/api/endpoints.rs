@@ -287,15 +287,7 @@ async fn api_index_count_agrees_with_listing_on_both_backends() {
             .collect();
         index.insert_batch(&rows).await.expect("insert");
         index.set_retracted(rows[2].uuid, true).await.expect("retract");
-        let all = ListQuery {
-            topics: vec![],
-            start_ms: None,
-            end_ms: None,
-            descending: false,
-            include_retracted: true,
-            limit: 3,
-            after: None,
-        };
+        let all = ListQuery::every_row(vec![], 3);
         let queries = [
             (all.clone(), 8),
             (ListQuery { topics: vec!["a".into()], ..all.clone() }, 5),

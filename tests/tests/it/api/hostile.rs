@@ -8,15 +8,7 @@ use reqwest::Method;
 
 /// Rows in the index and objects in the store: what "changes nothing" compares.
 async fn archive_size(server: &Server) -> (u64, usize) {
-    let query = archiver::index::ListQuery {
-        topics: vec![],
-        start_ms: None,
-        end_ms: None,
-        descending: false,
-        include_retracted: true,
-        limit: 1,
-        after: None,
-    };
+    let query = archiver::index::ListQuery::every_row(vec![], 1);
     let rows = server.index.count(&query).await.expect("count");
     let objects = server.store.list("", None, 1000).await.expect("list").objects.len();
     (rows, objects)

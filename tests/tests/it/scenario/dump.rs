@@ -31,15 +31,7 @@ pub struct Archive {
 /// Reads every row (retracted included) and every object.
 pub async fn read(index: &dyn Index, store: &dyn ObjectStore) -> Archive {
     let mut rows = Vec::new();
-    let mut query = ListQuery {
-        topics: vec![],
-        start_ms: None,
-        end_ms: None,
-        descending: false,
-        include_retracted: true,
-        limit: PAGE_ROWS_MAX,
-        after: None,
-    };
+    let mut query = ListQuery::every_row(vec![], PAGE_ROWS_MAX);
     loop {
         let page = index.list(&query).await.unwrap_or_else(|e| panic!("listing the index to read the archive: {e}"));
         rows.extend(page.entries);
