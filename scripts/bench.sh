@@ -12,11 +12,17 @@
 #   3. `archiver run --until-eos` into a fresh database, bucket and consumer
 #      group, under `/usr/bin/time -v` (wall time, peak RSS), then
 #      `mockhop verify` its archive: a failure here is a broken run, not noise;
-#   4. the ceiling again; steps 3-4 repeat BENCH_RUNS times (C A C A C ...).
+#   4. the ceiling again; steps 3-4 repeat BENCH_RUNS times for each
+#      membership in BENCH_MODES (C G C S C G C S ...): `group` joins the
+#      consumer group (the default), `standalone` assigns itself every
+#      partition without joining (`--kafka-membership standalone`).
 # Every measured phase starts after `sync` and dropping the page cache.
-# Then prints, as medians over the runs, messages/s and MB/s end to end, the
-# ceiling's, their ratio (target >= 0.8) and peak RSS per backlog (must not
-# grow with the backlog).
+# Then prints, as medians over the runs, the archiver's messages/s and MB/s
+# from its first archived message to its exit, the ceiling's (first PUT to
+# last), their ratio (target >= 0.8; each run against the two ceilings
+# around it), the same with the archiver's start-up (and the consumer-group
+# join within it) included, and peak RSS per backlog (must not grow with the
+# backlog).
 #
 # Exits non-zero only when a step fails or the archive is wrong, never
 # because a figure is low: timings on a shared 2-core machine are noisy.
@@ -25,8 +31,10 @@
 #   BENCH_COUNT=10000          the first backlog
 #   BENCH_LARGE=1              0 skips the large backlog
 #   BENCH_LARGE_COUNT=100000   the large backlog (takes minutes on 2 cores)
-#   BENCH_RUNS=3               archiver runs of the first backlog
+#   BENCH_RUNS=5               archiver runs of the first backlog, per membership
 #   BENCH_LARGE_RUNS=1         archiver runs of the large backlog
+#   BENCH_MODES="group standalone"  memberships measured on the first backlog
+#   BENCH_LARGE_MODES=group    memberships measured on the large backlog
 #   BENCH_SEED=42              mockhop seed
 #   BENCH_IN_FLIGHT=64         archiver --in-flight-max = ceiling concurrency
 #   BENCH_PARTITIONS=3         partitions per topic
@@ -40,8 +48,10 @@ cd "$root"
 COUNT=${BENCH_COUNT:-10000}
 LARGE=${BENCH_LARGE:-1}
 LARGE_COUNT=${BENCH_LARGE_COUNT:-100000}
-RUNS=${BENCH_RUNS:-3}
+RUNS=${BENCH_RUNS:-5}
 LARGE_RUNS=${BENCH_LARGE_RUNS:-1}
+read -r -a MODES <<<"${BENCH_MODES:-group standalone}"
+read -r -a LARGE_MODES <<<"${BENCH_LARGE_MODES:-group}"
 SEED=${BENCH_SEED:-42}
 IN_FLIGHT=${BENCH_IN_FLIGHT:-64}
 PARTITIONS=${BENCH_PARTITIONS:-3}
@@ -58,6 +68,10 @@ done
 [ "$COUNT" -gt 0 ] && [ "$LARGE_COUNT" -gt 0 ] && [ "$IN_FLIGHT" -gt 0 ] && [ "$PARTITIONS" -gt 0 ] && [ "$RUNS" -gt 0 ] && [ "$LARGE_RUNS" -gt 0 ] \
   || die "BENCH_COUNT, BENCH_LARGE_COUNT, BENCH_RUNS, BENCH_LARGE_RUNS, BENCH_IN_FLIGHT and BENCH_PARTITIONS must be at least 1"
 [ "$LARGE" = 0 ] || [ "$COUNT" != "$LARGE_COUNT" ] || die "BENCH_COUNT and BENCH_LARGE_COUNT must differ"
+[ "${#MODES[@]}" -gt 0 ] && [ "${#LARGE_MODES[@]}" -gt 0 ] || die "BENCH_MODES and BENCH_LARGE_MODES must name a membership"
+for mode in "${MODES[@]}" "${LARGE_MODES[@]}"; do
+  [ "$mode" = group ] || [ "$mode" = standalone ] || die "unknown membership '$mode' (group or standalone)"
+done
 [ -x /usr/bin/time ] || die "/usr/bin/time (GNU time, package 'time') is needed for peak RSS"
 command -v python3 >/dev/null || die "python3 is needed (scripts/services.sh uses it)"
 
@@ -174,28 +188,30 @@ measure_ceiling() {
 }
 
 # ---- one backlog -----------------------------------------------------------
-# One `archiver run --until-eos` of the backlog (produced already) into a
-# fresh database, bucket and consumer group named after run $3; verifies the
-# archive and appends "archiver_s rss_kb startup_s window_s tail_s objects
-# bytes" to $work/runs-$1.
+# One `archiver run --until-eos` of the backlog (produced already), with
+# membership $4, into a fresh database, bucket and consumer group named
+# after run $3, right after ceiling $5; verifies the archive and appends
+# "count mode ceiling_before wall_s rss_kb startup_s window_s drain_s
+# objects bytes join_s" to $work/runs.
 archive_once() {
-  local count=$1 topics=$2 run=$3 tag="[$1 run $3]"
-  local prefix="bench${count}-" db="bench_${count}_$run" group="bench-${count}-$run"
+  local count=$1 topics=$2 run=$3 mode=$4 before=$5 tag="[$1 run $3 $4]"
+  local prefix="bench${count}-" db="bench_${count}_${run}_$mode" group="bench-${count}-$run-$mode"
   local index="${ARCHIVER_TEST_PG_URL%/*}/$db" archive
-  archive=$(store_url "bench-archive-$count-$run")
+  archive=$(store_url "bench-archive-$count-$run-$mode")
   local stream=(--seed "$SEED" --count "$count" --profile "$PROFILE" --topic-prefix "$prefix")
   "$psql_bin" "$ARCHIVER_TEST_PG_URL" -v ON_ERROR_STOP=1 -qc "CREATE DATABASE $db" \
     || die "$tag cannot create database $db"
   "$mockhop" put-ceiling --seed "$SEED" --count 0 --profile "$PROFILE" --topic-prefix "$prefix" \
-    --store "$archive" --create-bucket >/dev/null || die "$tag cannot create bucket bench-archive-$count-$run"
+    --store "$archive" --create-bucket >/dev/null || die "$tag cannot create bucket bench-archive-$count-$run-$mode"
 
   say "$tag archiver run --until-eos (in-flight $IN_FLIGHT${EXTRA_ARGS[*]:+, ${EXTRA_ARGS[*]}})"
-  local cpu_before t0 t1 log="$work/archiver-$count-$run"
+  local cpu_before t0 t1 log="$work/archiver-$count-$run-$mode"
   settle_disk
   cpu_before=$(server_cpu)
   t0=$(now)
   /usr/bin/time -v -o "$log.time" "$archiver" run \
     --kafka-brokers "$ARCHIVER_TEST_KAFKA" --kafka-group-id "$group" --kafka-session-timeout-ms 6000 \
+    --kafka-membership "$mode" \
     --topics "$topics" --topics-veto "${prefix}sys.heartbeat" \
     --index "$index" --store "$archive" \
     --until-eos --metrics-addr none --progress-interval-ms 5000 \
@@ -223,23 +239,42 @@ archive_once() {
     "SELECT count(*), coalesce(sum(size), 0), min(ingested_at), max(ingested_at) FROM messages") \
     || die "$tag cannot read the index"
   [ "$objects" = "$c_objects" ] || die "$tag archive holds $objects objects, the ceiling wrote $c_objects"
-  awk -v t0="$t0" -v t1="$t1" -v f="$first_ms" -v l="$last_ms" -v rss="$rss_kb" -v o="$objects" -v b="$bytes" \
-    'BEGIN { printf "%.3f %s %.3f %.3f %.3f %s %s\n", t1 - t0, rss, f / 1000 - t0, (l - f) / 1000, t1 - l / 1000, o, b }' \
-    >>"$work/runs-$count"
+  local join_s
+  join_s=$(group_join_seconds "$log.log") || die "$tag cannot tell the group join from the archiver's log"
+  awk -v t0="$t0" -v t1="$t1" -v f="$first_ms" -v l="$last_ms" -v rss="$rss_kb" -v o="$objects" -v b="$bytes" -v j="$join_s" \
+    -v head="$count $mode $before" \
+    'BEGIN { printf "%s %.3f %s %.3f %.3f %.3f %s %s %.3f\n", head, t1 - t0, rss, f / 1000 - t0, (l - f) / 1000, t1 - l / 1000, o, b, j }' \
+    >>"$work/runs"
   say "$tag archived $objects objects ($bytes bytes) in $(elapsed "$t0" "$t1")s, peak RSS ${rss_kb} KiB"
 }
 
-# Median of the numbers on stdin.
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+# Seconds from the archiver's "subscribing" log line to its first
+# "partitions assigned": the consumer-group join, which the broker holds.
+group_join_seconds() {
+  python3 - "$1" <<'EOF'
+import sys
+from datetime import datetime
+stamps = {}
+with open(sys.argv[1], encoding="utf-8", errors="replace") as log:
+    for line in log:
+        for event in ("subscribing", "partitions assigned"):
+            if event not in stamps and f" {event} " in line:
+                stamps[event] = datetime.fromisoformat(line.split()[0])
+if len(stamps) < 2:
+    sys.exit(f"{sys.argv[1]}: no 'subscribing' or no 'partitions assigned' line")
+print(f"{(stamps['partitions assigned'] - stamps['subscribing']).total_seconds():.3f}")
+EOF
+}
 
-# Runs the whole measurement for a backlog of $1 messages, $2 archiver runs
-# interleaved with $2 + 1 ceilings (C A C A C ...: the machine's speed
-# drifts, by 20 % between minutes here, and each archiver run sits between
-# two ceilings), and appends one line of medians to $work/results:
-#   count objects bytes archiver_s rss_kb_max ceiling_objects ceiling_bytes ceiling_s
-#   startup_s window_s tail_s ceiling_min_s ceiling_max_s runs
+# Runs the whole measurement for a backlog of $1 messages: $2 archiver runs
+# per membership named after it, all interleaved with ceilings (C G C S C
+# ...: the machine's speed drifts, by 20 % between minutes here, and each
+# archiver run is compared with the two ceilings around it). Ceilings go to
+# $work/ceilings as "count index seconds objects bytes".
 bench_one() {
   local count=$1 runs=$2 tag="[$1]"
+  shift 2
+  local modes=("$@")
   local prefix="bench${count}-"
   local stream=(--seed "$SEED" --count "$count" --profile "$PROFILE" --topic-prefix "$prefix")
 
@@ -254,29 +289,24 @@ bench_one() {
     "$work/produce-$count.txt")
   [ -n "$topics" ] || die "$tag mockhop produce reported no topics"
 
-  local c_objects c_bytes c_seconds run
-  : >"$work/ceilings-$count"
-  : >"$work/runs-$count"
-  measure_ceiling "$count" 0 "${stream[@]}"
-  echo "$c_seconds" >>"$work/ceilings-$count"
+  local c_objects c_bytes c_seconds run mode ceiling=0
+  measure_ceiling "$count" "$ceiling" "${stream[@]}"
+  echo "$count $ceiling $c_seconds $c_objects $c_bytes" >>"$work/ceilings"
   for ((run = 1; run <= runs; run++)); do
-    archive_once "$count" "$topics" "$run"
-    measure_ceiling "$count" "$run" "${stream[@]}"
-    echo "$c_seconds" >>"$work/ceilings-$count"
+    for mode in "${modes[@]}"; do
+      archive_once "$count" "$topics" "$run" "$mode" "$ceiling"
+      ceiling=$((ceiling + 1))
+      measure_ceiling "$count" "$ceiling" "${stream[@]}"
+      echo "$count $ceiling $c_seconds $c_objects $c_bytes" >>"$work/ceilings"
+    done
   done
-
-  local col
-  col() { awk -v c="$1" '{ print $c }' "$work/runs-$count" | median; }
-  echo "$count $(col 6) $(col 7) $(col 1) $(awk '$2 > m { m = $2 } END { print m }' "$work/runs-$count")" \
-    "$c_objects $c_bytes $(median <"$work/ceilings-$count") $(col 3) $(col 4) $(col 5)" \
-    "$(sort -g "$work/ceilings-$count" | head -n 1) $(sort -g "$work/ceilings-$count" | tail -n 1) $runs" \
-    >>"$work/results"
 }
 
-: >"$work/results"
-bench_one "$COUNT" "$RUNS"
+: >"$work/ceilings"
+: >"$work/runs"
+bench_one "$COUNT" "$RUNS" "${MODES[@]}"
 if [ "$LARGE" != 0 ]; then
-  bench_one "$LARGE_COUNT" "$LARGE_RUNS"
+  bench_one "$LARGE_COUNT" "$LARGE_RUNS" "${LARGE_MODES[@]}"
 else
   say "skipping the large backlog (BENCH_LARGE=0)"
 fi
@@ -285,13 +315,21 @@ fi
 echo
 printf 'make bench: seed %s, profile %s, %s partitions, in-flight %s, %s CPUs%s\n' \
   "$SEED" "$PROFILE" "$PARTITIONS" "$IN_FLIGHT" "$(nproc)" "${EXTRA_ARGS[*]:+, archiver args: ${EXTRA_ARGS[*]}}"
-echo "end to end: tansu -> archiver run --until-eos -> s3s-fs + PostgreSQL, process wall time"
-echo "ceiling:    the same objects PUT with the same concurrency into s3s-fs, before and after"
-echo "            each archiver run (C A C A C ...); every figure is the median of its runs"
-echo "1st msg on: objects / (wall - start): from the first archived message to the process's exit"
-echo "steady:     objects / archiving window (first..last ingested_at), i.e. without start-up and drain"
-echo "start:      process start to first archived message; nearly all of it is the broker's"
-echo "            consumer-group join (tansu holds a join for half the session timeout, 6 000 ms here)"
+echo "archiving:  tansu -> archiver run --until-eos -> s3s-fs + PostgreSQL, from the first archived"
+echo "            message to the process's exit (last offset committed, consumer closed)"
+echo "member:     group = joins the consumer group (default); standalone = --kafka-membership standalone,"
+echo "            assigns itself every partition without a group join, still commits to the group id"
+echo "ceiling:    the same objects PUT with the same concurrency into s3s-fs, from the first PUT to"
+echo "            the last, before and after each archiver run (C G C S C ...)"
+echo "ratios:     each archiver run against the mean of the two ceilings around it (the machine's"
+echo "            speed drifts); the table shows medians over the runs, min-max in the lines below"
+echo "RATIO:      archiving msg/s / ceiling msg/s (target >= $TARGET_RATIO): both clocks start at the first write"
+echo "steady:     objects / (first..last ingested_at) / ceiling, i.e. without the drain either"
+echo "with start: objects / process wall time / ceiling, start-up included"
+echo "start:      process start to the first archived message; 'join' is the part of it spent in the"
+echo "            consumer-group join, which the broker holds (tansu: half the session timeout, 3 s at"
+echo "            the 6 000 ms used here; Apache Kafka: group.initial.rebalance.delay.ms, 3 s)"
+echo "drain:      last archived message to the process's exit"
 if [ -w /proc/sys/vm/drop_caches ]; then
   echo "disk:       sync and drop_caches before every measured phase"
 else
@@ -299,35 +337,62 @@ else
 fi
 echo "MB = 10^6 bytes of archived objects; msg = distinct archived message (= object)"
 echo
-awk -v target="$TARGET_RATIO" '
-  BEGIN {
-    printf "%-8s %7s %6s | %7s %6s %6s | %6s %6s | %6s %6s %6s | %6s %6s | %7s %6s | %8s\n",
-      "backlog", "objects", "MB", "wall s", "msg/s", "MB/s", "ceil", "ceil", "RATIO", "1st", "steady",
-      "start", "drain", "window", "steady", "peak RSS"
-    printf "%-8s %7s %6s | %7s %6s %6s | %6s %6s | %6s %6s %6s | %6s %6s | %7s %6s | %8s\n",
-      "", "", "", "", "", "", "msg/s", "MB/s", "", "msg on", "ratio", "s", "s", "s", "msg/s", "MiB"
-  }
-  {
-    count = $1; objects = $2; mb = $3 / 1e6; s = $4; rss = $5 / 1024
-    crate = $6 / $8; cmbs = $7 / 1e6 / $8
-    startup = $9; window = $10; drain = $11
-    rate = objects / s; steady = (window > 0 ? objects / window : 0)
-    ratio = rate / crate; sratio = steady / crate
-    fratio = (s > startup ? objects / (s - startup) : 0) / crate
-    printf "%-8s %7d %6.1f | %7.2f %6.0f %6.2f | %6.0f %6.2f | %6.2f %6.2f %6.2f | %6.1f %6.1f | %7.2f %6.0f | %8.1f\n",
-      count, objects, mb, s, rate, mb / s, crate, cmbs, ratio, fratio, sratio, startup, drain, window, steady, rss
-    if (NR == 1) { first_rss = rss; first_count = count }
-    else { rss_line = sprintf("peak RSS %s vs %s backlog: %.1f / %.1f MiB = %.2fx (must not grow with the backlog)", count, first_count, rss, first_rss, rss / first_rss) }
-    verdict = verdict sprintf("%s: end-to-end ratio %.3f (%s target %.2f); from the first message on %.3f; steady-state %.3f\n", count, ratio, (ratio >= target ? ">=" : "BELOW"), target, fratio, sratio)
-    fastest = $6 / $12; slowest = $6 / $13; spread = fastest / slowest - 1
-    noise = noise sprintf("%s: %d archiver run(s) between %d ceilings; ceiling fastest / slowest %.0f / %.0f msg/s (%.0f%% apart)%s\n", count, $14, $14 + 1, fastest, slowest, 100 * spread, (spread > 0.25 ? ": the load moved, read this ratio with care" : ""))
-  }
-  END {
-    print ""
-    if (rss_line != "") print rss_line
-    printf "%s", verdict
-    printf "%s", noise
-  }
-' "$work/results"
-echo
-echo "(figures only: a low ratio never fails the bench; a wrong archive or a failed step does)"
+python3 - "$work/ceilings" "$work/runs" "$TARGET_RATIO" <<'EOF'
+import statistics, sys
+ceilings_path, runs_path, target = sys.argv[1], sys.argv[2], float(sys.argv[3])
+ceilings = {}  # (count, index) -> seconds
+for line in open(ceilings_path):
+    count, index, seconds, _objects, _bytes = line.split()
+    ceilings[(count, int(index))] = float(seconds)
+groups = {}  # (count, mode) -> list of per-run figures, in order of appearance
+for line in open(runs_path):
+    count, mode, before, wall, rss, start, window, drain, objects, size, join = line.split()
+    wall, start, window, drain, join = map(float, (wall, start, window, drain, join))
+    objects, size, before = int(objects), int(size), int(before)
+    ceiling_s = (ceilings[(count, before)] + ceilings[(count, before + 1)]) / 2
+    ceiling_rate = objects / ceiling_s
+    archiving = wall - start
+    groups.setdefault((count, mode), []).append({
+        "objects": objects, "mb": size / 1e6, "archiving": archiving, "wall": wall, "rss": int(rss) / 1024,
+        "start": start, "join": join, "drain": drain, "ceiling": ceiling_rate, "ceiling_mbs": size / 1e6 / ceiling_s,
+        "ratio": objects / archiving / ceiling_rate, "steady": objects / window / ceiling_rate,
+        "with_start": objects / wall / ceiling_rate,
+    })
+med = lambda runs, key: statistics.median(r[key] for r in runs)
+span = lambda runs, key: f"{min(r[key] for r in runs):.3f}-{max(r[key] for r in runs):.3f}"
+head = "{:<7} {:<10} {:>7} {:>6} | {:>6} {:>6} {:>6} | {:>6} {:>6} | {:>6} {:>6} | {:>6} {:>6} | {:>5} {:>5} {:>5} | {:>8}"
+print(head.format("backlog", "member", "objects", "MB", "archiv", "msg/s", "MB/s", "ceil", "ceil", "RATIO", "steady",
+                  "wall", "with", "start", "join", "drain", "peak RSS"))
+print(head.format("", "", "", "", "-ing s", "", "", "msg/s", "MB/s", "", "ratio", "s", "start", "s", "s", "s", "MiB"))
+row = ("{:<7} {:<10} {:>7d} {:>6.1f} | {:>6.2f} {:>6.0f} {:>6.2f} | {:>6.0f} {:>6.2f} | {:>6.3f} {:>6.3f} | "
+       "{:>6.2f} {:>6.3f} | {:>5.1f} {:>5.1f} {:>5.1f} | {:>8.1f}")
+lines, first_rss = [], {}
+for (count, mode), runs in groups.items():
+    archiving = med(runs, "archiving")
+    objects, mb = runs[0]["objects"], runs[0]["mb"]
+    peak = max(r["rss"] for r in runs)
+    print(row.format(count, mode, objects, mb, archiving, objects / archiving, mb / archiving, med(runs, "ceiling"),
+                     med(runs, "ceiling_mbs"), med(runs, "ratio"), med(runs, "steady"), med(runs, "wall"),
+                     med(runs, "with_start"), med(runs, "start"), med(runs, "join"), med(runs, "drain"), peak))
+    if mode in first_rss:
+        first_count, rss = first_rss[mode]
+        lines.append(f"peak RSS {count} vs {first_count} backlog ({mode}): {peak:.1f} / {rss:.1f} MiB = "
+                     f"{peak / rss:.2f}x (must not grow with the backlog)")
+    else:
+        first_rss[mode] = (count, peak)
+    ratio, with_start = med(runs, "ratio"), med(runs, "with_start")
+    lines.append(f"{count} {mode}, {len(runs)} run(s): ratio {ratio:.3f} ({'>=' if ratio >= target else 'BELOW'} "
+                 f"target {target:.2f}; runs {span(runs, 'ratio')}); steady {med(runs, 'steady'):.3f}; with start-up "
+                 f"{with_start:.3f} ({'>=' if with_start >= target else 'below'} target; runs {span(runs, 'with_start')}; "
+                 f"{med(runs, 'start'):.1f} s start-up, {med(runs, 'join'):.1f} s of it the group join)")
+for count in dict.fromkeys(c for c, _ in groups):
+    seconds = [s for (c, _), s in ceilings.items() if c == count]
+    fastest, slowest = min(seconds), max(seconds)
+    spread = slowest / fastest - 1
+    lines.append(f"{count}: {len(seconds)} ceilings, {fastest:.2f} to {slowest:.2f} s ({100 * spread:.0f}% apart)"
+                 + (": the load moved, read these ratios with care" if spread > 0.25 else ""))
+print()
+print("\n".join(lines))
+print()
+print("(figures only: a low ratio never fails the bench; a wrong archive or a failed step does)")
+EOF

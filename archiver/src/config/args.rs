@@ -3,7 +3,7 @@
 use super::file::{
     BackendsSection, KafkaSection, Layer, ObservabilitySection, PipelineSection, RunSection, TopicsSection,
 };
-use super::value::{MetricsAddr, TopicMode, parse_setting};
+use super::value::{Membership, MetricsAddr, TopicMode, parse_setting};
 use crate::ops::logging::LogFormat;
 use crate::source::SecurityProtocol;
 use std::path::PathBuf;
@@ -51,6 +51,9 @@ pub struct RunArgs {
     /// Consumer session timeout [default: 45000].
     #[arg(long, value_name = "MS", value_parser = parse_setting::<u64>, help_heading = "Kafka")]
     pub kafka_session_timeout_ms: Option<u64>,
+    /// group, or standalone: every partition, no group join, offsets still committed to the group [default: group].
+    #[arg(long, value_name = "MODE", value_parser = parse_setting::<Membership>, help_heading = "Kafka")]
+    pub kafka_membership: Option<Membership>,
 
     /// all, explicit or hopauth [default: explicit with --topics, hopauth with --hopauth-url, else all].
     #[arg(long, value_name = "MODE", value_parser = parse_setting::<TopicMode>, help_heading = "Topics")]
@@ -149,6 +152,7 @@ impl RunArgs {
             ca_location: self.kafka_ca_location.clone(),
             group_id: self.kafka_group_id.clone(),
             session_timeout_ms: self.kafka_session_timeout_ms,
+            membership: self.kafka_membership,
             auth_file: self.auth_file.clone(),
         }
     }

@@ -89,6 +89,7 @@ fn kafka(env: Env<'_>) -> Result<KafkaSection, ConfigError> {
         ca_location: env.get("ARCHIVER_KAFKA_CA_LOCATION")?,
         group_id: env.get("ARCHIVER_KAFKA_GROUP_ID")?,
         session_timeout_ms: env.get("ARCHIVER_KAFKA_SESSION_TIMEOUT_MS")?,
+        membership: env.get("ARCHIVER_KAFKA_MEMBERSHIP")?,
         auth_file: env.get("ARCHIVER_AUTH_FILE")?,
     })
 }

@@ -6,7 +6,7 @@
 //! output is itself a valid config file.
 
 use super::ConfigError;
-use super::value::{MetricsAddr, TopicMode, text};
+use super::value::{Membership, MetricsAddr, TopicMode, text};
 use crate::ops::logging::LogFormat;
 use crate::source::SecurityProtocol;
 use serde::{Deserialize, Serialize};
@@ -47,6 +47,8 @@ section! {
         ca_location: String,
         group_id: String,
         session_timeout_ms: u64,
+        #[serde(with = "text")]
+        membership: Membership,
         auth_file: PathBuf,
     }
 }

@@ -30,7 +30,7 @@ pub use args::{RunArgs, SOURCES_HELP};
 pub use hopauth::{HopauthClient, HopauthTopic, TopicsError, fetch_archivable};
 pub use selection::{INTERNAL_TOPIC_PREFIX, select_topics, wanted_but_invisible};
 pub use serve::{ServeArgs, ServeConfig, load_serve, load_serve_from, serve_defaults};
-pub use value::{MetricsAddr, TopicMode};
+pub use value::{Membership, MetricsAddr, TopicMode};
 
 use crate::index::mask_password;
 use crate::ops::logging::LogFormat;
@@ -142,6 +142,7 @@ pub struct KafkaSettings {
     pub connection: KafkaConnection,
     pub group_id: String,
     pub session_timeout_ms: u64,
+    pub membership: Membership,
     pub credential_source: CredentialSource,
 }
 

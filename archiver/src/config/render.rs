@@ -89,6 +89,7 @@ impl RunConfig {
             ca_location: connection.ca_location.clone(),
             group_id: Some(self.kafka.group_id.clone()),
             session_timeout_ms: Some(self.kafka.session_timeout_ms),
+            membership: Some(self.kafka.membership),
             auth_file,
         }
     }

@@ -6,7 +6,7 @@ use super::env::Env;
 use super::file::{
     BackendsSection, KafkaSection, Layer, ObservabilitySection, PipelineSection, RunSection, TopicsSection,
 };
-use super::value::{MetricsAddr, Setting, TopicMode};
+use super::value::{Membership, MetricsAddr, Setting, TopicMode};
 use super::{
     Backends, ConfigError, Credential, KafkaSettings, ObservabilitySettings, PipelineSettings, RunConfig, RunControl,
     TopicSelection, TopicSettings, defaults,
@@ -63,6 +63,7 @@ fn kafka(section: &KafkaSection, env: Env<'_>) -> Result<KafkaSettings, ConfigEr
             defaults::SESSION_TIMEOUT_MS,
             1_000..=3_600_000,
         )?,
+        membership: section.membership.unwrap_or(Membership::Group),
         credential_source: source,
     })
 }

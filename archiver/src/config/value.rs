@@ -118,6 +118,20 @@ impl Setting for MetricsAddr {
     }
 }
 
+/// Whether the archiver joins its consumer group or consumes on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Membership {
+    /// Join the group: the broker shares the partitions among its members
+    /// and rebalances when they come and go.
+    Group,
+    /// Take every partition of the selected topics without joining (no
+    /// group join to wait for, no rebalances). Offsets are still committed
+    /// under the group id, so a later run in either mode resumes there. At
+    /// most one such process per group id, and none while members are in
+    /// it: Kafka refuses a commit from outside an active group.
+    Standalone,
+}
+
 /// How the topics to archive are chosen; see [`super::TopicSelection`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TopicMode {
@@ -146,7 +160,7 @@ macro_rules! value_enum_settings {
     )*};
 }
 
-value_enum_settings!(SecurityProtocol, LogFormat, TopicMode);
+value_enum_settings!(SecurityProtocol, LogFormat, TopicMode, Membership);
 
 /// Enum values match case-insensitively with `-` or `_`, so hop's
 /// `SASL_SSL` and clap's `sasl-ssl` both work.

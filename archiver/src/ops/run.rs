@@ -1,7 +1,7 @@
 //! `archiver run`: wires the configuration, backends, Kafka source,
 //! pipeline and observability together, and stops cleanly on a signal.
 
-use crate::config::RunConfig;
+use crate::config::{Membership, RunConfig};
 use crate::index::{self, IndexError};
 use crate::ops::metrics::Metrics;
 use crate::ops::{liveness, server};
@@ -87,6 +87,7 @@ async fn archive(
         session_timeout_ms: config.kafka.session_timeout_ms,
         refresh_interval_ms: config.topics.refresh_interval_ms,
         until_eos: config.run.until_eos,
+        standalone: config.kafka.membership == Membership::Standalone,
     };
     let selector = Arc::new(ConfiguredSelector { selection: config.topics.selection.clone() });
     let mut source = KafkaSource::connect(config.kafka.connection.client_config(), options, selector, metrics).await?;

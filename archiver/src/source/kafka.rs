@@ -1,4 +1,6 @@
-//! The Kafka source: a librdkafka consumer in a consumer group.
+//! The Kafka source: a librdkafka consumer in a consumer group, or
+//! standalone (every partition of the selected topics assigned directly,
+//! no group join; offsets still committed under the group id).
 //!
 //! Offsets are never committed automatically: the pipeline commits each
 //! partition only up to what is durable (`enable.auto.commit=false`). The
@@ -17,7 +19,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message as _};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientConfig, Offset, Timestamp, TopicPartitionList};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,6 +37,10 @@ pub struct KafkaSourceOptions {
     pub refresh_interval_ms: u64,
     /// Finish once every assigned partition is drained.
     pub until_eos: bool,
+    /// Assign every partition of the selected topics instead of joining the
+    /// group: no join to wait for (tansu holds one for half the session
+    /// timeout, Kafka for `group.initial.rebalance.delay.ms`), no rebalances.
+    pub standalone: bool,
 }
 
 /// Bound librdkafka's prefetch queue (with a consumer group, one queue for
@@ -50,6 +56,15 @@ const PREFETCH_KBYTES_MAX: &str = "8192";
 /// 2 250 msg/s, with 20 ms 15 000 msg/s (10k messages, measured).
 const FETCH_QUEUE_BACKOFF_MS: &str = "20";
 const PREFETCH_MESSAGES_MIN: &str = "1000";
+/// How long the broker may hold a fetch that found no new data. librdkafka
+/// keeps one fetch in flight per broker, so while a fetch for a few caught-up
+/// partitions is held, the others wait even when the prefetch queue has room
+/// again, and with `--until-eos` the fetch that reports the last partitions'
+/// ends is held too. At librdkafka's default, 500 ms, a traced 10k-message
+/// run (tansu, 21 partitions) starved the pipeline twice for 0.2–0.3 s and
+/// ended 0.5 s after its last message. Idle, 100 ms costs ten empty fetches
+/// a second per broker.
+const FETCH_WAIT_MAX_MS: &str = "100";
 const METADATA_TIMEOUT_MS: u64 = 10_000;
 const STATISTICS_INTERVAL_MS: u64 = 10_000;
 /// With `--until-eos`, statistics also tell when every partition is drained,
@@ -129,10 +144,31 @@ impl ClientContext for LagContext {
 impl ConsumerContext for LagContext {
     /// A revoked partition is another member's now: its lag must not linger
     /// in this process's gauge, nor its progress in the `--until-eos` check.
+    /// Assignments are logged: the first one ends the group join, which the
+    /// broker may hold for seconds (`make bench` reads it as such).
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let Rebalance::Revoke(revoked) = rebalance else { return };
+        let revoked = match rebalance {
+            Rebalance::Assign(assigned) => {
+                tracing::info!(partitions = assigned.count(), "partitions assigned");
+                return;
+            }
+            Rebalance::Revoke(revoked) => revoked,
+            Rebalance::Error(e) => {
+                tracing::warn!(error = %e, "rebalance failed");
+                return;
+            }
+        };
+        tracing::info!(partitions = revoked.count(), "partitions revoked");
+        self.forget(revoked);
+    }
+}
+
+impl LagContext {
+    /// Partitions no longer consumed here leave the lag gauge and the
+    /// `--until-eos` check.
+    fn forget(&self, gone: &TopicPartitionList) {
         let mut partitions = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
-        for element in revoked.elements() {
+        for element in gone.elements() {
             self.metrics.remove_lag(element.topic(), element.partition());
             partitions.remove(&(element.topic().to_owned(), element.partition()));
         }
@@ -144,6 +180,8 @@ pub struct KafkaSource {
     selector: Arc<dyn TopicSelector>,
     options: KafkaSourceOptions,
     subscribed: Vec<String>,
+    /// Standalone only: the partitions this process assigned itself.
+    assigned: BTreeSet<PartitionId>,
     refresh: tokio::time::Interval,
     /// The latest position committed per partition, for the final commit.
     committed: BTreeMap<(String, i32), i64>,
@@ -173,6 +211,7 @@ impl KafkaSource {
             .set("queued.max.messages.kbytes", PREFETCH_KBYTES_MAX)
             .set("queued.min.messages", PREFETCH_MESSAGES_MIN)
             .set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS)
+            .set("fetch.wait.max.ms", FETCH_WAIT_MAX_MS)
             .set(
                 "statistics.interval.ms",
                 if options.until_eos { STATISTICS_INTERVAL_UNTIL_EOS_MS } else { STATISTICS_INTERVAL_MS }.to_string(),
@@ -187,6 +226,7 @@ impl KafkaSource {
             selector,
             options,
             subscribed: Vec::new(),
+            assigned: BTreeSet::new(),
             refresh,
             committed: BTreeMap::new(),
         };
@@ -199,11 +239,16 @@ impl KafkaSource {
         &self.subscribed
     }
 
-    async fn visible_topics(&self) -> Result<Vec<String>, SourceError> {
+    /// The broker's topics and their partitions.
+    async fn visible_topics(&self) -> Result<BTreeMap<String, Vec<i32>>, SourceError> {
         let consumer = Arc::clone(&self.consumer);
         let metadata = tokio::task::spawn_blocking(move || {
             consumer.fetch_metadata(None, Duration::from_millis(METADATA_TIMEOUT_MS)).map(|m| {
-                m.topics().iter().filter(|t| t.error().is_none()).map(|t| t.name().to_owned()).collect::<Vec<_>>()
+                m.topics()
+                    .iter()
+                    .filter(|t| t.error().is_none())
+                    .map(|t| (t.name().to_owned(), t.partitions().iter().map(|p| p.id()).collect()))
+                    .collect()
             })
         })
         .await
@@ -211,23 +256,52 @@ impl KafkaSource {
         metadata.map_err(|e| SourceError::Unavailable(format!("cannot list topics: {e}")))
     }
 
-    /// Re-resolves the topic set; changes the subscription if it changed.
+    /// Re-resolves the topic set; changes the subscription if it changed
+    /// (standalone: the assignment, which also follows new partitions).
     async fn resubscribe(&mut self) -> Result<(), SourceError> {
         let visible = self.visible_topics().await?;
-        let mut wanted = self.selector.select(visible).await.map_err(SourceError::Unavailable)?;
+        let mut wanted =
+            self.selector.select(visible.keys().cloned().collect()).await.map_err(SourceError::Unavailable)?;
         wanted.sort();
         wanted.dedup();
-        if wanted == self.subscribed {
-            return Ok(());
+        if wanted != self.subscribed {
+            tracing::info!(topics = ?wanted, "subscribing");
+            // Standalone, the assignment below takes the place of a subscription.
+            if !self.options.standalone && wanted.is_empty() {
+                self.consumer.unsubscribe();
+            } else if !self.options.standalone {
+                let names: Vec<&str> = wanted.iter().map(String::as_str).collect();
+                self.consumer.subscribe(&names).map_err(|e| fatal("cannot subscribe", &e))?;
+            }
+            self.subscribed = wanted;
         }
-        tracing::info!(topics = ?wanted, "subscribing");
-        if wanted.is_empty() {
-            self.consumer.unsubscribe();
-        } else {
-            let names: Vec<&str> = wanted.iter().map(String::as_str).collect();
-            self.consumer.subscribe(&names).map_err(|e| fatal("cannot subscribe", &e))?;
+        if self.options.standalone {
+            self.reassign(&visible)?;
         }
-        self.subscribed = wanted;
+        Ok(())
+    }
+
+    /// Standalone: assigns each partition of a subscribed topic not yet
+    /// assigned, from its committed offset (else the earliest), and
+    /// unassigns the partitions of topics no longer subscribed. A partition
+    /// missing from one metadata answer stays assigned.
+    fn reassign(&mut self, visible: &BTreeMap<String, Vec<i32>>) -> Result<(), SourceError> {
+        let (gone, new) = assignment_changes(&self.assigned, &self.subscribed, visible);
+        if !gone.is_empty() {
+            let list = partition_list(gone.iter().map(|(t, p)| (t.as_str(), *p, Offset::Invalid)))?;
+            self.consumer.incremental_unassign(&list).map_err(|e| fatal("cannot unassign partitions", &e))?;
+            self.consumer.context().forget(&list);
+            tracing::info!(partitions = gone.len(), "partitions revoked");
+            for partition in &gone {
+                self.assigned.remove(partition);
+            }
+        }
+        if !new.is_empty() {
+            let list = partition_list(new.iter().map(|(t, p)| (t.as_str(), *p, Offset::Invalid)))?;
+            self.consumer.incremental_assign(&list).map_err(|e| fatal("cannot assign partitions", &e))?;
+            tracing::info!(partitions = new.len(), "partitions assigned");
+            self.assigned.extend(new);
+        }
         Ok(())
     }
 
@@ -265,6 +339,25 @@ impl KafkaSource {
     }
 }
 
+/// A topic and partition number.
+type PartitionId = (String, i32);
+
+/// Standalone: the assigned partitions whose topic is no longer subscribed,
+/// and the visible partitions of subscribed topics not yet assigned.
+fn assignment_changes(
+    assigned: &BTreeSet<PartitionId>,
+    subscribed: &[String],
+    visible: &BTreeMap<String, Vec<i32>>,
+) -> (Vec<PartitionId>, Vec<PartitionId>) {
+    let gone = assigned.iter().filter(|(topic, _)| !subscribed.contains(topic)).cloned().collect();
+    let new = subscribed
+        .iter()
+        .flat_map(|topic| visible.get(topic).into_iter().flatten().map(|p| (topic.clone(), *p)))
+        .filter(|partition| !assigned.contains(partition))
+        .collect();
+    (gone, new)
+}
+
 enum Received {
     Message(Delivered),
     EndOfPartition,
@@ -291,7 +384,8 @@ impl MessageSource for KafkaSource {
         for p in positions {
             self.committed.insert((p.topic.clone(), p.partition), p.next_offset);
         }
-        let list = commit_list(positions.iter().map(|p| (p.topic.as_str(), p.partition, p.next_offset)))?;
+        let list =
+            partition_list(positions.iter().map(|p| (p.topic.as_str(), p.partition, Offset::Offset(p.next_offset))))?;
         match self.consumer.commit(&list, CommitMode::Async) {
             Ok(()) => Ok(()),
             // Partitions revoked in a rebalance: their new owner re-reads them.
@@ -304,7 +398,7 @@ impl MessageSource for KafkaSource {
         if self.committed.is_empty() {
             return Ok(());
         }
-        let list = commit_list(self.committed.iter().map(|((t, p), o)| (t.as_str(), *p, *o)))?;
+        let list = partition_list(self.committed.iter().map(|((t, p), o)| (t.as_str(), *p, Offset::Offset(*o))))?;
         let consumer = Arc::clone(&self.consumer);
         let result = tokio::task::spawn_blocking(move || consumer.commit(&list, CommitMode::Sync))
             .await
@@ -316,11 +410,14 @@ impl MessageSource for KafkaSource {
     }
 }
 
-fn commit_list<'a>(positions: impl Iterator<Item = (&'a str, i32, i64)>) -> Result<TopicPartitionList, SourceError> {
+/// A partition list with an offset each: positions to commit, or partitions
+/// to assign (`Offset::Invalid`: from the committed offset).
+fn partition_list<'a>(
+    positions: impl Iterator<Item = (&'a str, i32, Offset)>,
+) -> Result<TopicPartitionList, SourceError> {
     let mut list = TopicPartitionList::new();
-    for (topic, partition, next_offset) in positions {
-        list.add_partition_offset(topic, partition, Offset::Offset(next_offset))
-            .map_err(|e| unavailable("bad commit position", &e))?;
+    for (topic, partition, offset) in positions {
+        list.add_partition_offset(topic, partition, offset).map_err(|e| unavailable("bad partition offset", &e))?;
     }
     Ok(list)
 }
@@ -370,6 +467,22 @@ mod tests {
         // Nothing consumed or committed, partition empty (or all deleted).
         assert!(Progress { at: INVALID, eof: 7, high: 7, low: 7 }.drained());
         assert!(!Progress { at: INVALID, eof: 7, high: 7, low: 3 }.drained());
+    }
+
+    #[test]
+    fn standalone_assignment_follows_the_subscription_and_new_partitions() {
+        let owned = |list: &[(&str, i32)]| list.iter().map(|(t, p)| (t.to_string(), *p)).collect::<Vec<_>>();
+        let assigned: BTreeSet<(String, i32)> = owned(&[("a", 0), ("a", 1), ("b", 0), ("c", 0)]).into_iter().collect();
+        let subscribed = ["a".to_string(), "c".to_string(), "d".to_string()];
+        // "a" grew a partition, "c" is missing from this answer, "d" is new, "b" is no longer wanted.
+        let visible = BTreeMap::from([
+            ("a".to_string(), vec![0, 1, 2]),
+            ("b".to_string(), vec![0]),
+            ("d".to_string(), vec![0, 1]),
+        ]);
+        let (gone, new) = assignment_changes(&assigned, &subscribed, &visible);
+        assert_eq!(gone, owned(&[("b", 0)]), "only the unsubscribed topic's partitions go");
+        assert_eq!(new, owned(&[("a", 2), ("d", 0), ("d", 1)]), "new partitions and topics come, nothing twice");
     }
 
     #[test]

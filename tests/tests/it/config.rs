@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use archiver::config::{
-    self, Credential, CredentialSource, HopauthTopic, RunArgs, RunConfig, TopicSelection, TopicsError, select_topics,
-    wanted_but_invisible,
+    self, Credential, CredentialSource, HopauthTopic, Membership, RunArgs, RunConfig, TopicSelection, TopicsError,
+    select_topics, wanted_but_invisible,
 };
 use archiver::ops::logging::LogFormat;
 use archiver::source::SecurityProtocol;
@@ -111,6 +111,7 @@ fn defaults_fill_every_unset_key() {
     assert_eq!(config.kafka.connection.sasl_mechanism, "SCRAM-SHA-512");
     assert_eq!(config.kafka.group_id, "archiver");
     assert_eq!(config.kafka.session_timeout_ms, 45_000);
+    assert_eq!(config.kafka.membership, Membership::Group);
     assert_eq!(config.kafka.credential_source, CredentialSource::None);
     assert_eq!(config.topics.selection, TopicSelection::All { veto: vec!["sys.heartbeat".into()] });
     assert_eq!(config.topics.refresh_interval_ms, 60_000);
@@ -184,6 +185,22 @@ fn env_lists_and_booleans() {
     assert_eq!(config.run.max_messages, Some(1000));
     assert_eq!(config.observability.metrics_addr, Some("0.0.0.0:9100".parse().unwrap()));
     assert_eq!(config.observability.liveness_file, Some(PathBuf::from("/tmp/alive")));
+}
+
+#[test]
+fn membership_from_file_environment_and_flag() {
+    let files = Files::new();
+    let file = files.write("config.toml", "[kafka]\nmembership = \"standalone\"\n");
+    assert_eq!(load(&with_config(&file), &env(&[])).kafka.membership, Membership::Standalone);
+    let group = env(&[("ARCHIVER_KAFKA_MEMBERSHIP", "group")]);
+    assert_eq!(load(&with_config(&file), &group).kafka.membership, Membership::Group, "environment over file");
+    let flag = RunArgs { kafka_membership: Some(Membership::Standalone), ..with_config(&file) };
+    assert_eq!(load(&flag, &group).kafka.membership, Membership::Standalone, "flag over environment");
+    let parsed = parse_run(&["--kafka-membership", "standalone"]).expect("parses");
+    assert_eq!(parsed.kafka_membership, Some(Membership::Standalone));
+
+    let err = load_err(&RunArgs::default(), &env(&[("ARCHIVER_KAFKA_MEMBERSHIP", "solo")]));
+    assert!(err.contains("ARCHIVER_KAFKA_MEMBERSHIP") && err.contains("expected one of group, standalone"), "{err}");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! once, across stops, restarts and a second instance in the group.
 
 use crate::support::{self, service};
-use archiver::config::{MetricsAddr, RunArgs, load_from};
+use archiver::config::{Membership, MetricsAddr, RunArgs, load_from};
 use archiver::ops::run::run;
 use archiver::pipeline::RunSummary;
 use archiver::source::KafkaConnection;
@@ -290,10 +290,40 @@ async fn an_s3_outage_mid_run_pauses_archiving_and_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_topic_created_while_running_is_archived_without_a_restart() {
-    let f = Fixture::produced("run-new-topic", 37, 120).await;
+    check_a_topic_created_while_running("run-new-topic", Membership::Group).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_standalone_archiver_takes_up_a_topic_created_while_running() {
+    check_a_topic_created_while_running("run-new-topic-alone", Membership::Standalone).await;
+}
+
+/// Standalone runs take every partition without joining the group, yet
+/// commit under its id: runs in either mode go on where the last stopped.
+#[tokio::test(flavor = "multi_thread")]
+async fn standalone_and_group_runs_resume_from_each_others_offsets() {
+    let f = Fixture::produced("run-alone", 39, 250).await;
+    let standalone = |a: &mut RunArgs| a.kafka_membership = Some(Membership::Standalone);
+    let first = f
+        .run("g", |a| {
+            standalone(a);
+            a.max_messages = Some(40);
+        })
+        .await;
+    assert_eq!(first.taken, 40);
+    let rest = f.run("g", |_| {}).await;
+    assert_eq!(rest.taken, f.consumed() - 40, "the group went on from the standalone run's commits");
+    let again = f.run("g", standalone).await;
+    assert_eq!(again.taken, 0, "the standalone run went on from the group's commits");
+    f.check().await;
+}
+
+async fn check_a_topic_created_while_running(name: &str, membership: Membership) {
+    let f = Fixture::produced(name, 37, 120).await;
     let late = format!("{}late.topic", f.prefix);
     let mut args = f.args("g");
     args.until_eos = Some(false);
+    args.kafka_membership = Some(membership);
     let mut config = load_from(&args, &BTreeMap::new()).expect("config loads");
     // The late topic is wanted from the start but does not exist yet: that is not an error.
     let mut topics = f.topics();

@@ -50,6 +50,7 @@ impl Broker for KafkaBroker {
             session_timeout_ms: SESSION_TIMEOUT_MS,
             refresh_interval_ms: 1_000,
             until_eos: true,
+            standalone: false,
         };
         let selector = Arc::new(ConfiguredSelector { selection: TopicSelection::Explicit(self.topics.clone()) });
         Box::pin(async move {
