@@ -291,7 +291,7 @@ impl KafkaSource {
             let list = partition_list(gone.iter().map(|(t, p)| (t.as_str(), *p, Offset::Invalid)))?;
             self.consumer.incremental_unassign(&list).map_err(|e| fatal("cannot unassign partitions", &e))?;
             self.consumer.context().forget(&list);
-            tracing::info!(partitions = gone.len(), "partitions revoked");
+            tracing::info!(partitions = gone.len(), "partitions unassigned");
             for partition in &gone {
                 self.assigned.remove(partition);
             }
