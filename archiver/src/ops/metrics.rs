@@ -151,7 +151,7 @@ impl Metrics {
         self.healed.fetch_add(1, Relaxed);
     }
 
-    /// A transient failure of `what` ("store", "index", "source") that will be retried.
+    /// A transient failure of `what` ("store", "index", "source", "commit") that will be retried.
     pub fn retry(&self, what: &'static str) {
         *lock(&self.retries).entry(what).or_default() += 1;
     }

@@ -15,7 +15,7 @@ use crate::record::{Header, Key, Message};
 use async_trait::async_trait;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message as _};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientConfig, Offset, Timestamp, TopicPartitionList};
@@ -160,6 +160,20 @@ impl ConsumerContext for LagContext {
         };
         tracing::info!(partitions = revoked.count(), "partitions revoked");
         self.forget(revoked);
+    }
+
+    /// Commits are asynchronous, so a refused one shows only here (after a
+    /// rebalance, or a standalone commit to a group with members). The next
+    /// commit carries the same positions or later ones; until one lands, a
+    /// restart would deliver those messages again.
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        match result {
+            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(e) => {
+                self.metrics.retry("commit");
+                tracing::warn!(error = %e, "offset commit failed; the next commit carries it");
+            }
+        }
     }
 }
 
@@ -483,6 +497,19 @@ mod tests {
         let (gone, new) = assignment_changes(&assigned, &subscribed, &visible);
         assert_eq!(gone, owned(&[("b", 0)]), "only the unsubscribed topic's partitions go");
         assert_eq!(new, owned(&[("a", 2), ("d", 0), ("d", 1)]), "new partitions and topics come, nothing twice");
+    }
+
+    #[test]
+    fn a_refused_commit_counts_as_a_retry_and_nothing_to_commit_does_not() {
+        let metrics = Arc::new(Metrics::new());
+        let context = LagContext::new(Arc::clone(&metrics));
+        let list = TopicPartitionList::new();
+        context.commit_callback(Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)), &list);
+        context.commit_callback(Ok(()), &list);
+        assert!(!metrics.render_prometheus().contains(r#"what="commit""#));
+        context.commit_callback(Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::IllegalGeneration)), &list);
+        let exported = metrics.render_prometheus();
+        assert!(exported.contains(r#"archiver_retries_total{what="commit"} 1"#), "{exported}");
     }
 
     #[test]
