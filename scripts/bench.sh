@@ -259,7 +259,8 @@ with open(sys.argv[1], encoding="utf-8", errors="replace") as log:
     for line in log:
         for event in ("subscribing", "partitions assigned"):
             if event not in stamps and f" {event} " in line:
-                stamps[event] = datetime.fromisoformat(line.split()[0])
+                # Python before 3.11 does not read a trailing "Z".
+                stamps[event] = datetime.fromisoformat(line.split()[0].replace("Z", "+00:00"))
 if len(stamps) < 2:
     sys.exit(f"{sys.argv[1]}: no 'subscribing' or no 'partitions assigned' line")
 print(f"{(stamps['partitions assigned'] - stamps['subscribing']).total_seconds():.3f}")
