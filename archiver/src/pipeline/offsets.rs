@@ -1,10 +1,8 @@
 //! Which offsets may be committed: per partition, only up to the highest
 //! offset below which every dispatched message is durably archived.
 
-use crate::source::Position;
+use crate::source::{PartitionId, Position};
 use std::collections::{BTreeMap, VecDeque};
-
-type PartitionId = (String, i32);
 
 /// Tracks dispatched and completed offsets, in arrival order per partition.
 #[derive(Debug, Default)]

@@ -8,7 +8,7 @@
 //! arrive, and the subscription changes without a restart. Consumer lag per
 //! partition comes from librdkafka's statistics.
 
-use super::{Delivered, MessageSource, Position, SourceError};
+use super::{Delivered, MessageSource, PartitionId, Position, SourceError};
 use crate::index::TimestampType;
 use crate::ops::metrics::Metrics;
 use crate::record::{Header, Key, Message};
@@ -77,7 +77,7 @@ const STATISTICS_INTERVAL_UNTIL_EOS_MS: u64 = 100;
 /// telling "drained" needs no blocking broker query).
 pub struct LagContext {
     metrics: Arc<Metrics>,
-    partitions: Mutex<BTreeMap<(String, i32), Progress>>,
+    partitions: Mutex<BTreeMap<PartitionId, Progress>>,
     /// Signalled after each statistics report, for the `--until-eos` check.
     reported: tokio::sync::Notify,
 }
@@ -198,7 +198,7 @@ pub struct KafkaSource {
     assigned: BTreeSet<PartitionId>,
     refresh: tokio::time::Interval,
     /// The latest position committed per partition, for the final commit.
-    committed: BTreeMap<(String, i32), i64>,
+    committed: BTreeMap<PartitionId, i64>,
 }
 
 impl std::fmt::Debug for KafkaSource {
@@ -281,11 +281,8 @@ impl KafkaSource {
         if wanted != self.subscribed {
             tracing::info!(topics = ?wanted, "subscribing");
             // Standalone, the assignment below takes the place of a subscription.
-            if !self.options.standalone && wanted.is_empty() {
-                self.consumer.unsubscribe();
-            } else if !self.options.standalone {
-                let names: Vec<&str> = wanted.iter().map(String::as_str).collect();
-                self.consumer.subscribe(&names).map_err(|e| fatal("cannot subscribe", &e))?;
+            if !self.options.standalone {
+                self.subscribe(&wanted)?;
             }
             self.subscribed = wanted;
         }
@@ -293,6 +290,15 @@ impl KafkaSource {
             self.reassign(&visible)?;
         }
         Ok(())
+    }
+
+    fn subscribe(&self, topics: &[String]) -> Result<(), SourceError> {
+        if topics.is_empty() {
+            self.consumer.unsubscribe();
+            return Ok(());
+        }
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        self.consumer.subscribe(&names).map_err(|e| fatal("cannot subscribe", &e))
     }
 
     /// Standalone: assigns each partition of a subscribed topic not yet
@@ -344,7 +350,7 @@ impl KafkaSource {
         }
         // The list must not outlive this call: an assignment list still
         // alive when the consumer drops makes the drop hang.
-        let assigned: Vec<(String, i32)> = {
+        let assigned: Vec<PartitionId> = {
             let list = self.consumer.assignment().map_err(|e| unavailable("cannot read the assignment", &e))?;
             list.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect()
         };
@@ -352,9 +358,6 @@ impl KafkaSource {
         Ok(!assigned.is_empty() && assigned.iter().all(|p| progress.get(p).is_some_and(|p| p.drained())))
     }
 }
-
-/// A topic and partition number.
-type PartitionId = (String, i32);
 
 /// Standalone: the assigned partitions whose topic is no longer subscribed,
 /// and the visible partitions of subscribed topics not yet assigned.

@@ -13,14 +13,12 @@
 //! commits for a partition it no longer owns refused, as Kafka refuses a
 //! commit from a previous generation.
 
-use super::{Delivered, MessageSource, Position, SourceError};
+use super::{Delivered, MessageSource, PartitionId, Position, SourceError};
 use crate::index::TimestampType;
 use crate::record::Message;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-
-type PartitionId = (String, i32);
 
 #[derive(Debug, Default)]
 struct LogState {

@@ -26,6 +26,9 @@ pub struct Delivered {
     pub timestamp_type: TimestampType,
 }
 
+/// A topic and one of its partitions.
+pub type PartitionId = (String, i32);
+
 /// "Everything in `topic`/`partition` before `next_offset` is archived."
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Position {
