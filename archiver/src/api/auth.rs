@@ -203,20 +203,25 @@ pub fn base_topic(topic: &str) -> &str {
 }
 
 impl Access {
-    /// The principal the request's `Authorization` header names. No header is
-    /// anonymous; a header that is not a known bearer token is refused
-    /// outright (401), never downgraded to anonymous.
+    /// The principal the request's `Authorization` header names. No header,
+    /// or a scheme other than Bearer, is anonymous: hop-client sends its
+    /// Kafka SCRAM credential by default, which means nothing here, and
+    /// public data must still be readable with it (private data then gets
+    /// 401 with `WWW-Authenticate: Bearer`). A Bearer token that is not a
+    /// known one is refused (401), never downgraded to anonymous.
     pub fn principal(&self, headers: &HeaderMap) -> Result<Principal<'_>, ApiError> {
         let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(Principal::Anonymous) };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.trim().split_once(' '))
-            // The scheme is case-insensitive (RFC 9110 §11.1).
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .filter(|t| !t.is_empty() && t.len() <= TOKEN_LEN_MAX)
-            .ok_or_else(|| self.unauthorized("expected `Authorization: Bearer <token>`"))?;
+        // Not even ASCII: not a Bearer token either.
+        let Ok(value) = value.to_str().map(str::trim) else { return Ok(Principal::Anonymous) };
+        let (scheme, credentials) = value.split_once(' ').unwrap_or((value, ""));
+        // The scheme is case-insensitive (RFC 9110 §11.1).
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Ok(Principal::Anonymous);
+        }
+        let token = credentials.trim();
+        if token.is_empty() || token.len() > TOKEN_LEN_MAX {
+            return Err(self.unauthorized("expected `Authorization: Bearer <token>`"));
+        }
         self.credentials.authenticate(token).map(Principal::Token).ok_or_else(|| self.unauthorized("unknown token"))
     }
 

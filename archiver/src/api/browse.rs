@@ -14,14 +14,20 @@ use super::auth::Permission;
 use super::listing::{page, readable_topics};
 use super::messages::readable;
 use super::params::{self, ListParams};
-use super::render::{header_text, value_json};
+use super::render::{clip, header_text, value_json};
 use super::{ApiError, ApiState, decode};
 use crate::identity::civil_date;
+use crate::index::IndexEntry;
 
 /// Messages per browse page.
 const BROWSE_PAGE_ROWS: u32 = 50;
 /// Payload bytes shown inline; the rest is behind the download link.
 const PAYLOAD_SHOWN_BYTES_MAX: usize = 64 * 1024;
+/// Bytes of any other text shown (a title, a header value, an annotation):
+/// escaping can multiply text sixfold, so every piece is cut first.
+const TEXT_SHOWN_BYTES_MAX: usize = 1024;
+/// Bytes of a title, sender or media type in a topic page's table.
+const CELL_SHOWN_BYTES_MAX: usize = 256;
 
 /// `text` safe to place in HTML text and in quoted attribute values.
 pub fn escape_html(text: &str) -> String {
@@ -48,8 +54,18 @@ fn utc(ms: i64) -> String {
     format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02}:{s:02}.{milli:03} UTC")
 }
 
+/// `text` cut to `bytes_max` (marked with an ellipsis), then escaped.
+fn shown(text: &str, bytes_max: usize) -> String {
+    let cut = clip(text, bytes_max);
+    if cut.len() < text.len() { escape_html(cut) + "…" } else { escape_html(cut) }
+}
+
 fn html_page(title: &str, body: &str) -> Response {
-    let html = format!(
+    html_response(html_text(title, body))
+}
+
+fn html_text(title: &str, body: &str) -> String {
+    format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} — hop-archiver</title>\
          <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
          td,th{{border:1px solid #ccc;padding:.2em .5em;text-align:left;vertical-align:top}}\
@@ -57,7 +73,10 @@ fn html_page(title: &str, body: &str) -> Response {
          <body><p><a href=\"/\">hop-archiver</a></p><h1>{}</h1>\n{body}</body></html>\n",
         escape_html(title),
         escape_html(title)
-    );
+    )
+}
+
+fn html_response(html: String) -> Response {
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
@@ -109,7 +128,7 @@ pub async fn topic(
     let mut pairs = params::query_pairs(query.as_deref())?;
     pairs.retain(|(k, _)| k == "page");
     pairs.push(("asc".into(), "false".into()));
-    let params = ListParams::parse(&pairs)?;
+    let params = ListParams::parse(&pairs, &state.tokens)?;
     let listed = page(&state, &params, topics, BROWSE_PAGE_ROWS).await?;
     let mut body = String::from(
         "<table id=\"messages\"><tr><th>time</th><th>message</th><th>title</th><th>sender</th><th>type</th><th>bytes</th></tr>\n",
@@ -121,9 +140,9 @@ pub async fn topic(
             body,
             "<tr><td>{}</td><td><a href=\"/browse/msg/{uuid}\">{uuid}</a>{retracted}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             utc(r.timestamp),
-            escape_html(&r.title),
-            escape_html(&r.sender),
-            escape_html(&r.media_type),
+            shown(&r.title, CELL_SHOWN_BYTES_MAX),
+            shown(&r.sender, CELL_SHOWN_BYTES_MAX),
+            shown(&r.media_type, CELL_SHOWN_BYTES_MAX),
             r.size,
             uuid = r.uuid.hyphenated(),
         );
@@ -143,13 +162,23 @@ pub async fn topic(
 }
 
 /// `GET /browse/msg/{uuid}`: headers, annotations and payload of one message.
+/// Decoding and rendering run on the rendering pool; the page stays within
+/// the response bound (each text is cut, and rows stop at half of it).
 pub async fn message(
     State(state): State<Arc<ApiState>>,
     Path(uuid): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let entry = readable(&state, &uuid, &headers).await?;
-    let record = decode(&entry, &state.object(&entry).await?)?;
+    let size_max = state.limits.response_size_bytes_max;
+    let (bytes, reserved) = state.object(&entry, size_max).await?;
+    let html = state.render.run(move || message_html(&entry, &bytes, size_max)).await?;
+    Ok(reserved.hold_until_sent(html_response(html)))
+}
+
+fn message_html(entry: &IndexEntry, bytes: &[u8], size_max: u64) -> Result<String, ApiError> {
+    let record = decode(entry, bytes)?;
+    let rows_max = usize::try_from(size_max / 2).unwrap_or(usize::MAX);
     let r = &entry.row;
     let mut body = String::from("<table id=\"metadata\">\n");
     let rows = [
@@ -164,23 +193,37 @@ pub async fn message(
         let _ = writeln!(body, "<tr><th>{name}</th><td>{}</td></tr>", escape_html(&value));
     }
     body.push_str("</table>\n<h2>Headers</h2>\n<table id=\"headers\">\n");
-    for h in record.metadata.headers.iter().flatten() {
+    let headers: Vec<_> = record.metadata.headers.iter().flatten().collect();
+    for (i, h) in headers.iter().enumerate() {
+        if body.len() > rows_max {
+            let _ = writeln!(body, "<tr><td colspan=\"3\">{} more headers not shown</td></tr>", headers.len() - i);
+            break;
+        }
         let (value, encoding) = header_text(&h.key, &h.value);
         let value = value.as_str().map(str::to_owned).unwrap_or_else(|| "null".into());
         let _ = writeln!(
             body,
             "<tr><th>{}</th><td>{}</td><td>{encoding}</td></tr>",
-            escape_html(&h.key),
-            escape_html(&value)
+            shown(&h.key, CELL_SHOWN_BYTES_MAX),
+            shown(&value, TEXT_SHOWN_BYTES_MAX)
         );
     }
     body.push_str("</table>\n<h2>Annotations</h2>\n<table id=\"annotations\">\n");
-    if let Some(annotations) = &record.annotations {
-        for (name, value) in &annotations.0.0 {
-            let value = value_json(value);
-            let shown = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
-            let _ = writeln!(body, "<tr><th>{}</th><td>{}</td></tr>", escape_html(name), escape_html(&shown));
+    let annotations = record.annotations.as_ref().map(|a| a.0.0.as_slice()).unwrap_or_default();
+    for (i, (name, value)) in annotations.iter().enumerate() {
+        if body.len() > rows_max {
+            let _ =
+                writeln!(body, "<tr><td colspan=\"2\">{} more annotations not shown</td></tr>", annotations.len() - i);
+            break;
         }
+        let value = value_json(value);
+        let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+        let _ = writeln!(
+            body,
+            "<tr><th>{}</th><td>{}</td></tr>",
+            shown(name, CELL_SHOWN_BYTES_MAX),
+            shown(&text, TEXT_SHOWN_BYTES_MAX)
+        );
     }
     body.push_str("</table>\n<h2>Payload</h2>\n");
     push_payload(&mut body, record.payload().unwrap_or_default());
@@ -195,7 +238,11 @@ pub async fn message(
         escape_html(&file),
         uuid = r.uuid.hyphenated(),
     );
-    Ok(html_page(&format!("Message {}", r.uuid.hyphenated()), &body))
+    let html = html_text(&format!("Message {}", r.uuid.hyphenated()), &body);
+    match html.len() as u64 > size_max {
+        true => Err(ApiError::ResponseTooLarge { size_bytes_max: size_max }),
+        false => Ok(html),
+    }
 }
 
 /// Text payloads as text, anything else as a hex dump; both cut at

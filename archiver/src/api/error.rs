@@ -29,6 +29,13 @@ pub enum ApiError {
     ReadOnly,
     #[error("request timed out")]
     Timeout,
+    /// The client sent its body slower than the minimum rate.
+    #[error("{0}")]
+    TooSlow(String),
+    /// The answer would exceed the response size bound; the message says
+    /// which smaller answer to ask for instead.
+    #[error("the response would exceed {size_bytes_max} bytes; ask for BSON (the default) or the raw_file download")]
+    ResponseTooLarge { size_bytes_max: u64 },
     #[error("too many requests in progress; retry shortly")]
     Busy,
     #[error("index: {0}")]
@@ -54,7 +61,9 @@ impl ApiError {
             ApiError::Duplicate { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             // Upstream's answer for writes to a read-only archive.
             ApiError::ReadOnly => StatusCode::NOT_IMPLEMENTED,
-            ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Timeout | ApiError::TooSlow(_) => StatusCode::REQUEST_TIMEOUT,
+            // No acceptable representation within the bound (RFC 9110 §15.5.7).
+            ApiError::ResponseTooLarge { .. } => StatusCode::NOT_ACCEPTABLE,
             ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Index(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,

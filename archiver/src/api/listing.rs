@@ -7,20 +7,19 @@ use std::sync::Arc;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use bytes::Bytes;
 use futures::{StreamExt as _, TryStreamExt as _};
 use serde_json::{Value as Json, json};
 
 use super::auth::{Permission, Principal};
 use super::params::{self, ListParams, PageToken};
 use super::render::{self, bson_document, json_response, wants_json};
+use super::token::TokenKey;
 use super::{ApiError, ApiState};
 use crate::index::{Cursor, IndexEntry, ListQuery, PAGE_ROWS_MAX};
 use crate::record::Record;
 use crate::record::bson::{self, Document, Value};
 
-/// Most object bytes one listing response carries; a page stops early
-/// (with a `next` token) rather than exceed it, but always holds one message.
-const RESPONSE_SIZE_BYTES_MAX: u64 = 32 * 1024 * 1024;
 /// Objects fetched from the store at once for one listing.
 const FETCH_CONCURRENCY: usize = 8;
 
@@ -34,7 +33,7 @@ pub async fn topic(
     let topic = params::topic(&topic)?.to_owned();
     let principal = state.access.principal(&headers)?;
     state.access.require(principal, Permission::Read, &topic)?;
-    let params = ListParams::parse(&params::query_pairs(query.as_deref())?)?;
+    let params = ListParams::parse(&params::query_pairs(query.as_deref())?, &state.tokens)?;
     list(&state, &params, vec![topic], wants_json(&headers)).await
 }
 
@@ -46,7 +45,7 @@ pub async fn messages(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let principal = state.access.principal(&headers)?;
-    let params = ListParams::parse(&params::query_pairs(query.as_deref())?)?;
+    let params = ListParams::parse(&params::query_pairs(query.as_deref())?, &state.tokens)?;
     let topics = readable_topics(&state, principal, &params.topics).await?;
     list(&state, &params, topics, wants_json(&headers)).await
 }
@@ -58,7 +57,7 @@ pub async fn count(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let principal = state.access.principal(&headers)?;
-    let params = ListParams::parse(&params::query_pairs(query.as_deref())?)?;
+    let params = ListParams::parse(&params::query_pairs(query.as_deref())?, &state.tokens)?;
     let topics = readable_topics(&state, principal, &params.topics).await?;
     let count = match topics.is_empty() {
         true => 0,
@@ -127,6 +126,19 @@ pub(super) struct Listed {
     pub prev: Option<String>,
 }
 
+impl Listed {
+    /// Keeps the first `keep` entries; the page then continues after the last one.
+    fn cut(&mut self, keep: usize, asc: bool, key: &TokenKey) -> Result<(), ApiError> {
+        if keep >= self.entries.len() {
+            return Ok(());
+        }
+        self.entries.truncate(keep);
+        let last = self.entries.last().map(|e| Cursor { timestamp: e.row.timestamp, id: e.id });
+        self.next = last.map(|cursor| PageToken { forward: true, asc, cursor }.encode(key)).transpose()?;
+        Ok(())
+    }
+}
+
 /// The page `p` asks for. A `prev` token lists backwards from its row and
 /// reverses the result, so both directions cost one keyset query.
 pub(super) async fn page(
@@ -143,7 +155,7 @@ pub(super) async fn page(
     let after = p.page.map(|t| t.cursor);
     let page = state.index.list(&query_for(p, topics, limit, after, descending)).await?;
     let token = |forward: bool, e: &IndexEntry| {
-        PageToken { forward, asc: p.asc, cursor: Cursor { timestamp: e.row.timestamp, id: e.id } }.encode()
+        PageToken { forward, asc: p.asc, cursor: Cursor { timestamp: e.row.timestamp, id: e.id } }.encode(&state.tokens)
     };
     let mut entries = page.entries;
     let (next, prev) = if backward {
@@ -153,39 +165,65 @@ pub(super) async fn page(
         let prev = after.and(entries.first()).map(|e| token(false, e));
         (page.next.and(entries.last()).map(|e| token(true, e)), prev)
     };
-    Ok(Listed { entries, next, prev })
+    Ok(Listed { entries, next: next.transpose()?, prev: prev.transpose()? })
 }
 
 async fn list(state: &ApiState, p: &ListParams, topics: Vec<String>, json: bool) -> Result<Response, ApiError> {
     let cap = if p.meta { PAGE_ROWS_MAX } else { state.limits.page_rows_max };
     let mut listed = page(state, p, topics, p.limit.min(cap)).await?;
     if p.meta {
-        return Ok(render_meta(&listed, json));
+        return render_meta(state, listed, p.asc, json);
     }
-    if let Some(keep) = within_budget(&listed.entries).filter(|&keep| keep < listed.entries.len()) {
-        listed.entries.truncate(keep);
-        let last = listed.entries.last().map(|e| Cursor { timestamp: e.row.timestamp, id: e.id });
-        listed.next = last.map(|cursor| PageToken { forward: true, asc: p.asc, cursor }.encode());
-    }
+    let size_max = state.limits.response_size_bytes_max;
+    listed.cut(within(&listed.entries, size_max), p.asc, &state.tokens)?;
+    let objects_bytes: u64 = listed.entries.iter().map(|e| u64::try_from(e.row.size).unwrap_or(0)).sum();
+    let rendered_bytes = if json { size_max.min(objects_bytes.saturating_mul(JSON_EXPANSION_MAX)) } else { 0 };
+    let mut reserved = state.budget.reserve(objects_bytes.saturating_add(rendered_bytes))?;
     let objects = fetch_objects(state, &listed.entries).await?;
-    if json {
-        let messages = listed
-            .entries
-            .iter()
-            .zip(&objects)
-            .map(|(e, bytes)| match Record::decode(bytes) {
-                Ok(record) => Ok(render::message_json(e, &record)),
-                Err(err) => Err(ApiError::Inconsistent(format!("object of message {}: {err}", e.row.uuid))),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        return Ok(json_response(&json!({"next": listed.next, "prev": listed.prev, "messages": messages})));
+    if !json {
+        let total: usize = objects.iter().map(|o| o.len()).sum();
+        reserved.shrink_to(total);
+        let parts = render::listing_bson_parts(listed.next.as_deref(), listed.prev.as_deref(), objects);
+        return Ok(reserved.hold_until_sent(render::bson_parts_response(parts)));
     }
-    let items: Vec<Vec<u8>> = objects.into_iter().map(|b| b.to_vec()).collect();
-    Ok(render::bson_response(render::listing_bson(listed.next.as_deref(), listed.prev.as_deref(), &items)))
+    let entries = listed.entries.clone();
+    let items = state.render.run(move || render_messages_json(&entries, &objects, size_max)).await?;
+    listed.cut(items.len(), p.asc, &state.tokens)?;
+    let body = render::json_listing(listed.next.as_deref(), listed.prev.as_deref(), &items);
+    drop(items);
+    Ok(reserved.hold_until_sent(render::json_bytes_response(body)))
 }
 
+/// Most bytes the JSON of a message takes per byte of its object: a
+/// control character in a text payload becomes `\u00XX`.
+const JSON_EXPANSION_MAX: u64 = 6;
+
+/// The JSON of as many leading messages as fit `size_max` bytes (at least
+/// one, or an error when even the first does not fit).
+fn render_messages_json(entries: &[IndexEntry], objects: &[Bytes], size_max: u64) -> Result<Vec<Vec<u8>>, ApiError> {
+    let mut items = Vec::with_capacity(entries.len());
+    let mut total = LISTING_OVERHEAD_BYTES;
+    for (e, bytes) in entries.iter().zip(objects) {
+        let record = Record::decode(bytes)
+            .map_err(|err| ApiError::Inconsistent(format!("object of message {}: {err}", e.row.uuid)))?;
+        let item = render::json_bytes(&render::message_json(e, &record));
+        total = total.saturating_add(item.len() as u64 + 2);
+        if total > size_max {
+            if items.is_empty() {
+                return Err(ApiError::ResponseTooLarge { size_bytes_max: size_max });
+            }
+            break;
+        }
+        items.push(item);
+    }
+    Ok(items)
+}
+
+/// Room for the tokens and brackets around a listing's messages.
+const LISTING_OVERHEAD_BYTES: u64 = 1024;
+
 /// The stored objects of `entries`, in order, a few at a time.
-async fn fetch_objects(state: &ApiState, entries: &[IndexEntry]) -> Result<Vec<bytes::Bytes>, ApiError> {
+async fn fetch_objects(state: &ApiState, entries: &[IndexEntry]) -> Result<Vec<Bytes>, ApiError> {
     let store = Arc::clone(&state.store);
     let jobs: Vec<(String, uuid::Uuid)> = entries.iter().map(|e| (e.row.key.clone(), e.row.uuid)).collect();
     futures::stream::iter(jobs)
@@ -203,25 +241,40 @@ async fn fetch_objects(state: &ApiState, entries: &[IndexEntry]) -> Result<Vec<b
         .await
 }
 
-/// How many leading entries fit [`RESPONSE_SIZE_BYTES_MAX`] (at least one),
-/// or `None` when all do.
-fn within_budget(entries: &[IndexEntry]) -> Option<usize> {
-    let mut total = 0u64;
+/// How many leading entries' objects fit `size_max` bytes (at least one).
+fn within(entries: &[IndexEntry], size_max: u64) -> usize {
+    let mut total = LISTING_OVERHEAD_BYTES;
     for (i, e) in entries.iter().enumerate() {
-        total += u64::try_from(e.row.size).unwrap_or(0);
-        if total > RESPONSE_SIZE_BYTES_MAX {
-            return Some(i.max(1));
+        total = total.saturating_add(u64::try_from(e.row.size).unwrap_or(0) + 16);
+        if total > size_max {
+            return i.max(1);
         }
     }
-    None
+    entries.len()
 }
 
-fn render_meta(listed: &Listed, json: bool) -> Response {
-    if json {
-        let messages: Vec<Json> = listed.entries.iter().map(render::entry_json).collect();
-        return json_response(&json!({"next": listed.next, "prev": listed.prev, "messages": messages}));
+/// Metadata records, as many as fit the response bound (rows carry at most
+/// [`render::ROW_TEXT_BYTES_MAX`] per text, so one always fits).
+fn render_meta(state: &ApiState, mut listed: Listed, asc: bool, json: bool) -> Result<Response, ApiError> {
+    let size_max = state.limits.response_size_bytes_max;
+    let mut items = Vec::with_capacity(listed.entries.len());
+    let mut total = LISTING_OVERHEAD_BYTES;
+    for e in &listed.entries {
+        let item = match json {
+            true => render::json_bytes(&render::entry_json(e)),
+            false => bson::encode(&render::meta_document(e)).unwrap_or_default(),
+        };
+        total = total.saturating_add(item.len() as u64 + 16);
+        if total > size_max && !items.is_empty() {
+            break;
+        }
+        items.push(item);
     }
-    let items: Vec<Vec<u8>> =
-        listed.entries.iter().map(|e| bson::encode(&render::meta_document(e)).unwrap_or_default()).collect();
-    render::bson_response(render::listing_bson(listed.next.as_deref(), listed.prev.as_deref(), &items))
+    listed.cut(items.len(), asc, &state.tokens)?;
+    let (next, prev) = (listed.next.as_deref(), listed.prev.as_deref());
+    if json {
+        return Ok(render::json_bytes_response(render::json_listing(next, prev, &items)));
+    }
+    let items = items.into_iter().map(Bytes::from).collect();
+    Ok(render::bson_response(render::listing_bson(next, prev, items)))
 }

@@ -7,9 +7,12 @@
 //! (reads and retraction), `listing` (keyset-paged lists and counts),
 //! `upload` (direct upload through the ingest identity path), `browse`
 //! (HTML), `render` (BSON/JSON bodies), `observe` (access log, metrics,
-//! timeout), `error` (status codes).
+//! timeout), `error` (status codes), `server` (connections: limits,
+//! header and idle timeouts, slow readers), `body` (bodies that hold their
+//! memory share; the rendering pool), `token` (opaque page tokens).
 
 pub mod auth;
+mod body;
 mod browse;
 mod error;
 mod listing;
@@ -17,11 +20,14 @@ mod messages;
 mod observe;
 pub mod params;
 mod render;
+mod server;
+mod token;
 mod upload;
 
 pub use auth::{Access, Credentials, CredentialsError, new_token, token_sha256_hex};
 pub use browse::escape_html;
 pub use error::ApiError;
+pub use server::{ConnLimits, Paced};
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -49,13 +55,25 @@ pub struct ApiState {
     /// `topic_stats` scans the whole index, so all-topic requests share one
     /// recent answer; the lock also makes concurrent misses wait for one query.
     topic_stats: tokio::sync::Mutex<Option<(Instant, Arc<Vec<TopicStats>>)>>,
-    /// Requests being answered; bounds memory (each may hold a listing or an
-    /// upload body) whatever the number of connections.
+    /// Requests being answered (uploads apart); bounds the work in progress
+    /// whatever the number of connections.
     in_flight: tokio::sync::Semaphore,
+    /// Uploads being received and stored: their own slots, so that slow
+    /// uploaders cannot take the ones reads and health checks need.
+    uploads_in_flight: tokio::sync::Semaphore,
+    /// Memory of bodies being built or written.
+    budget: body::MemoryBudget,
+    /// Rendering off the async workers.
+    render: body::RenderPool,
+    /// Seals page tokens.
+    tokens: token::TokenKey,
 }
 
-/// Requests answered at once; more get an immediate 503.
+/// Requests answered at once (uploads apart); more get an immediate 503.
 pub const REQUESTS_IN_FLIGHT_MAX: usize = 64;
+/// Renderings (JSON, HTML, decoding whole objects) running at once on the
+/// blocking pool; more wait for a slot within their deadline.
+pub const RENDER_TASKS_MAX: usize = 2;
 
 /// How long a `topic_stats` answer is reused: a topic's first message shows
 /// up in `/topics`, `/messages` without `topic` and the browse page at most
@@ -71,6 +89,23 @@ pub struct ApiLimits {
     pub request_timeout_ms: u64,
     /// Full messages per listing page; metadata pages go up to `PAGE_ROWS_MAX`.
     pub page_rows_max: u32,
+    /// Connections served at once; at the limit the longest-idle one is closed.
+    pub connections_max: usize,
+    /// Longest wait for a complete request head, and for the next request
+    /// on an idle keep-alive connection.
+    pub header_read_timeout_ms: u64,
+    /// Slowest a client may read a response or send an upload body,
+    /// judged over windows of `client_rate_window_ms` spent waiting for it.
+    pub client_rate_bytes_per_s_min: u64,
+    pub client_rate_window_ms: u64,
+    /// Uploads received at once; more get an immediate 503.
+    pub uploads_in_flight_max: usize,
+    /// Largest response built in memory (listings stop early with a `next`
+    /// token; a single rendering beyond it is refused). Verbatim objects
+    /// (`/msg/{uuid}`, `raw_file`) are streamed and not bounded by it.
+    pub response_size_bytes_max: u64,
+    /// Memory for bodies being built or written, across all requests.
+    pub response_memory_bytes_max: u64,
 }
 
 impl Default for ApiLimits {
@@ -81,6 +116,24 @@ impl Default for ApiLimits {
             upload_size_bytes_max: d::UPLOAD_SIZE_BYTES_MAX,
             request_timeout_ms: d::REQUEST_TIMEOUT_MS,
             page_rows_max: d::PAGE_ROWS_MAX as u32,
+            connections_max: d::CONNECTIONS_MAX as usize,
+            header_read_timeout_ms: d::HEADER_READ_TIMEOUT_MS,
+            client_rate_bytes_per_s_min: d::CLIENT_RATE_BYTES_PER_S_MIN,
+            client_rate_window_ms: d::CLIENT_RATE_WINDOW_MS,
+            uploads_in_flight_max: d::UPLOADS_IN_FLIGHT_MAX as usize,
+            response_size_bytes_max: d::RESPONSE_SIZE_BYTES_MAX,
+            response_memory_bytes_max: d::RESPONSE_MEMORY_BYTES_MAX,
+        }
+    }
+}
+
+impl ApiLimits {
+    fn conn_limits(&self) -> ConnLimits {
+        ConnLimits {
+            connections_max: self.connections_max,
+            header_read_timeout_ms: self.header_read_timeout_ms,
+            client_rate_bytes_per_s_min: self.client_rate_bytes_per_s_min,
+            client_rate_window_ms: self.client_rate_window_ms,
         }
     }
 }
@@ -91,10 +144,14 @@ impl ApiState {
             index,
             store,
             access,
-            limits,
             metrics: Default::default(),
             topic_stats: Default::default(),
             in_flight: tokio::sync::Semaphore::new(REQUESTS_IN_FLIGHT_MAX),
+            uploads_in_flight: tokio::sync::Semaphore::new(limits.uploads_in_flight_max.max(1)),
+            budget: body::MemoryBudget::new(limits.response_memory_bytes_max),
+            render: body::RenderPool::new(RENDER_TASKS_MAX),
+            tokens: token::TokenKey::random(),
+            limits,
         }
     }
 
@@ -111,15 +168,14 @@ impl ApiState {
         Ok(stats)
     }
 
-    /// The index row of `uuid`, or 404.
-    async fn entry(&self, uuid: uuid::Uuid) -> Result<IndexEntry, ApiError> {
-        self.index.get(uuid).await?.ok_or_else(|| ApiError::NotFound(format!("no message {uuid}")))
-    }
-
-    /// The stored object of a row; a row without its object is an
-    /// inconsistency of the archive, not the client's fault.
-    async fn object(&self, entry: &IndexEntry) -> Result<bytes::Bytes, ApiError> {
-        fetch_object(self.store.as_ref(), &entry.row.key, entry.row.uuid).await
+    /// The stored object of a row, with its share of the memory budget
+    /// (`extra_bytes` more for what will be rendered from it); a row without
+    /// its object is an inconsistency of the archive, not the client's fault.
+    async fn object(&self, entry: &IndexEntry, extra_bytes: u64) -> Result<(bytes::Bytes, body::Reserved), ApiError> {
+        let size = u64::try_from(entry.row.size).unwrap_or(0);
+        let reserved = self.budget.reserve(size.saturating_add(extra_bytes))?;
+        let bytes = fetch_object(self.store.as_ref(), &entry.row.key, entry.row.uuid).await?;
+        Ok((bytes, reserved))
     }
 }
 
@@ -188,6 +244,13 @@ pub async fn state_from_config(config: &ServeConfig) -> Result<ApiState, ServeEr
         upload_size_bytes_max: config.upload_size_bytes_max,
         request_timeout_ms: config.request_timeout_ms,
         page_rows_max: config.page_rows_max,
+        connections_max: config.limits.connections_max,
+        header_read_timeout_ms: config.limits.header_read_timeout_ms,
+        client_rate_bytes_per_s_min: config.limits.client_rate_bytes_per_s_min,
+        client_rate_window_ms: config.limits.client_rate_window_ms,
+        uploads_in_flight_max: config.limits.uploads_in_flight_max,
+        response_size_bytes_max: config.limits.response_size_bytes_max,
+        response_memory_bytes_max: config.limits.response_memory_bytes_max,
     };
     Ok(ApiState::new(index, store, access, limits))
 }
@@ -201,7 +264,8 @@ pub async fn spawn(
 ) -> Result<(SocketAddr, JoinHandle<()>), ServeError> {
     let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Listen { addr, source })?;
     let bound = listener.local_addr().map_err(|source| ServeError::Listen { addr, source })?;
-    let handle = tokio::spawn(crate::ops::server::run(listener, router(state), shutdown));
+    let limits = state.limits.conn_limits();
+    let handle = tokio::spawn(server::run(listener, router(state), limits, shutdown));
     tracing::info!(addr = %bound, "serving the archive API on http://{bound}/");
     Ok((bound, handle))
 }

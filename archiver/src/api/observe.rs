@@ -93,7 +93,12 @@ pub async fn observe(State(state): State<Arc<ApiState>>, request: Request, next:
     };
     let started = Instant::now();
     let deadline = Duration::from_millis(state.limits.request_timeout_ms);
-    let mut response = match state.in_flight.try_acquire() {
+    // Uploads have slots of their own: slow uploaders cannot starve reads.
+    let slots = match (route, request.method()) {
+        ("/topic/{topic}", &axum::http::Method::POST) => &state.uploads_in_flight,
+        _ => &state.in_flight,
+    };
+    let mut response = match slots.try_acquire() {
         Err(_) => ApiError::Busy.into_response(),
         Ok(_permit) => match tokio::time::timeout(deadline, next.run(request)).await {
             Ok(response) => response,

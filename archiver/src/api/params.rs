@@ -2,11 +2,11 @@
 //! tokens, each checked before anything touches storage. Every rejection is
 //! a 400 that names the parameter.
 
-use base64::Engine as _;
 use uuid::Uuid;
 
 use super::auth::OVERSIZED_SUFFIX;
 use super::error::ApiError;
+use super::token::TokenKey;
 use crate::index::Cursor;
 
 /// Kafka's own limit on topic name length.
@@ -87,7 +87,7 @@ pub struct ListParams {
 impl ListParams {
     /// Reads the listing parameters; unknown names are ignored (as upstream),
     /// a known name given twice is an error (which one was meant?).
-    pub fn parse(pairs: &[(String, String)]) -> Result<ListParams, ApiError> {
+    pub fn parse(pairs: &[(String, String)], key: &TokenKey) -> Result<ListParams, ApiError> {
         let single = |name: &str| -> Result<Option<&str>, ApiError> {
             let mut values = pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());
             let first = values.next();
@@ -110,7 +110,7 @@ impl ListParams {
         }
         let limit = single("limit")?.map(limit).transpose()?.unwrap_or(LIMIT_DEFAULT);
         let asc = single("asc")?.map(|v| flag("asc", v)).transpose()?.unwrap_or(true);
-        let page = single("page")?.map(PageToken::decode).transpose()?;
+        let page = single("page")?.map(|t| PageToken::decode(t, key)).transpose()?;
         if page.is_some_and(|p| p.asc != asc) {
             return Err(ApiError::bad_request("page token belongs to a listing in the other order (asc)"));
         }
@@ -152,8 +152,8 @@ pub fn flag(name: &str, text: &str) -> Result<bool, ApiError> {
     }
 }
 
-/// An opaque keyset position: which way to go from which row, and the order
-/// of the listing it belongs to.
+/// A keyset position: which way to go from which row, and the order of the
+/// listing it belongs to. Callers see it only sealed ([`TokenKey`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageToken {
     /// `true`: rows after `cursor` in listing order (`next`); `false`: rows before it (`prev`).
@@ -162,47 +162,43 @@ pub struct PageToken {
     pub cursor: Cursor,
 }
 
-/// Longest token text accepted; real ones are about 50 characters.
+/// Longest token text accepted; real ones are 62 characters.
 const TOKEN_LEN_MAX: usize = 128;
-const TOKEN_VERSION: &str = "v1";
+/// The first byte of the sealed position; a new layout gets a new one.
+const TOKEN_VERSION: u8 = 2;
+/// Version, direction and order, timestamp, row id.
+const TOKEN_PLAIN_LEN: usize = 1 + 1 + 8 + 8;
 
 impl PageToken {
-    pub fn encode(&self) -> String {
-        let text = format!(
-            "{TOKEN_VERSION}.{}.{}.{}.{}",
-            if self.forward { 'n' } else { 'p' },
-            if self.asc { 'a' } else { 'd' },
-            self.cursor.timestamp,
-            self.cursor.id
-        );
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+    pub fn encode(&self, key: &TokenKey) -> Result<String, ApiError> {
+        let mut plain = Vec::with_capacity(TOKEN_PLAIN_LEN);
+        plain.push(TOKEN_VERSION);
+        plain.push(u8::from(self.forward) | (u8::from(self.asc) << 1));
+        plain.extend_from_slice(&self.cursor.timestamp.to_be_bytes());
+        plain.extend_from_slice(&self.cursor.id.to_be_bytes());
+        key.seal(&plain).ok_or_else(|| ApiError::Inconsistent("cannot seal a page token (no randomness)".into()))
     }
 
-    pub fn decode(text: &str) -> Result<PageToken, ApiError> {
-        let bad = || ApiError::bad_request("malformed page token");
+    pub fn decode(text: &str, key: &TokenKey) -> Result<PageToken, ApiError> {
+        let bad = || {
+            ApiError::bad_request(
+                "malformed or expired page token (tokens last while the server runs); start the listing again",
+            )
+        };
         if text.len() > TOKEN_LEN_MAX {
             return Err(bad());
         }
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text.trim()).map_err(|_| bad())?;
-        let text = String::from_utf8(bytes).map_err(|_| bad())?;
-        let parts: Vec<&str> = text.split('.').collect();
-        let [version, direction, order, timestamp, id] = parts.as_slice() else { return Err(bad()) };
-        if *version != TOKEN_VERSION {
+        let plain = key.open(text).ok_or_else(bad)?;
+        let plain: [u8; TOKEN_PLAIN_LEN] = plain.try_into().map_err(|_| bad())?;
+        if plain[0] != TOKEN_VERSION || plain[1] > 3 {
             return Err(bad());
         }
-        let forward = match *direction {
-            "n" => true,
-            "p" => false,
-            _ => return Err(bad()),
-        };
-        let asc = match *order {
-            "a" => true,
-            "d" => false,
-            _ => return Err(bad()),
-        };
-        let timestamp = timestamp.parse().map_err(|_| bad())?;
-        let id = id.parse().map_err(|_| bad())?;
-        Ok(PageToken { forward, asc, cursor: Cursor { timestamp, id } })
+        let int = |at: usize| plain[at..at + 8].try_into().map(i64::from_be_bytes).map_err(|_| bad());
+        Ok(PageToken {
+            forward: plain[1] & 1 == 1,
+            asc: plain[1] & 2 == 2,
+            cursor: Cursor { timestamp: int(2)?, id: int(10)? },
+        })
     }
 }
 
@@ -212,10 +208,17 @@ mod tests {
 
     #[test]
     fn page_tokens_round_trip_and_reject_garbage() {
-        let token = PageToken { forward: false, asc: true, cursor: Cursor { timestamp: -5, id: 42 } };
-        assert_eq!(PageToken::decode(&token.encode()).ok(), Some(token));
-        for bad in ["", "x", "djIubi5hLjEuMg", "djEubi5hLnguMg", "!!!!", &"A".repeat(200)] {
-            assert!(PageToken::decode(bad).is_err(), "{bad}");
+        let key = TokenKey::random();
+        for (forward, asc) in [(false, true), (true, false), (true, true), (false, false)] {
+            let token = PageToken { forward, asc, cursor: Cursor { timestamp: -5, id: 42 } };
+            let text = token.encode(&key).expect("seal");
+            assert_eq!(PageToken::decode(&text, &key).ok(), Some(token));
+            let raw = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &text).expect("base64");
+            assert!(!raw.windows(8).any(|w| w == 42i64.to_be_bytes()), "the row id must not show: {text}");
+        }
+        // The clear-text tokens of earlier versions, and garbage.
+        for bad in ["", "x", "djIubi5hLjEuMg", "djEubi5hLnguMg", "djEubi5hLjEuNDI", "!!!!", &"A".repeat(200)] {
+            assert!(PageToken::decode(bad, &key).is_err(), "{bad}");
         }
     }
 

@@ -1,5 +1,6 @@
 //! Response bodies: BSON as upstream's clients expect it, JSON for people.
 
+use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -25,9 +26,56 @@ pub fn bson_response(body: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, HeaderValue::from_static(BSON))], body).into_response()
 }
 
+/// A BSON body sent piece by piece, with its length announced.
+pub fn bson_parts_response(parts: Vec<Bytes>) -> Response {
+    let len: usize = parts.iter().map(Bytes::len).sum();
+    let stream = futures::stream::iter(parts.into_iter().map(Ok::<_, std::convert::Infallible>));
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static(BSON)), (header::CONTENT_LENGTH, HeaderValue::from(len))],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
+}
+
 pub fn json_response(value: &Json) -> Response {
-    let body = serde_json::to_vec_pretty(value).unwrap_or_default();
+    json_bytes_response(json_bytes(value))
+}
+
+pub fn json_bytes(value: &Json) -> Vec<u8> {
+    serde_json::to_vec_pretty(value).unwrap_or_default()
+}
+
+pub fn json_bytes_response(body: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, HeaderValue::from_static(JSON))], body).into_response()
+}
+
+/// Most bytes of an annotation text sent back from an index row: the bound
+/// ingest applies (`pipeline::prepare`'s `INDEX_TEXT_BYTES_MAX`), applied
+/// again to rows archived before it.
+pub const ROW_TEXT_BYTES_MAX: usize = 1024;
+
+/// `text` cut to at most `bytes_max` bytes, at a character boundary.
+pub fn clip(text: &str, bytes_max: usize) -> &str {
+    if text.len() <= bytes_max {
+        return text;
+    }
+    let cut = (0..=bytes_max).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+    &text[..cut]
+}
+
+/// `{"next", "prev", "messages": [...]}` around already rendered messages.
+pub fn json_listing(next: Option<&str>, prev: Option<&str>, items: &[Vec<u8>]) -> Vec<u8> {
+    let token = |t: Option<&str>| serde_json::to_string(&t).unwrap_or_else(|_| "null".into());
+    let mut out = Vec::with_capacity(items.iter().map(|i| i.len() + 2).sum::<usize>() + 256);
+    out.extend_from_slice(
+        format!("{{\"next\": {}, \"prev\": {}, \"messages\": [", token(next), token(prev)).as_bytes(),
+    );
+    for (i, item) in items.iter().enumerate() {
+        out.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
+        out.extend_from_slice(item);
+    }
+    out.extend_from_slice(b"]}\n");
+    out
 }
 
 /// A small BSON document built from values (upload answers, counts, …).
@@ -40,13 +88,13 @@ pub fn bson_document(doc: &Document) -> Vec<u8> {
 /// `{next, prev, messages: [...]}` with each element spliced in as the raw
 /// bytes of a BSON document (a stored object, verbatim, or a metadata
 /// record), array keys "0", "1", … (upstream writes "0" for every element).
-pub fn listing_bson(next: Option<&str>, prev: Option<&str>, items: &[Vec<u8>]) -> Vec<u8> {
-    let mut array = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        array.push(0x03);
-        push_cstring(&mut array, &i.to_string());
-        array.extend_from_slice(item);
-    }
+pub fn listing_bson(next: Option<&str>, prev: Option<&str>, items: Vec<Bytes>) -> Vec<u8> {
+    listing_bson_parts(next, prev, items).concat()
+}
+
+/// [`listing_bson`] as pieces: the stored objects are passed through as
+/// they are (`Bytes` share their memory), never copied into one buffer.
+pub fn listing_bson_parts(next: Option<&str>, prev: Option<&str>, items: Vec<Bytes>) -> Vec<Bytes> {
     let mut elements = Vec::new();
     for (name, token) in [("next", next), ("prev", prev)] {
         match token {
@@ -65,8 +113,26 @@ pub fn listing_bson(next: Option<&str>, prev: Option<&str>, items: &[Vec<u8>]) -
     }
     elements.push(0x04);
     push_cstring(&mut elements, "messages");
-    elements.extend(wrap_document(array));
-    wrap_document(elements)
+    let keys: Vec<Vec<u8>> = (0..items.len())
+        .map(|i| {
+            let mut key = vec![0x03];
+            push_cstring(&mut key, &i.to_string());
+            key
+        })
+        .collect();
+    let array_len = 4 + keys.iter().zip(&items).map(|(k, item)| k.len() + item.len()).sum::<usize>() + 1;
+    let mut head = Vec::with_capacity(elements.len() + 8);
+    push_len(&mut head, 4 + elements.len() + array_len + 1);
+    head.extend(elements);
+    push_len(&mut head, array_len);
+    let mut parts = Vec::with_capacity(2 * items.len() + 2);
+    parts.push(Bytes::from(head));
+    for (key, item) in keys.into_iter().zip(items) {
+        parts.push(Bytes::from(key));
+        parts.push(item);
+    }
+    parts.push(Bytes::from_static(&[0, 0]));
+    parts
 }
 
 fn push_cstring(out: &mut Vec<u8>, text: &str) {
@@ -79,22 +145,13 @@ fn push_len(out: &mut Vec<u8>, len: usize) {
     out.extend_from_slice(&i32::try_from(len).unwrap_or(i32::MAX).to_le_bytes());
 }
 
-/// Length prefix + elements + terminator.
-fn wrap_document(elements: Vec<u8>) -> Vec<u8> {
-    let mut doc = Vec::with_capacity(elements.len() + 5);
-    push_len(&mut doc, elements.len() + 5);
-    doc.extend(elements);
-    doc.push(0);
-    doc
-}
-
 /// The metadata-only record of a row (`meta=true`), with the values
 /// upstream means to send: `con_message_crc32` is the payload CRC (upstream
 /// sends the `public` flag there) and `con_text_uuid` is a string, as in
 /// stored objects (upstream sends binary subtype 4).
 pub fn meta_document(entry: &IndexEntry) -> Document {
     let row = &entry.row;
-    let text = |s: &str| Value::String(s.to_owned());
+    let text = |s: &str| Value::String(clip(s, ROW_TEXT_BYTES_MAX).to_owned());
     let metadata = Document(vec![("topic".into(), text(&row.topic)), ("timestamp".into(), Value::int(row.timestamp))]);
     let annotations = Document(vec![
         ("con_text_uuid".into(), Value::String(row.uuid.hyphenated().to_string())),
@@ -127,11 +184,11 @@ pub fn entry_json(entry: &IndexEntry) -> Json {
         "public": row.public,
         "direct_upload": row.direct_upload,
         "retracted": row.retracted,
-        "title": row.title,
-        "sender": row.sender,
-        "media_type": row.media_type,
-        "file_name": row.file_name,
-        "originator": row.originator,
+        "title": clip(&row.title, ROW_TEXT_BYTES_MAX),
+        "sender": clip(&row.sender, ROW_TEXT_BYTES_MAX),
+        "media_type": clip(&row.media_type, ROW_TEXT_BYTES_MAX),
+        "file_name": clip(&row.file_name, ROW_TEXT_BYTES_MAX),
+        "originator": clip(&row.originator, ROW_TEXT_BYTES_MAX),
     })
 }
 

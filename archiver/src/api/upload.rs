@@ -2,16 +2,18 @@
 //! offload target, `{topic}+oversized`), through the ingest identity path.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt as _;
 use serde_json::json;
 
 use super::auth::Permission;
 use super::render::{self, bson_document, json_response, wants_json};
-use super::{ApiError, ApiState, params};
+use super::{ApiError, ApiLimits, ApiState, params};
 use crate::index::TimestampType;
 use crate::pipeline::{Provenance, UploadOutcome, place_upload};
 use crate::record::bson::{self, Document, Value};
@@ -29,7 +31,7 @@ pub async fn upload(
     let topic = params::topic(&topic)?.to_owned();
     let principal = state.access.principal(&headers)?;
     state.access.require(principal, Permission::Write, &topic)?;
-    let bytes = read_body(&headers, body, state.limits.upload_size_bytes_max).await?;
+    let bytes = read_body(&headers, body, &state.limits).await?;
     let mut upload = parse(&bytes)?;
     // As upstream: the uploader's name is the sender unless the message names one.
     if let Some(name) = principal.name()
@@ -72,16 +74,46 @@ pub async fn upload(
 }
 
 /// The whole body, refusing early when `Content-Length` already says it is
-/// too large and stopping at the bound otherwise.
-async fn read_body(headers: &HeaderMap, body: Body, size_bytes_max: u64) -> Result<bytes::Bytes, ApiError> {
-    let too_large = ApiError::PayloadTooLarge { size_bytes_max };
+/// too large, stopping at the bound otherwise, and giving up (408) on a
+/// client that sends less than `client_rate_bytes_per_s_min` over a window
+/// of `client_rate_window_ms` (the request deadline bounds the whole read).
+async fn read_body(headers: &HeaderMap, body: Body, limits: &ApiLimits) -> Result<bytes::Bytes, ApiError> {
+    let size_bytes_max = limits.upload_size_bytes_max;
+    let too_large = || ApiError::PayloadTooLarge { size_bytes_max };
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > size_bytes_max) {
-        return Err(too_large);
+        return Err(too_large());
     }
-    let limit = usize::try_from(size_bytes_max).unwrap_or(usize::MAX);
-    axum::body::to_bytes(body, limit).await.map_err(|_| too_large)
+    let window = Duration::from_millis(limits.client_rate_window_ms.max(1));
+    let window_bytes_min = limits.client_rate_bytes_per_s_min.saturating_mul(limits.client_rate_window_ms) / 1000;
+    let mut frames = body.into_data_stream();
+    let mut out = bytes::BytesMut::new();
+    loop {
+        let window_end = tokio::time::Instant::now() + window;
+        let window_start_len = out.len();
+        loop {
+            match tokio::time::timeout_at(window_end, frames.next()).await {
+                Err(_) => break,
+                Ok(None) => return Ok(out.freeze()),
+                Ok(Some(Err(e))) => return Err(ApiError::bad_request(format!("cannot read the request body: {e}"))),
+                Ok(Some(Ok(chunk))) => {
+                    if (out.len() + chunk.len()) as u64 > size_bytes_max {
+                        return Err(too_large());
+                    }
+                    out.extend_from_slice(&chunk);
+                }
+            }
+        }
+        let received = (out.len() - window_start_len) as u64;
+        if received < window_bytes_min {
+            return Err(ApiError::TooSlow(format!(
+                "upload body arrived at {received} bytes in {} ms; at least {} bytes/s are required",
+                window.as_millis(),
+                limits.client_rate_bytes_per_s_min
+            )));
+        }
+    }
 }
 
 /// What an upload body carries.

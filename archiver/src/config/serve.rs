@@ -25,6 +25,21 @@ pub mod serve_defaults {
     /// may hold up to the index's `PAGE_ROWS_MAX`.
     pub const PAGE_ROWS_MAX: u64 = 64;
     pub const AUTH_REALM: &str = "hop-archiver";
+    /// Connections served at once; at the limit the longest-idle one is
+    /// closed, so idle clients never lock out a request. Keep it below the
+    /// process's file-descriptor limit (`ulimit -n`).
+    pub const CONNECTIONS_MAX: u64 = 1024;
+    /// Longest wait for a request head, and idle keep-alive between requests.
+    pub const HEADER_READ_TIMEOUT_MS: u64 = 10_000;
+    /// Slowest accepted reader of a response or sender of an upload body...
+    pub const CLIENT_RATE_BYTES_PER_S_MIN: u64 = 4096;
+    /// ...judged over windows of this much time spent waiting for it.
+    pub const CLIENT_RATE_WINDOW_MS: u64 = 10_000;
+    pub const UPLOADS_IN_FLIGHT_MAX: u64 = 16;
+    /// Largest response built in memory (listings page earlier).
+    pub const RESPONSE_SIZE_BYTES_MAX: u64 = 32 * 1024 * 1024;
+    /// Memory for response bodies being built or written, all requests together.
+    pub const RESPONSE_MEMORY_BYTES_MAX: u64 = 512 * 1024 * 1024;
 }
 
 /// Flags of `archiver serve`, all optional (see [`load_serve`]).
@@ -67,9 +82,155 @@ pub struct ServeArgs {
     /// text or json [default: text].
     #[arg(long, value_name = "FORMAT", value_parser = parse_setting::<LogFormat>, help_heading = "Server")]
     pub log_format: Option<LogFormat>,
+    #[command(flatten)]
+    pub limits: ServeLimitArgs,
     /// Print the effective configuration (secrets masked) and exit.
     #[arg(long)]
     pub print_config: bool,
+}
+
+/// The bounds against hostile clients. Flags and `ARCHIVER_*` variables
+/// only: the `[serve]` section of the TOML file does not take them yet
+/// (config/file.rs's `ServeSection` has no fields for them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
+pub struct ServeLimitArgs {
+    /// Connections served at once; at the limit the longest-idle one is closed [default: 1024].
+    #[arg(long, value_name = "N", value_parser = parse_setting::<u64>, help_heading = "Limits")]
+    pub connections_max: Option<u64>,
+    /// Longest wait for a request head or, on keep-alive, for the next request [default: 10000].
+    #[arg(long, value_name = "MS", value_parser = parse_setting::<u64>, help_heading = "Limits")]
+    pub header_read_timeout_ms: Option<u64>,
+    /// Clients reading responses or sending uploads slower than this are dropped [default: 4096].
+    #[arg(long, value_name = "BYTES", value_parser = parse_setting::<u64>, help_heading = "Limits")]
+    pub client_rate_bytes_per_s_min: Option<u64>,
+    /// The window over which that rate is judged [default: 10000].
+    #[arg(long, value_name = "MS", value_parser = parse_setting::<u64>, help_heading = "Limits")]
+    pub client_rate_window_ms: Option<u64>,
+    /// Uploads received at once; more get 503 [default: 16].
+    #[arg(long, value_name = "N", value_parser = parse_setting::<u64>, help_heading = "Limits")]
+    pub uploads_in_flight_max: Option<u64>,
+    /// Largest response built in memory; listings page earlier [default: 33554432].
+    #[arg(long, value_name = "BYTES", value_parser = parse_setting::<u64>, help_heading = "Limits")]
+    pub response_size_bytes_max: Option<u64>,
+    /// Memory for response bodies being built or sent, all requests together [default: 536870912].
+    #[arg(long, value_name = "BYTES", value_parser = parse_setting::<u64>, help_heading = "Limits")]
+    pub response_memory_bytes_max: Option<u64>,
+}
+
+impl ServeLimitArgs {
+    /// The same settings from `ARCHIVER_*` variables (`--connections-max` ⇔
+    /// `ARCHIVER_CONNECTIONS_MAX`).
+    fn from_env(env: env::Env<'_>) -> Result<ServeLimitArgs, ConfigError> {
+        Ok(ServeLimitArgs {
+            connections_max: env.get("ARCHIVER_CONNECTIONS_MAX")?,
+            header_read_timeout_ms: env.get("ARCHIVER_HEADER_READ_TIMEOUT_MS")?,
+            client_rate_bytes_per_s_min: env.get("ARCHIVER_CLIENT_RATE_BYTES_PER_S_MIN")?,
+            client_rate_window_ms: env.get("ARCHIVER_CLIENT_RATE_WINDOW_MS")?,
+            uploads_in_flight_max: env.get("ARCHIVER_UPLOADS_IN_FLIGHT_MAX")?,
+            response_size_bytes_max: env.get("ARCHIVER_RESPONSE_SIZE_BYTES_MAX")?,
+            response_memory_bytes_max: env.get("ARCHIVER_RESPONSE_MEMORY_BYTES_MAX")?,
+        })
+    }
+
+    /// Each value from `self`, else from `lower`.
+    fn or(self, lower: ServeLimitArgs) -> ServeLimitArgs {
+        ServeLimitArgs {
+            connections_max: self.connections_max.or(lower.connections_max),
+            header_read_timeout_ms: self.header_read_timeout_ms.or(lower.header_read_timeout_ms),
+            client_rate_bytes_per_s_min: self.client_rate_bytes_per_s_min.or(lower.client_rate_bytes_per_s_min),
+            client_rate_window_ms: self.client_rate_window_ms.or(lower.client_rate_window_ms),
+            uploads_in_flight_max: self.uploads_in_flight_max.or(lower.uploads_in_flight_max),
+            response_size_bytes_max: self.response_size_bytes_max.or(lower.response_size_bytes_max),
+            response_memory_bytes_max: self.response_memory_bytes_max.or(lower.response_memory_bytes_max),
+        }
+    }
+}
+
+/// The resolved bounds (see [`ServeLimitArgs`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeLimits {
+    pub connections_max: usize,
+    pub header_read_timeout_ms: u64,
+    pub client_rate_bytes_per_s_min: u64,
+    pub client_rate_window_ms: u64,
+    pub uploads_in_flight_max: usize,
+    pub response_size_bytes_max: u64,
+    pub response_memory_bytes_max: u64,
+}
+
+fn resolve_limits(l: ServeLimitArgs) -> Result<ServeLimits, ConfigError> {
+    use serve_defaults as d;
+    let usize_of =
+        |key: &'static str, value: u64| usize::try_from(value).map_err(|_| out_of_range(key, "addressable", value));
+    let response_size_bytes_max = ranged(
+        "serve.response_size_bytes_max",
+        l.response_size_bytes_max,
+        d::RESPONSE_SIZE_BYTES_MAX,
+        64 * 1024..=1024 * 1024 * 1024,
+    )?;
+    let memory_key = "serve.response_memory_bytes_max";
+    let response_memory_bytes_max =
+        ranged(memory_key, l.response_memory_bytes_max, d::RESPONSE_MEMORY_BYTES_MAX, 1024 * 1024..=1 << 40)?;
+    // A listing holds its objects and its rendering: both must fit at once.
+    if response_memory_bytes_max < 2 * response_size_bytes_max {
+        return Err(out_of_range(
+            memory_key,
+            "at least twice serve.response_size_bytes_max",
+            response_memory_bytes_max,
+        ));
+    }
+    let connections_key = "serve.connections_max";
+    let uploads_key = "serve.uploads_in_flight_max";
+    Ok(ServeLimits {
+        connections_max: usize_of(
+            connections_key,
+            ranged(connections_key, l.connections_max, d::CONNECTIONS_MAX, 16..=1_000_000)?,
+        )?,
+        header_read_timeout_ms: ranged(
+            "serve.header_read_timeout_ms",
+            l.header_read_timeout_ms,
+            d::HEADER_READ_TIMEOUT_MS,
+            100..=600_000,
+        )?,
+        client_rate_bytes_per_s_min: ranged(
+            "serve.client_rate_bytes_per_s_min",
+            l.client_rate_bytes_per_s_min,
+            d::CLIENT_RATE_BYTES_PER_S_MIN,
+            0..=1 << 30,
+        )?,
+        client_rate_window_ms: ranged(
+            "serve.client_rate_window_ms",
+            l.client_rate_window_ms,
+            d::CLIENT_RATE_WINDOW_MS,
+            100..=600_000,
+        )?,
+        uploads_in_flight_max: usize_of(
+            uploads_key,
+            ranged(uploads_key, l.uploads_in_flight_max, d::UPLOADS_IN_FLIGHT_MAX, 1..=1024)?,
+        )?,
+        response_size_bytes_max,
+        response_memory_bytes_max,
+    })
+}
+
+impl ServeLimits {
+    /// `# key = value` lines for `--print-config`: commented out, because
+    /// the `[serve]` section of the file does not take them yet.
+    fn render_commented(&self) -> String {
+        format!(
+            "# Flags / ARCHIVER_* variables only (not yet keys of [serve]):\n\
+             # connections_max = {}\n# header_read_timeout_ms = {}\n# client_rate_bytes_per_s_min = {}\n\
+             # client_rate_window_ms = {}\n# uploads_in_flight_max = {}\n# response_size_bytes_max = {}\n\
+             # response_memory_bytes_max = {}\n",
+            self.connections_max,
+            self.header_read_timeout_ms,
+            self.client_rate_bytes_per_s_min,
+            self.client_rate_window_ms,
+            self.uploads_in_flight_max,
+            self.response_size_bytes_max,
+            self.response_memory_bytes_max
+        )
+    }
 }
 
 impl ServeArgs {
@@ -107,6 +268,7 @@ pub struct ServeConfig {
     pub upload_size_bytes_max: u64,
     pub request_timeout_ms: u64,
     pub page_rows_max: u32,
+    pub limits: ServeLimits,
 }
 
 /// The configuration from `args`, the process environment, the config file
@@ -126,10 +288,11 @@ pub fn load_serve_from(args: &ServeArgs, vars: &BTreeMap<String, String>) -> Res
         None => Layer::default(),
     };
     let layer = args.layer().or(env::layer(env)?).or(from_file);
-    resolve(layer, config_file)
+    let limits = resolve_limits(args.limits.clone().or(ServeLimitArgs::from_env(env)?))?;
+    resolve(layer, limits, config_file)
 }
 
-fn resolve(layer: Layer, config_file: Option<PathBuf>) -> Result<ServeConfig, ConfigError> {
+fn resolve(layer: Layer, limits: ServeLimits, config_file: Option<PathBuf>) -> Result<ServeConfig, ConfigError> {
     let s = layer.serve;
     let listen = s.listen_addr.unwrap_or_else(|| serve_defaults::LISTEN_ADDR.into());
     let listen_addr = listen.trim().parse().map_err(|_| ConfigError::Invalid {
@@ -171,6 +334,7 @@ fn resolve(layer: Layer, config_file: Option<PathBuf>) -> Result<ServeConfig, Co
             100..=600_000,
         )?,
         page_rows_max: u32::try_from(page_rows_max).map_err(|_| out_of_range("serve.page_rows_max", "a u32", 0))?,
+        limits,
     })
 }
 
@@ -203,7 +367,8 @@ impl ServeConfig {
         let body = body.join("\n\n");
         let file = self.config_file.as_ref().map_or_else(|| "no config file".into(), |p| p.display().to_string());
         format!(
-            "# Effective configuration of `archiver serve`.\n# Sources: flags > ARCHIVER_* environment > {file} > defaults.\n\n{body}"
+            "# Effective configuration of `archiver serve`.\n# Sources: flags > ARCHIVER_* environment > {file} > defaults.\n\n{body}\n{}",
+            self.limits.render_commented()
         )
     }
 }

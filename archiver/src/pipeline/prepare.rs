@@ -35,6 +35,21 @@ pub enum PrepareError {
     TooLarge { size_bytes: usize },
 }
 
+/// Most bytes of each annotation text (title, sender, media type, file name,
+/// originator) kept in the index row. They come from message headers of any
+/// length and are sent back in every metadata listing, so the row keeps a
+/// prefix; the object keeps the headers (and its annotations) unchanged.
+pub const INDEX_TEXT_BYTES_MAX: usize = 1024;
+
+/// `text` cut to at most [`INDEX_TEXT_BYTES_MAX`] bytes, at a character boundary.
+pub fn index_text(mut text: String) -> String {
+    if text.len() > INDEX_TEXT_BYTES_MAX {
+        let cut = (0..=INDEX_TEXT_BYTES_MAX).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        text.truncate(cut);
+    }
+    text
+}
+
 /// The object and index row for `message` placed at `placement`.
 pub fn prepare(
     message: &Message,
@@ -66,11 +81,11 @@ pub fn prepare(
         public: provenance.public,
         direct_upload: provenance.direct_upload,
         message_crc32: fields.message_crc32,
-        title: fields.title,
-        sender: fields.sender,
-        media_type: fields.media_type,
-        file_name: fields.file_name,
-        originator: fields.originator,
+        title: index_text(fields.title),
+        sender: index_text(fields.sender),
+        media_type: index_text(fields.media_type),
+        file_name: index_text(fields.file_name),
+        originator: index_text(fields.originator),
         retracted: false,
         partition: provenance.partition,
         kafka_offset: provenance.offset,
@@ -80,4 +95,20 @@ pub fn prepare(
         claimed_uuid: placement.claimed_uuid,
     };
     Ok(Prepared { key, object, row })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_text_is_cut_at_a_char_boundary() {
+        assert_eq!(index_text("short".into()), "short");
+        let exact = "a".repeat(INDEX_TEXT_BYTES_MAX);
+        assert_eq!(index_text(exact.clone()), exact);
+        // 1023 ASCII bytes then a 2-byte character straddling the bound.
+        let straddling = format!("{}é tail", "a".repeat(INDEX_TEXT_BYTES_MAX - 1));
+        assert_eq!(index_text(straddling), "a".repeat(INDEX_TEXT_BYTES_MAX - 1));
+        assert_eq!(index_text("€".repeat(1000)).len(), 1023, "341 whole 3-byte characters");
+    }
 }

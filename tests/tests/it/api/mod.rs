@@ -4,9 +4,11 @@
 mod access;
 mod browser;
 mod cli;
+mod clients;
 mod endpoints;
 mod hop_client;
 mod hostile;
+mod responses;
 mod streaming;
 
 use std::sync::Arc;
