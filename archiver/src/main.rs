@@ -1,8 +1,8 @@
 //! The `archiver` command line.
 
-use anyhow::Context as _;
+use anyhow::anyhow;
 use archiver::config::{self, RunArgs, ServeArgs};
-use archiver::ops::inspect;
+use archiver::ops::{inspect, stdout};
 use archiver::record::Record;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -70,33 +70,40 @@ fn main() -> ExitCode {
         Command::Run { args } => run_archiver(&args),
         Command::Serve { args } => run_serve(&args),
         Command::Token { name } => new_token(&name),
-        Command::Config { args } => config::load(&args).map_err(Into::into).map(|c| {
-            print!("{}", c.render_masked());
-            ExitCode::SUCCESS
-        }),
+        Command::Config { args } => print_config(&args),
     };
     match result {
         Ok(code) => code,
+        // The reader of stdout went away (`archiver inspect --json X | head -1`): a normal end.
+        Err(err) if stdout::is_broken_pipe(&*err) => ExitCode::SUCCESS,
+        // Every error's Display already ends with its causes (ours embed
+        // their source, and so do sqlx's and librdkafka's), so the chain is
+        // not printed again: `{:#}` repeated each cause once per layer.
         Err(err) => {
-            eprintln!("archiver: {err:#}");
+            eprintln!("archiver: {err}");
             ExitCode::from(EXIT_BAD_INPUT)
         }
     }
 }
 
+fn print_config(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    stdout::print(&config::load(args)?.render_masked())?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run_inspect(file: &PathBuf, json: bool, check: bool) -> anyhow::Result<ExitCode> {
-    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let bytes = std::fs::read(file).map_err(|e| anyhow!("cannot read {}: {e}", file.display()))?;
     let record =
-        Record::decode(&bytes).with_context(|| format!("{} is not a readable archive object", file.display()))?;
+        Record::decode(&bytes).map_err(|e| anyhow!("{} is not a readable archive object: {e}", file.display()))?;
     if check {
         let outcome = inspect::round_trip(&bytes, &record)?;
-        println!("{outcome}");
+        stdout::print(&format!("{outcome}\n"))?;
         return Ok(if outcome.is_identical() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DIFFERS) });
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&inspect::render_json(&bytes, &record))?);
+        stdout::print(&format!("{}\n", serde_json::to_string_pretty(&inspect::render_json(&bytes, &record))?))?;
     } else {
-        print!("{}", inspect::render_text(&bytes, &record));
+        stdout::print(&inspect::render_text(&bytes, &record))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -105,7 +112,7 @@ fn run_archiver(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let config = config::load(args)?;
     // Before any Kafka client exists: librdkafka takes its log level from it.
     archiver::ops::logging::init(config.observability.log_format, "info");
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let runtime = new_runtime()?;
     let (summary, metrics) = runtime.block_on(archiver::ops::run::run(&config, archiver::ops::run::signal()))?;
     tracing::info!(
         taken = summary.taken,
@@ -125,11 +132,11 @@ fn run_archiver(args: &RunArgs) -> anyhow::Result<ExitCode> {
 fn run_serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let config = config::load_serve(args)?;
     if args.print_config {
-        print!("{}", config.render_masked());
+        stdout::print(&config.render_masked())?;
         return Ok(ExitCode::SUCCESS);
     }
     archiver::ops::logging::init(config.log_format, "info");
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let runtime = new_runtime()?;
     runtime.block_on(archiver::api::serve(&config, archiver::ops::run::signal()))?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
@@ -139,8 +146,14 @@ fn run_serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
 fn new_token(name: &str) -> anyhow::Result<ExitCode> {
     let (token, sha256) = archiver::api::new_token()?;
     eprintln!("token (give it to {name:?}; it is shown only now): {token}");
-    println!("[[token]]\nname = {}\nsha256 = \"{sha256}\"\nread = []\nwrite = []\nowner = []", toml_string(name));
+    let entry =
+        format!("[[token]]\nname = {}\nsha256 = \"{sha256}\"\nread = []\nwrite = []\nowner = []\n", toml_string(name));
+    stdout::print(&entry)?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn new_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new().map_err(|e| anyhow!("cannot start the async runtime: {e}"))
 }
 
 fn toml_string(text: &str) -> String {

@@ -126,3 +126,111 @@ fn inspect_refuses_hostile_files_cleanly() {
     assert_eq!(code, 2);
     assert!(err.contains("cannot read"), "{err}");
 }
+
+/// `archiver ARGS…` started in `cwd` with stdout piped and stderr into
+/// `stderr_file`.
+fn spawn_in(cwd: &Path, args: &[&str], stderr_file: &Path) -> std::process::Child {
+    let stderr = std::fs::File::create(stderr_file).expect("stderr file");
+    Command::new(env!("CARGO_BIN_EXE_archiver"))
+        .args(args)
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("archiver starts")
+}
+
+/// A closed port: nothing listens on the discard port of the loopback.
+const NO_KAFKA: &str = "127.0.0.1:9";
+
+/// The embedded default (`sqlite://./archive/index.db`,
+/// `file://./archive/objects`) failed in a fresh directory with "unable to
+/// open database file": SQLite does not create the file's directory.
+#[test]
+fn regression_embedded_default_works_in_a_fresh_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("stderr.log");
+    let mut child = spawn_in(dir.path(), &["run", "--kafka-brokers", NO_KAFKA, "--metrics-addr", "none"], &log);
+    let objects = dir.path().join("archive/objects");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    // The index opens first, then the store, then the Kafka client: the
+    // store's directory shows that the run got as far as Kafka.
+    let reached_kafka = loop {
+        if objects.is_dir() || std::time::Instant::now() > deadline || child.try_wait().expect("wait").is_some() {
+            break objects.is_dir();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let err = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!err.contains("unable to open database file"), "{err}");
+    assert!(reached_kafka, "archiver run did not get as far as Kafka:\n{err}");
+    assert!(dir.path().join("archive/index.db").is_file(), "{err}");
+}
+
+/// An error's cause was printed four times in one line: each error's
+/// Display embeds its source, and `{:#}` printed every source again.
+#[test]
+fn regression_an_error_cause_is_printed_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A directory is no database file.
+    let index = format!("sqlite://{}", path(dir.path()));
+    let store = format!("file://{}/objects", path(dir.path()));
+    let args = ["run", "--kafka-brokers", NO_KAFKA, "--metrics-addr", "none", "--index", &index, "--store", &store];
+    let (code, _, err) = check(&args);
+    assert_eq!(code, 2, "{err}");
+    let line = err.lines().find(|l| l.starts_with("archiver: ")).unwrap_or_else(|| panic!("no error line in:\n{err}"));
+    assert_eq!(line.matches("unable to open database file").count(), 1, "{line}");
+    assert_eq!(line.matches("index query failed").count(), 1, "{line}");
+
+    let (code, _, err) = check(&["inspect", "/nonexistent/object.bson"]);
+    assert_eq!(code, 2);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
+
+/// A copy of upstream's test vector whose payload is `size` bytes, so that
+/// `inspect`'s output outgrows a pipe's buffer.
+fn big_object(dir: &Path, size: usize) -> PathBuf {
+    let bytes = std::fs::read(fixture("current-vector.bson")).expect("fixture");
+    let mut doc = bson::Document::from_reader(&mut &bytes[..]).expect("fixture decodes");
+    doc.insert("message", bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: vec![b'x'; size] });
+    let file = dir.join("big.bson");
+    std::fs::write(&file, to_bytes(&doc)).expect("write");
+    file
+}
+
+/// `archiver inspect --json BIG.bson | head -1` panicked (exit 101): a reader
+/// that closes the pipe early is a normal end for every command.
+#[test]
+fn regression_a_closed_stdout_pipe_is_a_normal_end() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let big = big_object(dir.path(), 1 << 20);
+    let log = dir.path().join("stderr.log");
+    for flags in [&["--json"][..], &[]] {
+        let mut args = vec!["inspect"];
+        args.extend_from_slice(flags);
+        args.push(path(&big));
+        let mut child = spawn_in(dir.path(), &args, &log);
+        let mut first = String::new();
+        let out = child.stdout.take().expect("piped stdout");
+        std::io::BufReader::new(out).read_line(&mut first).expect("first line");
+        // The reader is dropped here, as `head -1` exits.
+        let status = child.wait().expect("wait");
+        let err = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(status.success(), "{args:?}: {status}: {err}");
+    }
+    // Short outputs: the reader is gone before the command writes.
+    let check_big = ["inspect", "--check", path(&big)];
+    for args in [&["config", "--kafka-brokers", NO_KAFKA][..], &["token", "someone"], &check_big] {
+        let mut child = spawn_in(dir.path(), args, &log);
+        drop(child.stdout.take());
+        let status = child.wait().expect("wait");
+        let err = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(status.success(), "{args:?}: {status}: {err}");
+    }
+}

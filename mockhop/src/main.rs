@@ -169,16 +169,12 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,
         // The reader of stdout went away (`mockhop generate | head`): a normal end.
-        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) if archiver::ops::stdout::is_broken_pipe(&*err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("mockhop: {err:#}");
             ExitCode::from(2)
         }
     }
-}
-
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().filter_map(|e| e.downcast_ref::<std::io::Error>()).any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -286,7 +282,7 @@ fn put_ceiling(stream: &StreamArgs, store: &str, concurrency: usize, create_buck
     let runtime = tokio::runtime::Runtime::new()?;
     let measured =
         runtime.block_on(ceiling::run(deliveries, &stream.topic_prefix, store, concurrency, create_bucket))?;
-    println!("{}", measured.line());
+    archiver::ops::stdout::print(&format!("{}\n", measured.line()))?;
     Ok(())
 }
 

@@ -58,10 +58,10 @@ pub struct RunArgs {
     /// all, explicit or hopauth [default: explicit with --topics, hopauth with --hopauth-url, else all].
     #[arg(long, value_name = "MODE", value_parser = parse_setting::<TopicMode>, help_heading = "Topics")]
     pub topics_select: Option<TopicMode>,
-    /// Exactly these topics (comma-separated).
+    /// These topics (comma-separated), minus the veto list.
     #[arg(long, value_name = "NAMES", value_delimiter = ',', help_heading = "Topics")]
     pub topics: Option<Vec<String>>,
-    /// Topics never archived: names or globs with `*` [default: sys.heartbeat].
+    /// Topics never archived, whatever the selection: names or globs with `*` [default: sys.heartbeat].
     #[arg(long, value_name = "PATTERNS", value_delimiter = ',', help_heading = "Topics")]
     pub topics_veto: Option<Vec<String>>,
     /// hopauth base URL; GET {url}/v1/topics tells which topics are archivable.

@@ -116,8 +116,9 @@ pub enum TopicSelection {
     /// Every topic the credential can see, minus `__*` internals and topics
     /// matching a veto pattern (exact names or globs with `*`).
     All { veto: Vec<String> },
-    /// Exactly these topics, as far as they exist.
-    Explicit(Vec<String>),
+    /// These topics, as far as they exist, minus those matching a veto
+    /// pattern: the veto always applies.
+    Explicit { names: Vec<String>, veto: Vec<String> },
     /// The topics hopauth marks `archivable` (`GET {url}/v1/topics`), minus
     /// the veto patterns; `credential` signs the request (SCRAM-SHA-512).
     Hopauth { url: String, veto: Vec<String>, credential: Option<Credential> },

@@ -102,9 +102,10 @@ impl RunConfig {
                 section.select = Some(TopicMode::All);
                 section.veto = Some(veto.clone());
             }
-            TopicSelection::Explicit(names) => {
+            TopicSelection::Explicit { names, veto } => {
                 section.select = Some(TopicMode::Explicit);
                 section.names = Some(names.clone());
+                section.veto = Some(veto.clone());
             }
             TopicSelection::Hopauth { url, veto, credential } => {
                 section.select = Some(TopicMode::Hopauth);

@@ -90,7 +90,7 @@ fn topics(section: &TopicsSection, env: Env<'_>, kafka: Option<&Credential>) -> 
         patterns("topics.veto", section.veto.clone(), || defaults::VETO.iter().map(|v| v.to_string()).collect())?;
     let selection = match mode(section)? {
         TopicMode::All => TopicSelection::All { veto },
-        TopicMode::Explicit => TopicSelection::Explicit(explicit_names(section.names.clone())?),
+        TopicMode::Explicit => TopicSelection::Explicit { names: explicit_names(section.names.clone())?, veto },
         TopicMode::Hopauth => TopicSelection::Hopauth {
             url: hopauth_url(section.hopauth_url.as_deref())?,
             veto,

@@ -14,9 +14,10 @@ pub const INTERNAL_TOPIC_PREFIX: &str = "__";
 /// The topics to consume now: sorted, deduplicated, never an internal topic.
 ///
 /// - `All`: every visible topic not matching a veto pattern.
-/// - `Explicit`: those of the listed names that are visible. A listed topic
-///   that is not (yet, or any more) visible is simply absent: topics come
-///   and go, and the next refresh picks it up.
+/// - `Explicit`: those of the listed names that are visible, minus the veto
+///   list (a veto always applies). A listed topic that is not (yet, or any
+///   more) visible is simply absent: topics come and go, and the next
+///   refresh picks it up.
 /// - `Hopauth`: the visible topics hopauth marks `archivable`, minus the veto
 ///   list. `archivable` is hopauth's answer; with `None` (not fetched) the
 ///   result is empty, never "everything".
@@ -28,7 +29,9 @@ pub fn select_topics(
     let candidates = visible.iter().map(String::as_str).filter(|t| !t.starts_with(INTERNAL_TOPIC_PREFIX));
     let chosen: BTreeSet<&str> = match selection {
         TopicSelection::All { veto } => candidates.filter(|t| !matches_any(veto, t)).collect(),
-        TopicSelection::Explicit(names) => candidates.filter(|t| names.iter().any(|n| n == t)).collect(),
+        TopicSelection::Explicit { names, veto } => {
+            candidates.filter(|t| names.iter().any(|n| n == t) && !matches_any(veto, t)).collect()
+        }
         TopicSelection::Hopauth { veto, .. } => {
             let wanted = archivable_names(archivable.unwrap_or_default());
             candidates.filter(|t| wanted.contains(t) && !matches_any(veto, t)).collect()
@@ -38,8 +41,8 @@ pub fn select_topics(
 }
 
 /// Topics the selection asks for by name that the broker does not show
-/// (upstream logs these as errors): the explicit names, or hopauth's
-/// archivable topics not vetoed. Sorted; internal topics left out.
+/// (upstream logs these as errors): the explicit names or hopauth's
+/// archivable topics, either not vetoed. Sorted; internal topics left out.
 pub fn wanted_but_invisible(
     selection: &TopicSelection,
     visible: &[String],
@@ -47,7 +50,9 @@ pub fn wanted_but_invisible(
 ) -> Vec<String> {
     let wanted: BTreeSet<&str> = match selection {
         TopicSelection::All { .. } => BTreeSet::new(),
-        TopicSelection::Explicit(names) => names.iter().map(String::as_str).collect(),
+        TopicSelection::Explicit { names, veto } => {
+            names.iter().map(String::as_str).filter(|t| !matches_any(veto, t)).collect()
+        }
         TopicSelection::Hopauth { veto, .. } => {
             let names = archivable_names(archivable.unwrap_or_default());
             names.into_iter().filter(|t| !matches_any(veto, t)).collect()

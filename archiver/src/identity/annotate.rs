@@ -1,6 +1,9 @@
 //! The annotations upstream derives from a message (upstream.md §2.2).
 
+mod sniff;
+
 use crate::record::{AnnotationFields, HeaderValue, Message};
+use sniff::{OCTET_STREAM, sniff};
 use uuid::Uuid;
 
 /// hop-client `_format` names and the media types upstream maps them to.
@@ -13,11 +16,6 @@ const FORMATS: [(&str, &str); 7] = [
     ("avro", "application/avro"),
     ("external", "message/x.hop.external+json"),
 ];
-
-const OCTET_STREAM: &str = "application/octet-stream";
-
-/// How many leading payload bytes the content sniffer looks at, as upstream.
-const SNIFF_BYTES_MAX: usize = 4096;
 
 /// The annotations for `message` stored under `uuid`.
 pub fn annotate(
@@ -43,7 +41,8 @@ pub fn annotate(
 }
 
 /// The media type from the last recognised `_format` header; when there is
-/// none, or it says opaque bytes, a sniff of the payload decides.
+/// none, or it says opaque bytes, libmagic's answer on the first 4096
+/// payload bytes decides, as upstream (`Decider.get_data_format`).
 pub fn media_type(message: &Message) -> String {
     let declared = message
         .headers
@@ -56,36 +55,6 @@ pub fn media_type(message: &Message) -> String {
     match declared {
         Some(media) if media != OCTET_STREAM => media.to_owned(),
         _ => sniff(message.payload.as_deref().unwrap_or_default()).to_owned(),
-    }
-}
-
-/// A small stand-in for upstream's libmagic call, giving libmagic's answers
-/// for the payloads Hopskotch carries. Deliberate difference: Avro object
-/// container files are named `application/avro` rather than opaque bytes.
-fn sniff(payload: &[u8]) -> &'static str {
-    if payload.is_empty() {
-        return "application/x-empty";
-    }
-    if payload.starts_with(b"Obj\x01") {
-        return "application/avro";
-    }
-    let head = &payload[..payload.len().min(SNIFF_BYTES_MAX)];
-    let text = match std::str::from_utf8(head) {
-        Ok(text) => text,
-        // A multi-byte character cut at the window's edge is still text.
-        Err(e) if e.error_len().is_none() => std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or_default(),
-        Err(_) => return OCTET_STREAM,
-    };
-    if text.chars().any(|c| c.is_control() && !c.is_whitespace()) {
-        return OCTET_STREAM;
-    }
-    let trimmed = text.trim_start();
-    if trimmed.starts_with(['{', '[']) && serde_json::from_slice::<serde_json::Value>(payload).is_ok() {
-        "application/json"
-    } else if trimmed.starts_with('<') {
-        "text/xml"
-    } else {
-        "text/plain"
     }
 }
 

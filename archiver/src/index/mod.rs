@@ -164,6 +164,8 @@ pub enum IndexError {
     Query(#[source] sqlx::Error),
     #[error("index holds a malformed row (id {id}): {reason}")]
     CorruptRow { id: i64, reason: String },
+    #[error("cannot create the index's directory {}: {source}", path.display())]
+    CreateDirectory { path: std::path::PathBuf, source: std::io::Error },
 }
 
 /// Runs a batch insert in a task of its own, so that a caller dropping its

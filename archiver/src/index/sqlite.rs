@@ -51,9 +51,10 @@ impl std::fmt::Debug for SqliteIndex {
 }
 
 impl SqliteIndex {
-    /// Opens `sqlite://PATH` (created if missing; WAL; full sync so a
-    /// committed row survives power loss) or `sqlite::memory:` (a private
-    /// database that lives as long as this index), then migrates.
+    /// Opens `sqlite://PATH` (created if missing, its directory too; WAL;
+    /// full sync so a committed row survives power loss) or
+    /// `sqlite::memory:` (a private database that lives as long as this
+    /// index), then migrates.
     pub async fn connect(url: &str) -> Result<Self, IndexError> {
         let options =
             SqliteConnectOptions::from_str(url).map_err(|e| super::invalid_url(url, e))?.busy_timeout(BUSY_TIMEOUT);
@@ -62,11 +63,20 @@ impl SqliteIndex {
         } else if database_part(url).is_empty() {
             return Err(super::invalid_url(url, "no database path"));
         } else {
+            create_directory(options.get_filename()).await?;
             file_pool(options).await?
         };
         migrate(&pool).await?;
         Ok(Self { pool, url: super::mask_password(url) })
     }
+}
+
+/// Creates the directory `file` goes in, as the filesystem store creates its
+/// root: the embedded default (`sqlite://./archive/index.db`) must work in
+/// a fresh directory, and SQLite creates only the file.
+async fn create_directory(file: &std::path::Path) -> Result<(), IndexError> {
+    let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) else { return Ok(()) };
+    tokio::fs::create_dir_all(dir).await.map_err(|source| IndexError::CreateDirectory { path: dir.to_owned(), source })
 }
 
 /// The path (or `:memory:`) between the scheme and any `?` parameters.

@@ -7,3 +7,4 @@ pub mod logging;
 pub mod metrics;
 pub mod run;
 pub mod server;
+pub mod stdout;

@@ -227,7 +227,10 @@ fn flags_parse_through_clap() {
     let config = load(&run, &BTreeMap::new());
     assert_eq!(config.kafka.connection.brokers, "b:9092");
     assert_eq!(config.pipeline.in_flight_max, 8);
-    assert_eq!(config.topics.selection, TopicSelection::Explicit(vec!["a".into(), "b".into()]));
+    assert_eq!(
+        config.topics.selection,
+        TopicSelection::Explicit { names: names(&["a", "b"]), veto: names(&["sys.heartbeat"]) }
+    );
     assert!(config.pipeline.archive_test_messages && config.run.until_eos);
     assert_eq!(config.observability.metrics_addr, None);
     assert_eq!(config.kafka.connection.security_protocol, SecurityProtocol::SaslSsl);
@@ -496,7 +499,7 @@ fn topic_selection_modes() {
     let explicit = env(&[("ARCHIVER_TOPICS", "gcn.notice,lvk.alert gcn.notice")]);
     assert_eq!(
         load(&RunArgs::default(), &explicit).topics.selection,
-        TopicSelection::Explicit(vec!["gcn.notice".into(), "lvk.alert".into()])
+        TopicSelection::Explicit { names: names(&["gcn.notice", "lvk.alert"]), veto: names(&["sys.heartbeat"]) }
     );
     let hopauth = env(&[
         ("ARCHIVER_HOPAUTH_URL", "https://hopauth.example/api/"),
@@ -608,10 +611,41 @@ fn all_topics_minus_internal_and_veto() {
 
 #[test]
 fn explicit_topics_only_where_visible() {
-    let selection = TopicSelection::Explicit(names(&["gcn.notice", "vanished", "__consumer_offsets"]));
+    let selection =
+        TopicSelection::Explicit { names: names(&["gcn.notice", "vanished", "__consumer_offsets"]), veto: Vec::new() };
     let visible = names(&["lvk.alert", "gcn.notice", "__consumer_offsets"]);
     assert_eq!(select_topics(&selection, &visible, None), names(&["gcn.notice"]));
     assert_eq!(wanted_but_invisible(&selection, &visible, None), names(&["vanished"]));
+}
+
+/// `--topics a,sys.heartbeat --topics-veto 'sys.*'` archived the heartbeats:
+/// the veto was dropped when a topic list was given.
+#[test]
+fn regression_veto_applies_to_an_explicit_topic_list() {
+    let args = parse_run(&["--topics", "a,sys.heartbeat,sys.stats,gone", "--topics-veto", "sys.*"]).unwrap();
+    let config = load(&args, &env(&[]));
+    let selection = &config.topics.selection;
+    assert_eq!(
+        selection,
+        &TopicSelection::Explicit {
+            names: names(&["a", "gone", "sys.heartbeat", "sys.stats"]),
+            veto: names(&["sys.*"])
+        }
+    );
+    let visible = names(&["a", "sys.heartbeat", "sys.stats", "b"]);
+    assert_eq!(select_topics(selection, &visible, None), names(&["a"]));
+    assert_eq!(wanted_but_invisible(selection, &visible, None), names(&["gone"]), "a vetoed topic is not wanted");
+
+    let rendered = config.render_masked();
+    assert!(rendered.contains("veto = [\"sys.*\"]"), "`archiver config` shows the veto:\n{rendered}");
+    let files = Files::new();
+    let again = load(&with_config(&files.write("rendered.toml", &rendered)), &BTreeMap::new());
+    assert_eq!(&again.topics.selection, selection, "the rendered file keeps the veto:\n{rendered}");
+
+    let default_veto = load(&parse_run(&["--topics", "a,sys.heartbeat"]).unwrap(), &env(&[]));
+    assert_eq!(select_topics(&default_veto.topics.selection, &visible, None), names(&["a"]), "the default veto too");
+    let no_veto = load(&parse_run(&["--topics", "a,sys.heartbeat", "--topics-veto="]).unwrap(), &env(&[]));
+    assert_eq!(select_topics(&no_veto.topics.selection, &visible, None), names(&["a", "sys.heartbeat"]));
 }
 
 #[test]

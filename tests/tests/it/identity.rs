@@ -380,7 +380,7 @@ fn media_type_from_format_then_sniff() {
         ("blob sniffs json", fmt(&["blob"], br#"{"a": [1, 2]}"#), "application/json"),
         ("missing sniffs xml", fmt(&[], b"<?xml version='1.0'?><voe:VOEvent/>"), "text/xml"),
         ("missing sniffs text", fmt(&[], b"TITLE: GCN CIRCULAR\n"), "text/plain"),
-        ("missing sniffs avro", fmt(&[], b"Obj\x01\x04\x14avro.codec"), "application/avro"),
+        ("missing sniffs avro", fmt(&[], b"Obj\x01\x04\x14avro.codec"), "application/octet-stream"),
         ("missing sniffs binary", fmt(&[], &[0, 1, 2, 0xff]), "application/octet-stream"),
         ("missing sniffs empty", fmt(&[], b""), "application/x-empty"),
         ("broken json is text", fmt(&[], b"{not json"), "text/plain"),
@@ -388,4 +388,81 @@ fn media_type_from_format_then_sniff() {
     for (what, got, expected) in cases {
         assert_eq!(got, expected, "{what}");
     }
+}
+
+/// A JSON document of `len` bytes: `{"text": "xxx…"}`.
+fn json_of_len(len: usize) -> Vec<u8> {
+    let pad = len - br#"{"text": ""}"#.len();
+    format!(r#"{{"text": "{}"}}"#, "x".repeat(pad)).into_bytes()
+}
+
+fn sniffed(payload: &[u8]) -> String {
+    identity::media_type(&message(Vec::new(), payload))
+}
+
+// Upstream shows libmagic only the first 4096 bytes: a longer JSON document
+// is cut there, is no longer JSON, and libmagic calls it text.
+#[test]
+fn regression_json_over_4_kib_is_text_as_libmagic_says() {
+    assert_eq!(sniffed(&json_of_len(4096)), "application/json", "a whole document in the window");
+    assert_eq!(sniffed(&json_of_len(4097)), "text/plain", "cut at 4096 bytes");
+    assert_eq!(sniffed(&json_of_len(200_000)), "text/plain");
+    let blob = |payload: &[u8]| identity::media_type(&message(vec![Header::new("_format", Some(b"blob"))], payload));
+    assert_eq!(blob(&json_of_len(5000)), "text/plain", "`blob` asks the sniff too");
+}
+
+// libmagic has no Avro signature: an object container is binary data.
+#[test]
+fn regression_avro_without_format_is_octet_stream() {
+    let container = b"Obj\x01\x04\x16avro.schema\x92\x04{\"type\": \"record\"}\x14avro.codec\x08null\x00";
+    assert_eq!(sniffed(container), "application/octet-stream");
+    let declared = identity::media_type(&message(vec![Header::new("_format", Some(b"avro"))], container));
+    assert_eq!(declared, "application/avro", "`_format: avro` still names it");
+}
+
+/// libmagic 5.44's answers (`magic_buffer` with `MAGIC_MIME_TYPE`, as
+/// python-magic's `id_buffer`), pinned here so the suite needs no libmagic.
+#[test]
+fn media_type_sniff_follows_libmagic() {
+    let cases: &[(&str, &[u8], &str)] = &[
+        ("empty", b"", "application/x-empty"),
+        ("one byte is too short for any test", b"{", "application/octet-stream"),
+        ("two letters are text", b"ab", "text/plain"),
+        ("object", br#"{"a": 1}"#, "application/json"),
+        ("empty array", b"[]", "application/json"),
+        ("space around", b" {\"a\":1} \n", "application/json"),
+        ("a bare scalar is text", b"123", "text/plain"),
+        ("a bare string is text", br#""str""#, "text/plain"),
+        ("trailing commas pass", br#"{"a":[1,],}"#, "application/json"),
+        ("leading zeros pass", br#"{"a": 01}"#, "application/json"),
+        ("raw control characters in strings pass", b"[\"a\x01b\"]", "application/json"),
+        ("NaN fails", br#"{"a": NaN}"#, "text/plain"),
+        ("a bad exponent fails", br#"{"a": 1e}"#, "text/plain"),
+        ("a bad escape fails", br#"{"a":"\q"}"#, "text/plain"),
+        ("a NUL in a string is binary", b"{\"a\":\"x\x00\"}", "application/octet-stream"),
+        ("a byte-order mark is not JSON", b"\xef\xbb\xbf{\"a\":1}", "text/plain"),
+        ("trailing text", br#"{"a":1} x"#, "text/plain"),
+        ("two documents", b"{\"a\":1}\n{\"b\":2}\n", "application/x-ndjson"),
+        ("only the second document is checked", b"{\"a\":1}\n{\"b\":2}\ngarbage", "application/x-ndjson"),
+        ("a second document of another kind", br#"{"a":1} [2]"#, "text/plain"),
+        ("XML declaration", b"<?xml version='1.0' encoding='UTF-8'?>\n<voe:VOEvent/>", "text/xml"),
+        ("XML declaration, any case", b"<?XML version=\"1.0\"?>", "text/xml"),
+        ("XML after a byte-order mark", b"\xef\xbb\xbf<?xml version=\"1.0\"?><a/>", "text/xml"),
+        ("XML without a declaration is text", b"<voe:VOEvent ivorn=\"x\"></voe:VOEvent>", "text/plain"),
+        ("XML after space is text", b"  <?xml version=\"1.0\"?><a/>", "text/plain"),
+        ("XML with binary bytes", b"<?xml version=\"1.0\"?>\x00\x01binary", "application/octet-stream"),
+        ("GCN notice", b"TITLE:            GCN/SWIFT NOTICE\nNOTICE_DATE:      Thu 01\n", "text/plain"),
+        ("ESC and BEL are text", b"hello\x1b\x07 world", "text/plain"),
+        ("DEL is binary", b"hello there \x7f world out there", "application/octet-stream"),
+        ("ISO-8859-1", b"caf\xe9 au lait", "text/plain"),
+        ("extended ASCII", b"\x80\x81abc", "text/plain"),
+        ("a C0 control is binary", b"TITLE: x\x0e", "application/octet-stream"),
+        ("zeros", &[0; 8192], "application/octet-stream"),
+    ];
+    for (what, payload, expected) in cases {
+        assert_eq!(sniffed(payload), *expected, "{what}");
+    }
+    let deep = |n: usize| [vec![b'['; n], vec![b']'; n]].concat();
+    assert_eq!(sniffed(&deep(251)), "application/json", "libmagic nests 251 arrays");
+    assert_eq!(sniffed(&deep(252)), "text/plain", "and gives up on the 252nd");
 }

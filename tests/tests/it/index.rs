@@ -12,7 +12,7 @@ use archiver::index::{
     self, Cursor, Index, IndexEntry, IndexError, IndexRow, ListQuery, PAGE_ROWS_MAX, TimestampType, TopicStats,
 };
 use futures::FutureExt;
-use sqlx::{AssertSqlSafe, Connection};
+use sqlx::{AssertSqlSafe, Connection, Row};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -177,6 +177,7 @@ conformance! {
         failed_batch_writes_nothing,
         reopening_applies_no_migration,
         malformed_rows_are_reported_as_corrupt,
+        regression_upstreams_topic_listing_queries_read_topics,
     ],
     fresh: [
         concurrent_first_opens_migrate_once,
@@ -834,15 +835,27 @@ async fn unreachable_postgres_is_transient_and_masked() {
     assert!(text.contains("refused"), "the error should carry the cause: {text}");
 }
 
+/// The embedded default, `sqlite://./archive/index.db`, failed in a fresh
+/// directory: SQLite creates the file but not its directory.
+#[tokio::test]
+async fn regression_sqlite_index_creates_its_directory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("archive/deeper/index.db");
+    let index = index::open(&format!("sqlite://{}", file.display())).await.expect("open in a missing directory");
+    insert_new(&*index, &[row(1)]).await;
+    assert!(file.is_file(), "{} was not created", file.display());
+}
+
 #[tokio::test]
 async fn unopenable_sqlite_file_fails_fast() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}/no/such/dir/index.db", dir.path().display());
+    std::fs::write(dir.path().join("file"), b"").expect("write");
+    let url = format!("sqlite://{}/file/dir/index.db", dir.path().display());
     let started = Instant::now();
     match index::open(&url).await {
         Err(IndexError::InvalidUrl { .. }) => panic!("{url}: the URL itself is fine"),
         Err(err) => assert!(!err.to_string().is_empty()),
-        Ok(index) => panic!("{url}: opened {index:?} in a missing directory"),
+        Ok(index) => panic!("{url}: opened {index:?} below a regular file"),
     }
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
 }
@@ -874,5 +887,112 @@ fn mask_password_hides_every_password() {
     ];
     for (url, want) in cases {
         assert_eq!(index::mask_password(url), want, "mask_password({url:?})");
+    }
+}
+
+// ------------------------------------------------------- upstream's topics --
+
+/// A bind parameter of an upstream query.
+enum Bind<'a> {
+    Text(&'a str),
+    Int(i64),
+}
+
+/// Runs `sql` on a raw connection to `db` and reads the integer `columns`
+/// of every row.
+async fn raw_integers(db: &Db, sql: &str, binds: &[Bind<'_>], columns: &[&str]) -> Vec<Vec<i64>> {
+    macro_rules! run {
+        ($conn:expr) => {{
+            let mut query = sqlx::query(AssertSqlSafe(sql.to_owned()));
+            for bind in binds {
+                query = match bind {
+                    Bind::Text(t) => query.bind(t.to_string()),
+                    Bind::Int(i) => query.bind(*i),
+                };
+            }
+            let rows = query.fetch_all(&mut $conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            rows.iter()
+                .map(|r| {
+                    columns.iter().map(|c| r.try_get::<i64, _>(*c).unwrap_or_else(|e| panic!("{c}: {e}"))).collect()
+                })
+                .collect()
+        }};
+    }
+    match db.backend {
+        Backend::Sqlite => run!(sqlx::SqliteConnection::connect(&db.url).await.expect("raw sqlite")),
+        Backend::Postgres => run!(sqlx::PgConnection::connect(&db.url).await.expect("raw pg")),
+        Backend::Memory => unreachable!("upstream's SQL needs SQL: list the case under sql_opened"),
+    }
+}
+
+/// Upstream's columns of `messages`, as its SQLAlchemy table selects them.
+const UPSTREAM_COLUMNS: &str = "messages.id, messages.topic, messages.timestamp, messages.uuid, messages.size, \
+     messages.key, messages.bucket, messages.crc32, messages.is_client_uuid, messages.public, \
+     messages.direct_upload, messages.message_crc32, messages.title, messages.sender, messages.media_type, \
+     messages.file_name, messages.originator, messages.retracted";
+
+/// Upstream's API read a `topics` table (topic, e_timestamp, l_timestamp,
+/// n_messages) that our schema lacked, so its `GET /topic/{topic}` failed.
+/// The statements are the ones SQLAlchemy sends for archive-core's
+/// `SQL_db.get_message_records` with one topic (bind parameters numbered);
+/// the sum is cast because PostgreSQL sums bigints as numeric.
+async fn regression_upstreams_topic_listing_queries_read_topics(db: Db) {
+    let mut rows = rows_on("gcn.notice", 5, |i| BASE_MS + 10 * i64::from(i));
+    rows.extend(rows_on("lvk.alert", 3, |i| BASE_MS - 1000 + i64::from(i)));
+    rows.extend(rows_on("sys.heartbeat", 7, |i| BASE_MS + 5 + i64::from(i)));
+    rows[1].retracted = true;
+    insert_new(&*db.index, &rows).await;
+    assert!(db.index.set_retracted(rows[6].uuid, true).await.expect("retract"));
+
+    // Expected answers, from the rows themselves. Upstream's trigger counts
+    // every inserted row, retracted or not.
+    let on = |topic: &str| rows.iter().filter(|r| r.topic == topic).collect::<Vec<_>>();
+    let stats = |topic: &str| {
+        let ts: Vec<i64> = on(topic).iter().map(|r| r.timestamp).collect();
+        vec![
+            ts.iter().copied().min().unwrap_or_default(),
+            ts.iter().copied().max().unwrap_or_default(),
+            ts.len() as i64,
+        ]
+    };
+
+    let fraction = "SELECT CAST(sum_1 AS BIGINT) AS sum_1 FROM (\
+        SELECT sum(topics.n_messages) AS sum_1 \nFROM topics \nWHERE topics.topic IN ($1) \
+        UNION ALL SELECT sum(topics.n_messages) AS sum_1 \nFROM topics) AS upstream";
+    let mut sums: Vec<i64> =
+        raw_integers(&db, fraction, &[Bind::Text("lvk.alert")], &["sum_1"]).await.into_iter().flatten().collect();
+    sums.sort_unstable();
+    assert_eq!(sums, [3, 15], "(topic's messages, all messages), as upstream sorts them");
+
+    let first_page_ascending = format!(
+        "SELECT {UPSTREAM_COLUMNS} \nFROM messages \nWHERE messages.topic = $1 AND messages.timestamp >= \
+         (SELECT min(topics.e_timestamp) AS min_1 \nFROM topics \nWHERE topics.topic IN ($2)) \
+         ORDER BY messages.timestamp, messages.id \n LIMIT $3"
+    );
+    let binds = [Bind::Text("gcn.notice"), Bind::Text("gcn.notice"), Bind::Int(4)];
+    let page = raw_integers(&db, &first_page_ascending, &binds, &["timestamp"]).await;
+    let want: Vec<Vec<i64>> = on("gcn.notice").iter().take(4).map(|r| vec![r.timestamp]).collect();
+    assert_eq!(page, want, "the first ascending page, retracted rows included");
+
+    let first_page_descending = format!(
+        "SELECT {UPSTREAM_COLUMNS} \nFROM messages \nWHERE messages.topic = $1 AND messages.timestamp <= \
+         (SELECT max(topics.l_timestamp) AS max_1 \nFROM topics \nWHERE topics.topic IN ($2)) \
+         ORDER BY messages.timestamp DESC, messages.id DESC \n LIMIT $3"
+    );
+    let binds = [Bind::Text("sys.heartbeat"), Bind::Text("sys.heartbeat"), Bind::Int(100)];
+    let page = raw_integers(&db, &first_page_descending, &binds, &["timestamp"]).await;
+    let want: Vec<Vec<i64>> = on("sys.heartbeat").iter().rev().map(|r| vec![r.timestamp]).collect();
+    assert_eq!(page, want, "the first descending page");
+
+    let table = "SELECT topic, e_timestamp, l_timestamp, n_messages FROM topics ORDER BY topic";
+    let got = raw_integers(&db, table, &[], &["e_timestamp", "l_timestamp", "n_messages"]).await;
+    assert_eq!(got, [stats("gcn.notice"), stats("lvk.alert"), stats("sys.heartbeat")], "one row per topic");
+
+    if db.backend == Backend::Postgres {
+        // Upstream's SQLAlchemy table declares them BIGINT.
+        let types = "SELECT count(*) AS n FROM information_schema.columns WHERE table_name = 'topics' \
+             AND ((column_name = 'topic' AND data_type = 'text') \
+               OR (column_name IN ('e_timestamp', 'l_timestamp', 'n_messages') AND data_type = 'bigint'))";
+        assert_eq!(raw_integers(&db, types, &[], &["n"]).await, [[4]], "topics has upstream's column types");
     }
 }

@@ -56,7 +56,7 @@ impl Fixture {
         adjust(&mut args);
         let mut config = load_from(&args, &BTreeMap::new()).expect("config loads");
         // Only this test's topics: other tests share the broker.
-        config.topics.selection = archiver::config::TopicSelection::Explicit(self.topics());
+        config.topics.selection = archiver::config::TopicSelection::Explicit { names: self.topics(), veto: Vec::new() };
         let (summary, _) = run(&config, std::future::pending()).await.expect("runs");
         summary
     }
@@ -127,7 +127,7 @@ async fn a_shutdown_signal_drains_and_commits() {
     let mut args = f.args("g");
     args.until_eos = Some(false);
     let mut config = load_from(&args, &BTreeMap::new()).expect("config loads");
-    config.topics.selection = archiver::config::TopicSelection::Explicit(f.topics());
+    config.topics.selection = archiver::config::TopicSelection::Explicit { names: f.topics(), veto: Vec::new() };
     // Without --until-eos the archiver runs until told to stop.
     let (summary, _) = run(&config, tokio::time::sleep(Duration::from_secs(12))).await.expect("runs");
     assert!(summary.taken > 0, "it archived before the signal");
@@ -328,7 +328,7 @@ async fn check_a_topic_created_while_running(name: &str, membership: Membership)
     // The late topic is wanted from the start but does not exist yet: that is not an error.
     let mut topics = f.topics();
     topics.push(late.clone());
-    config.topics.selection = archiver::config::TopicSelection::Explicit(topics);
+    config.topics.selection = archiver::config::TopicSelection::Explicit { names: topics, veto: Vec::new() };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let index = archiver::index::open(&f.args("g").index_url.expect("index url")).await.expect("index");
     let late_rows = || async {

@@ -80,6 +80,48 @@ async fn api_hop_client_fetch_external_gets_the_original_message() {
     assert_eq!(got["key"], hex(b"key-1"));
 }
 
+/// hop-client as configured for Hopskotch: a SCRAM credential (its default
+/// mechanism) for the broker whose offload server is this archive, so
+/// `_fetch_external` sends `Authorization: SCRAM-SHA-512 …`.
+const FETCH_EXTERNAL_WITH_SCRAM: &str = r#"
+import json, sys, uuid
+from urllib.parse import urlparse
+from hop import io
+from hop.auth import Auth
+url = sys.argv[1]
+consumer = io.Consumer.__new__(io.Consumer)  # no broker needed for this path
+consumer.auth = Auth("carol", "secret")  # SCRAM-SHA-512 unless told otherwise
+assert consumer.auth.is_scram
+consumer.trusted_offload_url = urlparse(url)  # what the broker would name
+consumer.fetch_external = True
+consumer._conf = type("Conf", (), {"error_callback": None})()
+placeholder = io.Consumer.ExternalMessage(
+    data=json.dumps({"url": url}).encode(),
+    headers=[("_id", uuid.uuid4().bytes), ("_format", b"external")],
+    topic="public.alerts", partition=0, offset=7, timestamp=1, key=None)
+payload, meta = consumer._unpack(placeholder, metadata=True)
+if meta._raw.error() is not None:
+    raise SystemExit(f"fetch failed: {meta._raw.error()}")
+print(json.dumps({"content": payload.content}))
+"#;
+
+/// Point 14 of issue 11: a stock hop-client with its default (SCRAM)
+/// credential fetches a public message.
+#[tokio::test]
+async fn api_hop_client_with_scram_credential_fetches_public_data() {
+    let server = Server::start().await;
+    let uuid = server.seed(&super::message(PUBLIC, 1_700_000_000_000, br#"{"alert": 2}"#)).await;
+    let url = format!("{}/msg/{uuid}", server.base);
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(hop_python()).args(["-c", FETCH_EXTERNAL_WITH_SCRAM, &url]).output().expect("run python")
+    })
+    .await
+    .expect("join");
+    assert!(output.status.success(), "hop-client with SCRAM failed: {}", String::from_utf8_lossy(&output.stderr));
+    let got: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON from the script");
+    assert_eq!(got["content"], serde_json::json!({"alert": 2}));
+}
+
 /// Publishes one message with hop-client's own packing (as a client with a
 /// credential, so `_sender` is set) into Kafka, unauthenticated (tansu);
 /// prints the payload and headers it sent.
@@ -133,7 +175,7 @@ async fn api_hop_client_publish_archive_fetch_round_trip() {
         ..RunArgs::default()
     };
     let mut config = load_from(&args, &Default::default()).expect("config");
-    config.topics.selection = TopicSelection::Explicit(vec![topic.clone()]);
+    config.topics.selection = TopicSelection::Explicit { names: vec![topic.clone()], veto: Vec::new() };
     let (summary, _) = archiver::ops::run::run(&config, std::future::pending()).await.expect("archiver run");
     assert_eq!(summary.archived, 1);
 

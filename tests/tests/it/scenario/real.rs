@@ -52,7 +52,9 @@ impl Broker for KafkaBroker {
             until_eos: true,
             standalone: false,
         };
-        let selector = Arc::new(ConfiguredSelector { selection: TopicSelection::Explicit(self.topics.clone()) });
+        let selector = Arc::new(ConfiguredSelector {
+            selection: TopicSelection::Explicit { names: self.topics.clone(), veto: Vec::new() },
+        });
         Box::pin(async move {
             let source = KafkaSource::connect(config, options, selector, Arc::new(Metrics::new())).await?;
             Ok(Box::new(source) as Box<dyn MessageSource>)
