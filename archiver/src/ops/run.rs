@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// How long in-flight work may take to finish after a shutdown signal.
-pub const DRAIN_TIMEOUT_MS: u64 = 30_000;
+pub const DRAIN_TIMEOUT_MS: u64 = 25_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {

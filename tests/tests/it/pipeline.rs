@@ -96,7 +96,9 @@ fn stream(seed: u64, count: usize) -> Vec<Delivery> {
 
 /// The archive a stream must produce when every topic is consumed.
 fn expectation(deliveries: &[Delivery]) -> Expectation {
-    expect(deliveries, &ArchiveRules { veto: vec![], archive_test_messages: false }).expect("no collisions")
+    expect(deliveries, &ArchiveRules { veto: vec![], archive_test_messages: false })
+        .expect("no collisions")
+        .in_partitions(PARTITIONS)
 }
 
 fn log_of(deliveries: &[Delivery]) -> MemoryLog {
@@ -376,4 +378,69 @@ async fn regression_same_key_creates_are_serialised_on_a_check_then_write_store(
     let summary = archive.run(&mut log.consumer()).await.expect("runs");
     assert_eq!((summary.archived, summary.conflicts), (2, 1), "{summary:?}");
     archive.check(&expectation(&deliveries_of(&[first, second]))).await;
+}
+
+/// Holds back every write of the first claimants' day, so that without an
+/// order the later claimant of each `_id` reaches the index first.
+#[derive(Debug)]
+struct SlowFirstDay;
+
+#[async_trait::async_trait]
+impl Twist for SlowFirstDay {
+    async fn put_if_absent(&self, inner: &MemoryStore, key: &str, bytes: Bytes) -> Result<PutOutcome, StoreError> {
+        if key.contains("/2026/01/01/") {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        inner.put_if_absent(key, bytes).await
+    }
+}
+
+/// `pairs` disputed `_id`s, all in partition 0: each claimed first on
+/// 2026-01-01 and then, with other content, on the next day.
+fn disputed_stream(pairs: u8) -> Vec<Delivery> {
+    let messages: Vec<archiver::record::Message> = (0..pairs)
+        .flat_map(|i| {
+            let (mut first, mut second) = same_id_pair(1);
+            for m in [&mut first, &mut second] {
+                m.headers = vec![archiver::record::Header::new("_id", Some(&[i; 16]))];
+                m.payload.as_mut().expect("a payload").push(i);
+            }
+            [first, second]
+        })
+        .collect();
+    let mut deliveries = deliveries_of(&messages);
+    for d in &mut deliveries {
+        d.partition_hint = 0;
+    }
+    deliveries
+}
+
+/// Issue 11, point 1: the first index row written took a disputed `_id`, so
+/// with concurrent placement the later delivery of a partition could win
+/// (0–2 of 44 in real runs). Every in-flight limit and crash point must give
+/// the `_id` to the earlier offset, and so the same archive.
+#[tokio::test]
+async fn regression_the_earlier_offset_keeps_a_disputed_id_whatever_the_concurrency_and_crashes() {
+    let deliveries = disputed_stream(30);
+    let expected = expectation(&deliveries);
+    for (in_flight_max, crashes) in [(64, &[][..]), (8, &[7, 20][..]), (2, &[3][..]), (1, &[][..])] {
+        let log = log_of(&deliveries);
+        let archive = Archive::new(Arc::new(Twisted::new(SlowFirstDay))).await;
+        let limits = RunLimits { in_flight_max, ..limits() };
+        for &budget in crashes {
+            let mut source = CrashingSource { inner: log.consumer(), budget };
+            let crashed = run(archive.context(), &limits, &mut source, std::future::pending()).await;
+            assert!(crashed.is_err(), "the crash surfaces as an error");
+        }
+        run(archive.context(), &limits, &mut log.consumer(), std::future::pending()).await.expect("runs");
+        archive.check(&expected).await;
+        for owner in expected.messages.iter().filter(|m| m.placement.is_client_uuid) {
+            let row = archive.index.get(owner.placement.uuid).await.expect("reads").expect("the `_id` is held");
+            assert_eq!(
+                row.row.fingerprint, owner.fingerprint.0,
+                "in-flight {in_flight_max}, crashes {crashes:?}: `_id` {} went to a later offset",
+                owner.placement.uuid
+            );
+        }
+    }
 }

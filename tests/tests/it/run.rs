@@ -17,6 +17,9 @@ use std::time::Duration;
 const SESSION_TIMEOUT_MS: u64 = 6_000;
 
 /// A stream produced into its own topics (a fresh prefix per test).
+/// Partitions of each topic a fixture produces.
+const PARTITIONS: i32 = 3;
+
 struct Fixture {
     prefix: String,
     deliveries: Vec<Delivery>,
@@ -29,8 +32,8 @@ impl Fixture {
         let options = StreamOptions { seed, count, profile: "default".into(), topic_prefix: prefix.clone() };
         let deliveries = mockhop::generate::generate(&options).expect("generates");
         let connection = KafkaConnection::plaintext(service("ARCHIVER_TEST_KAFKA"));
-        produce::create_topics(&connection, &deliveries, 3).await.expect("topics");
-        produce::produce(&connection, &deliveries, 3, |_| {}).await.expect("produced");
+        produce::create_topics(&connection, &deliveries, PARTITIONS).await.expect("topics");
+        produce::produce(&connection, &deliveries, PARTITIONS, |_| {}).await.expect("produced");
         Fixture { prefix, deliveries, dir: tempfile::tempdir().expect("tempdir") }
     }
 
@@ -76,7 +79,9 @@ impl Fixture {
 
     fn expectation(&self) -> Expectation {
         let sent = produce::as_produced(&self.deliveries);
-        expect(&sent, &ArchiveRules::defaults(&self.prefix)).expect("no collisions")
+        expect(&sent, &ArchiveRules::defaults(&self.prefix))
+            .expect("no collisions")
+            .in_partitions(PARTITIONS.unsigned_abs())
     }
 
     async fn check(&self) {
