@@ -444,3 +444,123 @@ async fn regression_the_earlier_offset_keeps_a_disputed_id_whatever_the_concurre
         }
     }
 }
+
+/// A store whose writes never answer, like an S3 endpoint that accepts
+/// connections and then says nothing.
+#[derive(Debug)]
+struct Hangs;
+
+#[async_trait::async_trait]
+impl Twist for Hangs {
+    async fn put_if_absent(&self, _: &MemoryStore, _: &str, _: Bytes) -> Result<PutOutcome, StoreError> {
+        std::future::pending().await
+    }
+}
+
+/// An index that is down: every write fails as a lost connection does.
+#[derive(Debug)]
+struct IndexDown(Arc<dyn Index>);
+
+#[async_trait::async_trait]
+impl Index for IndexDown {
+    async fn insert_batch(&self, _: &[archiver::index::IndexRow]) -> Result<Vec<bool>, archiver::index::IndexError> {
+        Err(archiver::index::IndexError::Unavailable(sqlx::Error::PoolTimedOut))
+    }
+    async fn get(&self, uuid: uuid::Uuid) -> Result<Option<archiver::index::IndexEntry>, archiver::index::IndexError> {
+        self.0.get(uuid).await
+    }
+    async fn get_many(
+        &self,
+        uuids: &[uuid::Uuid],
+    ) -> Result<Vec<archiver::index::IndexEntry>, archiver::index::IndexError> {
+        self.0.get_many(uuids).await
+    }
+    async fn list(
+        &self,
+        query: &archiver::index::ListQuery,
+    ) -> Result<archiver::index::Page, archiver::index::IndexError> {
+        self.0.list(query).await
+    }
+    async fn topic_stats(&self) -> Result<Vec<archiver::index::TopicStats>, archiver::index::IndexError> {
+        self.0.topic_stats().await
+    }
+    async fn set_retracted(&self, uuid: uuid::Uuid, retracted: bool) -> Result<bool, archiver::index::IndexError> {
+        self.0.set_retracted(uuid, retracted).await
+    }
+}
+
+/// A consumer that waits for more messages once the log is read, and whose
+/// final commit may never answer (a broker that went away).
+struct Endless {
+    inner: MemorySource,
+    close_hangs: bool,
+}
+
+#[async_trait::async_trait]
+impl MessageSource for Endless {
+    async fn next(&mut self) -> Result<Option<Delivered>, SourceError> {
+        match self.inner.next().await? {
+            Some(delivered) => Ok(Some(delivered)),
+            None => std::future::pending().await,
+        }
+    }
+    async fn commit(&mut self, positions: &[Position]) -> Result<(), SourceError> {
+        self.inner.commit(positions).await
+    }
+    async fn close(&mut self) -> Result<(), SourceError> {
+        if self.close_hangs {
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
+}
+
+/// Runs a stream on `archive` until a shutdown signal 200 ms in, and
+/// requires the run to end within its drain time plus the final commit's
+/// bound, whatever the backends do; returns the messages committed.
+async fn check_shutdown_is_bounded(archive: &Archive, close_hangs: bool) -> i64 {
+    let deliveries = stream(12, 60);
+    let log = log_of(&deliveries);
+    let limits = RunLimits { drain_timeout_ms: 300, ..limits() };
+    let mut source = Endless { inner: log.consumer(), close_hangs };
+    let shutdown = tokio::time::sleep(Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    let bound = Duration::from_millis(limits.drain_timeout_ms + archiver::pipeline::CLOSE_TIMEOUT_MS + 2_000);
+    let ran = tokio::time::timeout(bound, run(archive.context(), &limits, &mut source, shutdown)).await;
+    ran.unwrap_or_else(|_| panic!("still running {bound:?} after the shutdown signal")).expect("ends cleanly");
+    assert!(started.elapsed() >= Duration::from_millis(200), "ended before the signal");
+    (0..PARTITIONS)
+        .map(|p| i32::try_from(p).expect("small"))
+        .flat_map(|p| {
+            let topics: std::collections::BTreeSet<String> =
+                deliveries.iter().map(|d| d.message.topic.clone()).collect();
+            topics.into_iter().map(move |t| (t, p))
+        })
+        .map(|(t, p)| log.committed(&t, p))
+        .sum()
+}
+
+/// Issue 11, point 15: with S3 down the process stayed up 637 s after
+/// SIGTERM, because the drain deadline was only looked at when another
+/// branch of the loop woke.
+#[tokio::test]
+async fn regression_shutdown_is_bounded_while_the_store_hangs() {
+    let archive = Archive::new(Arc::new(Twisted::new(Hangs))).await;
+    assert_eq!(check_shutdown_is_bounded(&archive, false).await, 0, "nothing was written, nothing is committed");
+}
+
+/// Issue 11, point 15: with PostgreSQL down the final index flush retried
+/// until it came back.
+#[tokio::test]
+async fn regression_shutdown_is_bounded_while_the_index_is_down() {
+    let sqlite = archiver::index::open("sqlite::memory:").await.expect("sqlite");
+    let archive = Archive { store: Arc::new(MemoryStore::new()), index: Arc::new(IndexDown(sqlite)) };
+    assert_eq!(check_shutdown_is_bounded(&archive, false).await, 0, "no row is durable, nothing is committed");
+}
+
+/// Issue 11, point 15: a final commit to a broker that went away.
+#[tokio::test]
+async fn regression_shutdown_is_bounded_while_the_final_commit_hangs() {
+    let archive = Archive::new(Arc::new(MemoryStore::new())).await;
+    assert!(check_shutdown_is_bounded(&archive, true).await > 0, "what was archived is committed");
+}
