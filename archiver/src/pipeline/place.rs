@@ -90,7 +90,7 @@ impl PlaceError {
 /// unless the existing row points at that very key (its object had been
 /// lost, and ours, identical, restored it). Placing again then sees the
 /// index row and decides afresh.
-pub async fn place_again(ctx: &Context, delivered: Delivered, ours: IndexRow) -> Placed {
+pub async fn place_again(ctx: &Context, delivered: Delivered, ours: IndexRow) -> Result<Placed, Refused> {
     let mut backoff = Backoff::new(ctx.retry_initial_backoff_ms, ctx.retry_max_backoff_ms);
     while let Err(e) = remove_unreferenced(ctx, &ours).await {
         tracing::warn!(key = %ours.key, error = %e, "cannot remove an unreferenced object; retrying");
@@ -112,13 +112,20 @@ async fn remove_unreferenced(ctx: &Context, ours: &IndexRow) -> Result<(), Place
 }
 
 /// Places `delivered`, retrying every failure with backoff: nothing is ever
-/// skipped. Permanent failures (bad credentials, a corrupt object) are
-/// logged as errors and retried too, so the operator can fix the cause
-/// without losing the message; consumption pauses meanwhile because the
-/// in-flight limit fills up.
-pub async fn place_with_retry(ctx: &Context, delivered: Delivered) -> Placed {
+/// skipped. Consumption pauses meanwhile because the in-flight limit fills
+/// up. A corrupt object is logged as an error and retried too, so the
+/// operator can fix it without losing the message; a store that refuses the
+/// archiver's credentials or requests ([`Refused`]) ends the run instead,
+/// since no retry can succeed until its configuration changes.
+pub async fn place_with_retry(ctx: &Context, delivered: Delivered) -> Result<Placed, Refused> {
     retry(ctx, delivered, Lookup::StoreFirst).await
 }
+
+/// The object store refuses the archiver (credentials, permissions, a
+/// missing bucket): permanent until its configuration is fixed.
+#[derive(Debug, thiserror::Error)]
+#[error("the object store refuses the archiver: {0}")]
+pub struct Refused(pub StoreError);
 
 /// Whether to ask the index before writing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,25 +139,25 @@ enum Lookup {
     IndexFirst,
 }
 
-async fn retry(ctx: &Context, delivered: Delivered, lookup: Lookup) -> Placed {
+async fn retry(ctx: &Context, delivered: Delivered, lookup: Lookup) -> Result<Placed, Refused> {
     let mut backoff = Backoff::new(ctx.retry_initial_backoff_ms, ctx.retry_max_backoff_ms);
     loop {
-        match place(ctx, &delivered, lookup).await {
-            Ok(placed) => return placed,
-            Err(e) => {
-                let (topic, partition, offset) = (&delivered.message.topic, delivered.partition, delivered.offset);
-                if e.is_transient() {
-                    tracing::warn!(%topic, partition, offset, error = %e, "transient failure; retrying");
-                } else {
-                    tracing::error!(%topic, partition, offset, error = %e, "cannot archive; retrying until fixed");
-                }
-                ctx.metrics.retry(match e {
-                    PlaceError::Index(_) => "index",
-                    _ => "store",
-                });
-                tokio::time::sleep(backoff.next_delay()).await;
-            }
+        let e = match place(ctx, &delivered, lookup).await {
+            Ok(placed) => return Ok(placed),
+            Err(PlaceError::Store(e)) if !e.is_transient() => return Err(Refused(e)),
+            Err(e) => e,
+        };
+        let (topic, partition, offset) = (&delivered.message.topic, delivered.partition, delivered.offset);
+        if e.is_transient() {
+            tracing::warn!(%topic, partition, offset, error = %e, "transient failure; retrying");
+        } else {
+            tracing::error!(%topic, partition, offset, error = %e, "cannot archive; retrying until fixed");
         }
+        ctx.metrics.retry(match e {
+            PlaceError::Index(_) => "index",
+            _ => "store",
+        });
+        tokio::time::sleep(backoff.next_delay()).await;
     }
 }
 

@@ -5,7 +5,7 @@
 use super::backoff::Backoff;
 use super::claims::Claims;
 use super::offsets::OffsetTracker;
-use super::place::{Context, Kind, Placed, place_again, place_with_retry};
+use super::place::{Context, Kind, Placed, Refused, place_again, place_with_retry};
 use crate::index::IndexRow;
 use crate::source::{Delivered, MessageSource, SourceError};
 use futures::future::BoxFuture;
@@ -52,6 +52,8 @@ pub struct RunSummary {
 pub enum RunError {
     #[error(transparent)]
     Source(#[from] SourceError),
+    #[error(transparent)]
+    Refused(#[from] Refused),
 }
 
 /// Runs until the source is finished, `max_messages` are taken, or
@@ -123,7 +125,7 @@ async fn drive(
             }
             Some(done) = state.tasks.join_next(), if !state.tasks.is_empty() => {
                 match done {
-                    Ok(placed) => state.placed(placed, source).await?,
+                    Ok(placed) => state.placed(placed?, source).await?,
                     Err(e) => tracing::error!(error = %e, "placing task failed; its offset stays uncommitted"),
                 }
             }
@@ -162,7 +164,7 @@ async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
 struct Loop {
     ctx: Arc<Context>,
     limits: RunLimits,
-    tasks: JoinSet<Placed>,
+    tasks: JoinSet<Result<Placed, Refused>>,
     offsets: OffsetTracker,
     batch: Vec<(Placed, IndexRow)>,
     /// Timers on tokio's clock, so a paused test clock drives them too.
@@ -194,6 +196,7 @@ impl Loop {
 
     fn dispatch(&mut self, delivered: Delivered) {
         self.summary.taken += 1;
+        self.ctx.metrics.message_taken();
         self.offsets.dispatched(&delivered.message.topic, delivered.partition, delivered.offset);
         if let Some(delivered) = self.claims.admit(delivered) {
             self.spawn_place(delivered);
@@ -290,6 +293,7 @@ impl Loop {
     fn complete(&mut self, placed: &Placed) {
         let d = &placed.delivered;
         self.offsets.completed(&d.message.topic, d.partition, d.offset);
+        self.ctx.metrics.message_done();
         if let Some(next) = self.claims.release(d) {
             self.spawn_place(next);
         }

@@ -564,3 +564,28 @@ async fn regression_shutdown_is_bounded_while_the_final_commit_hangs() {
     let archive = Archive::new(Arc::new(MemoryStore::new())).await;
     assert!(check_shutdown_is_bounded(&archive, true).await > 0, "what was archived is committed");
 }
+
+/// A store whose credentials stopped working (HTTP 403 on every write).
+#[derive(Debug)]
+struct Refusing;
+
+#[async_trait::async_trait]
+impl Twist for Refusing {
+    async fn put_if_absent(&self, _: &MemoryStore, key: &str, _: Bytes) -> Result<PutOutcome, StoreError> {
+        Err(StoreError::Denied { op: "put", key: key.into(), message: "403 SignatureDoesNotMatch".into() })
+    }
+}
+
+/// Issue 11, point 16: a store refusing the credentials was retried forever
+/// at ERROR while nothing could be archived; it ends the run with its cause,
+/// and nothing is committed.
+#[tokio::test]
+async fn regression_a_store_refusing_the_credentials_ends_the_run() {
+    let deliveries = stream(13, 30);
+    let log = log_of(&deliveries);
+    let archive = Archive::new(Arc::new(Twisted::new(Refusing))).await;
+    let ran = tokio::time::timeout(Duration::from_secs(10), archive.run(&mut log.consumer())).await;
+    let err = ran.expect("the run ended").expect_err("refused").to_string();
+    assert!(err.contains("refuses the archiver") && err.contains("SignatureDoesNotMatch"), "{err}");
+    assert_eq!(log.committed(&deliveries[0].message.topic, 0), 0, "nothing committed");
+}
