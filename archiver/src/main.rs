@@ -113,7 +113,11 @@ fn run_archiver(args: &RunArgs) -> anyhow::Result<ExitCode> {
     // Before any Kafka client exists: librdkafka takes its log level from it.
     archiver::ops::logging::init(config.observability.log_format, "info");
     let runtime = new_runtime()?;
-    let (summary, metrics) = runtime.block_on(archiver::ops::run::run(&config, archiver::ops::run::signal()))?;
+    let ran = runtime.block_on(archiver::ops::run::run(&config, archiver::ops::run::signal()));
+    // A final commit that timed out may still be waiting on a blocking
+    // thread for a broker that went away; the process does not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    let (summary, metrics) = ran?;
     tracing::info!(
         taken = summary.taken,
         archived = summary.archived,

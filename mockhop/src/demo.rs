@@ -63,7 +63,8 @@ async fn demo(dir: &Path, seed: u64, count: usize) -> anyhow::Result<()> {
     );
 
     step("checking the archive against the stream (`mockhop verify`)");
-    let expected = expect(&produce::as_produced(&deliveries), &ArchiveRules::defaults(""))?;
+    let expected = expect(&produce::as_produced(&deliveries), &ArchiveRules::defaults(""))?
+        .in_partitions(PARTITIONS.unsigned_abs());
     let index = archiver::index::open(&config.backends.index_url).await?;
     let store = archiver::store::open(&config.backends.store_url).await?;
     let report = verify::verify(&expected, index.as_ref(), store.as_ref()).await?;

@@ -38,6 +38,8 @@ impl ArchiveRules {
 pub struct ExpectedMessage {
     /// The first delivery that carried it.
     pub seq: u64,
+    /// That delivery's partition hint (see [`Delivery::partition`]).
+    pub partition_hint: u32,
     pub placement: Placement,
     pub fingerprint: Fingerprint,
     /// `None` when the key's day depends on the ingest time (no timestamp).
@@ -71,6 +73,10 @@ pub struct Excluded {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Expectation {
     pub messages: Vec<ExpectedMessage>,
+    /// Partitions of each topic the stream went into, which decides who may
+    /// own a disputed `_id` (see `verify::disputes`). [`expect`] says 1, the
+    /// strictest reading; set the real count with [`Expectation::in_partitions`].
+    pub partitions: u32,
     /// Distinct vetoed and skipped `_test` messages, in stream order.
     pub excluded: Vec<Excluded>,
     /// Deliveries of a message already archived.
@@ -85,7 +91,7 @@ pub struct Expectation {
 pub fn expect(deliveries: &[Delivery], rules: &ArchiveRules) -> Result<Expectation, Collision> {
     let mut held: BTreeMap<Uuid, Fingerprint> = BTreeMap::new();
     let mut excluded: BTreeSet<Fingerprint> = BTreeSet::new();
-    let mut out = Expectation::default();
+    let mut out = Expectation { partitions: 1, ..Expectation::default() };
     for delivery in deliveries {
         let message = &delivery.message;
         let exclusion = if rules.is_vetoed(&message.topic) {
@@ -120,6 +126,7 @@ pub fn expect(deliveries: &[Delivery], rules: &ArchiveRules) -> Result<Expectati
                 out.conflicts += u64::from(placement.claimed_uuid.is_some());
                 out.messages.push(ExpectedMessage {
                     seq: delivery.seq,
+                    partition_hint: delivery.partition_hint,
                     placement,
                     fingerprint: id.fingerprint,
                     object_key: (message.timestamp >= 0)
@@ -130,6 +137,14 @@ pub fn expect(deliveries: &[Delivery], rules: &ArchiveRules) -> Result<Expectati
         }
     }
     Ok(out)
+}
+
+impl Expectation {
+    /// The same expectation for a stream produced into `partitions`
+    /// partitions per topic.
+    pub fn in_partitions(self, partitions: u32) -> Expectation {
+        Expectation { partitions, ..self }
+    }
 }
 
 /// The CRC-32 of a message's payload (of nothing for a null payload), as

@@ -128,6 +128,11 @@ struct RuleArgs {
     /// The archiver archives `_test` messages too.
     #[arg(long)]
     archive_test_messages: bool,
+    /// Partitions of each topic the stream was produced into (as `produce
+    /// --partitions`): within a partition the earlier claimant of a
+    /// disputed `_id` must own it.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    partitions: u32,
 }
 
 impl RuleArgs {
@@ -247,7 +252,7 @@ fn produce_stream(stream: &StreamArgs, kafka: &KafkaConnection, partitions: i32)
 
 fn expectation(stream: &StreamArgs, rules: &RuleArgs) -> anyhow::Result<Expectation> {
     let deliveries = stream.deliveries()?;
-    Ok(expect::expect(&deliveries, &rules.rules(stream))?)
+    Ok(expect::expect(&deliveries, &rules.rules(stream))?.in_partitions(rules.partitions))
 }
 
 fn print_expectation(expected: &Expectation) -> anyhow::Result<()> {

@@ -7,12 +7,14 @@
 //! byte-identical. A vetoed or skipped `_test` message of the stream found
 //! archived is extra, as is a second copy of an archived one. Rows of the
 //! stream's topics whose fingerprint belongs to no message of the stream are
-//! foreign traffic and ignored.
+//! foreign traffic and ignored. A disputed `_id` must be held by the
+//! claimant the rule of [`disputes`] allows.
 //!
 //! [`verify`] reads the archive's index and object store; [`api::verify_api`]
 //! checks the same things through the archive's HTTP API.
 
 pub mod api;
+pub mod disputes;
 
 use crate::expect::{Exclusion, Expectation, ExpectedMessage};
 use archiver::identity::{Fingerprint, Identity};
@@ -43,6 +45,11 @@ pub enum Discrepancy {
     /// A message of the stream is archived more than once, or archived
     /// although it must not be.
     Extra { seq: u64, uuid: Uuid, reason: ExtraReason },
+    /// A disputed `_id` is held by delivery `seq` although `earlier_seq`,
+    /// an earlier claimant in the same partition, should own it.
+    WrongOwner { uuid: Uuid, seq: u64, earlier_seq: u64 },
+    /// No claimant of a disputed `_id` holds it (the first is `seq`).
+    Unowned { uuid: Uuid, seq: u64 },
 }
 
 /// Why an archived message is one too many.
@@ -75,6 +82,13 @@ impl fmt::Display for Discrepancy {
             }
             Discrepancy::Extra { seq, uuid, reason: ExtraReason::Excluded(Exclusion::Test) } => {
                 write!(f, "extra: delivery #{seq} carries _test (skipped) but is archived as {uuid}")
+            }
+            Discrepancy::WrongOwner { uuid, seq, earlier_seq } => write!(
+                f,
+                "wrong owner: _id {uuid} is held by delivery #{seq}, but #{earlier_seq} claimed it earlier in the same partition"
+            ),
+            Discrepancy::Unowned { uuid, seq } => {
+                write!(f, "unowned: no claimant holds the disputed _id {uuid} (the first is delivery #{seq})")
             }
         }
     }
@@ -125,7 +139,19 @@ pub async fn verify(expected: &Expectation, index: &dyn Index, store: &dyn Objec
         }
     }
     scan_for_extras(expected, index, &found, &mut report).await?;
+    check_disputes(expected, index, &mut report).await?;
     Ok(report)
+}
+
+/// Applies the rule of [`disputes`] to the rows holding disputed `_id`s.
+async fn check_disputes(expected: &Expectation, index: &dyn Index, report: &mut Report) -> Result<(), IndexError> {
+    for batch in disputes::disputes(expected).chunks(LOOKUP_BATCH_MAX) {
+        let uuids: Vec<Uuid> = batch.iter().map(|d| d.uuid).collect();
+        let owners: BTreeMap<Uuid, Fingerprint> =
+            index.get_many(&uuids).await?.into_iter().map(|e| (e.row.uuid, Fingerprint(e.row.fingerprint))).collect();
+        report.discrepancies.extend(batch.iter().filter_map(|d| d.check(owners.get(&d.uuid).copied())));
+    }
+    Ok(())
 }
 
 /// The UUIDs a message may be archived under: its client `_id`, if any, and

@@ -169,7 +169,7 @@ pub struct TopicSettings {
 pub struct Backends {
     /// `postgres://…`, `postgresql://…` or `sqlite:…`.
     pub index_url: String,
-    /// `file:///abs/dir`, `s3://bucket?…` or `memory://`.
+    /// `file:///abs/dir` or `s3://bucket?…` (never in memory: see `resolve::volatile`).
     pub store_url: String,
 }
 

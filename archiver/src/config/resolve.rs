@@ -167,10 +167,28 @@ pub(super) fn backends(section: BackendsSection) -> Result<Backends, ConfigError
     if !["postgres://", "postgresql://", "sqlite:"].iter().any(|p| index_url.starts_with(p)) {
         return Err(invalid_url("backends.index_url", &index_url, "postgres://…, postgresql://… or sqlite://PATH"));
     }
+    if index_url.contains(":memory:") || index_url.contains("mode=memory") {
+        return Err(volatile("backends.index_url", &index_url));
+    }
     let store_url = absolute_file_url(section.store_url.unwrap_or_else(|| defaults::STORE_URL.into()));
     match url::Url::parse(&store_url) {
-        Ok(parsed) if matches!(parsed.scheme(), "file" | "s3" | "memory") => Ok(Backends { index_url, store_url }),
-        _ => Err(invalid_url("backends.store_url", &store_url, "s3://BUCKET?…, file:///DIR or memory://")),
+        Ok(parsed) if parsed.scheme() == "memory" => Err(volatile("backends.store_url", &store_url)),
+        Ok(parsed) if matches!(parsed.scheme(), "file" | "s3") => Ok(Backends { index_url, store_url }),
+        _ => Err(invalid_url("backends.store_url", &store_url, "s3://BUCKET?…, file:///DIR")),
+    }
+}
+
+/// An in-memory backend keeps nothing after the process exits, while `run`
+/// commits Kafka offsets (and `serve` acknowledges uploads) as if it did:
+/// the archive would vanish with nothing left to redeliver it.
+fn volatile(key: &str, url: &str) -> ConfigError {
+    ConfigError::Invalid {
+        origin: key.into(),
+        message: format!(
+            "'{}' keeps nothing after the process exits, but offsets and uploads are acknowledged as archived: \
+             use a durable backend (postgres://…, sqlite://PATH, s3://…, file:///DIR)",
+            mask_password(url)
+        ),
     }
 }
 

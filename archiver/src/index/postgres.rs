@@ -45,7 +45,14 @@ impl PgIndex {
     /// with the cause, when the server is unreachable. Migrations take an
     /// advisory lock, so processes starting together are safe.
     pub async fn connect(url: &str) -> Result<Self, IndexError> {
-        let options = PgConnectOptions::from_str(url).map_err(|e| super::invalid_url(url, e))?;
+        // An insert's commit must be on disk before the offsets that depend
+        // on it are committed to Kafka, whatever the server's default (a
+        // server with `synchronous_commit = off` lost acknowledged rows in
+        // an immediate stop): every session of the archiver commits
+        // synchronously.
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| super::invalid_url(url, e))?
+            .options([("synchronous_commit", "on")]);
         migrate(&options).await?;
         let pool = PgPoolOptions::new()
             .max_connections(POOL_MAX)

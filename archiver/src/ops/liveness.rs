@@ -3,8 +3,9 @@
 //! an HTTP endpoint.
 //!
 //! It is refreshed by its own task, independent of traffic: a quiet stream
-//! must not look like a dead archiver. It says the process and its runtime
-//! are alive, not that messages flow; `/metrics` tells that.
+//! must not look like a dead archiver. It is not refreshed while no progress
+//! is possible: messages wait and none has become durable for a while (a
+//! backend down or refusing), so a supervisor sees the archiver is stuck.
 
 use std::future::Future;
 use std::io;
@@ -15,7 +16,8 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 /// Writes the current UNIX time in milliseconds and a newline to `path`
-/// now and then every `interval`, until `shutdown` completes.
+/// now and then every `interval` while `progressing()` says so, until
+/// `shutdown` completes.
 ///
 /// Each write goes to a temporary file in the same directory, renamed over
 /// `path`, so a reader never sees a partial timestamp. Write errors (a full
@@ -25,23 +27,33 @@ use tokio::time::MissedTickBehavior;
 pub fn spawn_liveness(
     path: PathBuf,
     interval: Duration,
+    progressing: impl Fn() -> bool + Send + 'static,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         tokio::select! {
-            () = refresh_forever(&path, interval) => {}
+            () = refresh_forever(&path, interval, progressing) => {}
             () = shutdown => {}
         }
     })
 }
 
-async fn refresh_forever(path: &Path, interval: Duration) {
+async fn refresh_forever(path: &Path, interval: Duration, progressing: impl Fn() -> bool) {
     // A zero period would make tokio panic and a busy loop anyway.
     let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(1)));
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut failing = false;
+    let mut stuck = false;
     loop {
         ticker.tick().await;
+        if !progressing() {
+            if !stuck {
+                tracing::warn!(path = %path.display(), "no progress is possible: the liveness file is not refreshed");
+            }
+            stuck = true;
+            continue;
+        }
+        stuck = false;
         match write_now(path).await {
             Ok(()) if failing => {
                 tracing::info!(path = %path.display(), "liveness file written again");

@@ -104,6 +104,14 @@ pub struct Metrics {
     object_write_seconds: Histogram,
     index_batch_seconds: Histogram,
     progress: Mutex<ProgressMark>,
+    pending: Mutex<Pending>,
+}
+
+/// Messages taken but not yet durable, and when one last became so.
+#[derive(Debug, Default)]
+struct Pending {
+    count: u64,
+    progress_at: Option<std::time::Instant>,
 }
 
 /// Locks `mutex`, carrying on after a panic elsewhere: counters stay usable.
@@ -162,6 +170,32 @@ impl Metrics {
 
     pub fn index_batch_seconds(&self, seconds: f64) {
         self.index_batch_seconds.observe(seconds);
+    }
+
+    /// A message was taken from the source.
+    pub fn message_taken(&self) {
+        let mut pending = lock(&self.pending);
+        if pending.count == 0 {
+            pending.progress_at = Some(std::time::Instant::now());
+        }
+        pending.count += 1;
+    }
+
+    /// A message taken is durable (or needed nothing written).
+    pub fn message_done(&self) {
+        let mut pending = lock(&self.pending);
+        pending.count = pending.count.saturating_sub(1);
+        pending.progress_at = Some(std::time::Instant::now());
+    }
+
+    /// How long messages have been waiting with none becoming durable: the
+    /// time no progress was possible (a backend down). Zero when none waits.
+    pub fn stalled_for(&self) -> Duration {
+        let pending = lock(&self.pending);
+        match pending.progress_at {
+            Some(at) if pending.count > 0 => at.elapsed(),
+            _ => Duration::ZERO,
+        }
     }
 
     pub fn set_in_flight(&self, in_flight: usize) {

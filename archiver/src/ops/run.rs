@@ -15,14 +15,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+/// Liveness intervals without any message becoming durable, while some
+/// wait, after which the liveness file is no longer refreshed.
+pub const LIVENESS_STALL_INTERVALS: u32 = 6;
+
 /// How long in-flight work may take to finish after a shutdown signal.
-pub const DRAIN_TIMEOUT_MS: u64 = 30_000;
+pub const DRAIN_TIMEOUT_MS: u64 = 25_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("cannot open the index: {0}")]
     Index(#[from] IndexError),
-    #[error("cannot open the object store: {0}")]
+    #[error("cannot use the object store: {0}")]
     Store(#[from] StoreError),
     #[error("Kafka: {0}")]
     Source(#[from] SourceError),
@@ -64,6 +68,7 @@ async fn archive(
 ) -> Result<RunSummary, RunError> {
     let index = index::open(&config.backends.index_url).await?;
     let store = store::open(&config.backends.store_url).await?;
+    store::check_writable(store.as_ref()).await?;
     let p = &config.pipeline;
     let ctx = Arc::new(Context {
         store,
@@ -117,7 +122,10 @@ async fn start_observability(
     }
     if let Some(path) = &o.liveness_file {
         let interval = Duration::from_millis(o.liveness_interval_ms);
-        tasks.push(liveness::spawn_liveness(path.clone(), interval, stopped(stop.clone())));
+        let stall_max = interval.saturating_mul(LIVENESS_STALL_INTERVALS);
+        let metrics = Arc::clone(metrics);
+        let progressing = move || metrics.stalled_for() < stall_max;
+        tasks.push(liveness::spawn_liveness(path.clone(), interval, progressing, stopped(stop.clone())));
     }
     tasks.push(tokio::spawn(progress(Arc::clone(metrics), Duration::from_millis(o.progress_interval_ms))));
     Ok(tasks)

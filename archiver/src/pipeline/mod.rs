@@ -6,6 +6,7 @@
 //! below which every message of the partition is durable.
 
 mod backoff;
+mod claims;
 mod key_locks;
 mod offsets;
 mod place;
@@ -17,7 +18,7 @@ pub use backoff::Backoff;
 pub use key_locks::KeyLocks;
 pub use offsets::OffsetTracker;
 pub(crate) use place::now_ms;
-pub use place::{Context, Kind, Placed};
+pub use place::{Context, Kind, Placed, Refused};
 pub use prepare::{PrepareError, Prepared, Provenance, prepare};
-pub use run::{RunError, RunLimits, RunSummary, run};
+pub use run::{CLOSE_TIMEOUT_MS, RunError, RunLimits, RunSummary, run};
 pub use upload::{UploadError, UploadOutcome, place_upload};

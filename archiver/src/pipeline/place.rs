@@ -65,6 +65,11 @@ enum PlaceError {
     Unsettled { uuid: uuid::Uuid },
     #[error("object {key} exists but cannot be read: {reason}")]
     CorruptObject { key: String, reason: String },
+    /// Another process removed the object between our create and its read
+    /// back (its unreferenced copy of a message placed again): a race, not
+    /// damage, so it is retried quietly.
+    #[error("object {key} vanished after a conditional create reported it")]
+    Vanished { key: String },
 }
 
 impl PlaceError {
@@ -72,7 +77,7 @@ impl PlaceError {
         match self {
             PlaceError::Store(e) => e.is_transient(),
             PlaceError::Index(e) => e.is_transient(),
-            PlaceError::Unsettled { .. } => true,
+            PlaceError::Unsettled { .. } | PlaceError::Vanished { .. } => true,
             _ => false,
         }
     }
@@ -85,7 +90,7 @@ impl PlaceError {
 /// unless the existing row points at that very key (its object had been
 /// lost, and ours, identical, restored it). Placing again then sees the
 /// index row and decides afresh.
-pub async fn place_again(ctx: &Context, delivered: Delivered, ours: IndexRow) -> Placed {
+pub async fn place_again(ctx: &Context, delivered: Delivered, ours: IndexRow) -> Result<Placed, Refused> {
     let mut backoff = Backoff::new(ctx.retry_initial_backoff_ms, ctx.retry_max_backoff_ms);
     while let Err(e) = remove_unreferenced(ctx, &ours).await {
         tracing::warn!(key = %ours.key, error = %e, "cannot remove an unreferenced object; retrying");
@@ -98,19 +103,29 @@ pub async fn place_again(ctx: &Context, delivered: Delivered, ours: IndexRow) ->
 async fn remove_unreferenced(ctx: &Context, ours: &IndexRow) -> Result<(), PlaceError> {
     let holder = ctx.index.get(ours.uuid).await?;
     if holder.is_none_or(|h| h.row.key != ours.key) {
+        // Under the key's lock, so that a redelivery of this message never
+        // sees the object exist at its create and vanish at its read-back.
+        let _delete = ctx.key_locks.lock(&ours.key).await;
         ctx.store.delete(&ours.key).await?;
     }
     Ok(())
 }
 
 /// Places `delivered`, retrying every failure with backoff: nothing is ever
-/// skipped. Permanent failures (bad credentials, a corrupt object) are
-/// logged as errors and retried too, so the operator can fix the cause
-/// without losing the message; consumption pauses meanwhile because the
-/// in-flight limit fills up.
-pub async fn place_with_retry(ctx: &Context, delivered: Delivered) -> Placed {
+/// skipped. Consumption pauses meanwhile because the in-flight limit fills
+/// up. A corrupt object is logged as an error and retried too, so the
+/// operator can fix it without losing the message; a store that refuses the
+/// archiver's credentials or requests ([`Refused`]) ends the run instead,
+/// since no retry can succeed until its configuration changes.
+pub async fn place_with_retry(ctx: &Context, delivered: Delivered) -> Result<Placed, Refused> {
     retry(ctx, delivered, Lookup::StoreFirst).await
 }
+
+/// The object store refuses the archiver (credentials, permissions, a
+/// missing bucket): permanent until its configuration is fixed.
+#[derive(Debug, thiserror::Error)]
+#[error("the object store refuses the archiver: {0}")]
+pub struct Refused(pub StoreError);
 
 /// Whether to ask the index before writing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,25 +139,25 @@ enum Lookup {
     IndexFirst,
 }
 
-async fn retry(ctx: &Context, delivered: Delivered, lookup: Lookup) -> Placed {
+async fn retry(ctx: &Context, delivered: Delivered, lookup: Lookup) -> Result<Placed, Refused> {
     let mut backoff = Backoff::new(ctx.retry_initial_backoff_ms, ctx.retry_max_backoff_ms);
     loop {
-        match place(ctx, &delivered, lookup).await {
-            Ok(placed) => return placed,
-            Err(e) => {
-                let (topic, partition, offset) = (&delivered.message.topic, delivered.partition, delivered.offset);
-                if e.is_transient() {
-                    tracing::warn!(%topic, partition, offset, error = %e, "transient failure; retrying");
-                } else {
-                    tracing::error!(%topic, partition, offset, error = %e, "cannot archive; retrying until fixed");
-                }
-                ctx.metrics.retry(match e {
-                    PlaceError::Index(_) => "index",
-                    _ => "store",
-                });
-                tokio::time::sleep(backoff.next_delay()).await;
-            }
+        let e = match place(ctx, &delivered, lookup).await {
+            Ok(placed) => return Ok(placed),
+            Err(PlaceError::Store(e)) if !e.is_transient() => return Err(Refused(e)),
+            Err(e) => e,
+        };
+        let (topic, partition, offset) = (&delivered.message.topic, delivered.partition, delivered.offset);
+        if e.is_transient() {
+            tracing::warn!(%topic, partition, offset, error = %e, "transient failure; retrying");
+        } else {
+            tracing::error!(%topic, partition, offset, error = %e, "cannot archive; retrying until fixed");
         }
+        ctx.metrics.retry(match e {
+            PlaceError::Index(_) => "index",
+            _ => "store",
+        });
+        tokio::time::sleep(backoff.next_delay()).await;
     }
 }
 
@@ -228,17 +243,78 @@ async fn indexed_fingerprints(
 
 /// The fingerprint of the message stored at `key`.
 async fn stored_fingerprint(ctx: &Context, key: &str) -> Result<Fingerprint, PlaceError> {
-    let corrupt = |reason: String| PlaceError::CorruptObject { key: key.to_owned(), reason };
-    let bytes = ctx
-        .store
-        .get(key)
-        .await?
-        .ok_or_else(|| corrupt("it vanished after a conditional create reported it".into()))?;
-    let record = Record::decode(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    let bytes = ctx.store.get(key).await?.ok_or_else(|| PlaceError::Vanished { key: key.to_owned() })?;
+    let record =
+        Record::decode(&bytes).map_err(|e| PlaceError::CorruptObject { key: key.to_owned(), reason: e.to_string() })?;
     Ok(identity::fingerprint(&record.message()))
 }
 
 pub(crate) fn now_ms() -> i64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Placement;
+    use crate::index::{MemoryIndex, TimestampType};
+    use crate::record::{Key, Message};
+    use crate::store::MemoryStore;
+    use std::time::Duration;
+
+    fn context() -> Context {
+        Context {
+            store: Arc::new(MemoryStore::new()),
+            index: Arc::new(MemoryIndex::new()),
+            metrics: Arc::new(Metrics::new()),
+            archive_test_messages: false,
+            public_topics: Vec::new(),
+            retry_initial_backoff_ms: 1,
+            retry_max_backoff_ms: 10,
+            key_locks: KeyLocks::default(),
+        }
+    }
+
+    fn prepared(ctx: &Context) -> super::super::Prepared {
+        let message =
+            Message { topic: "t".into(), timestamp: 5, key: Key::Null, headers: Vec::new(), payload: Some(vec![1]) };
+        let id = Identity::of(&message);
+        let placement = Placement { uuid: id.derived_uuid, is_client_uuid: false, claimed_uuid: None };
+        let provenance = Provenance {
+            partition: Some(0),
+            offset: Some(0),
+            timestamp_type: TimestampType::Create,
+            ingested_at_ms: 0,
+            public: false,
+            direct_upload: false,
+        };
+        prepare(&message, id.fingerprint, &placement, &provenance, ctx.store.bucket()).expect("prepares")
+    }
+
+    /// Issue 11, point 18: a redelivery's create and read-back hold the key's
+    /// lock; the removal of an unreferenced copy must wait for it, or the
+    /// redelivery sees the object exist and then vanish.
+    #[tokio::test]
+    async fn regression_unreferenced_object_is_removed_under_its_key_lock() {
+        let ctx = context();
+        let p = prepared(&ctx);
+        ctx.store.put_if_absent(&p.key, Bytes::from(p.object.clone())).await.expect("stored");
+        let held = ctx.key_locks.lock(&p.key).await;
+        let removal = remove_unreferenced(&ctx, &p.row);
+        tokio::pin!(removal);
+        let early = tokio::time::timeout(Duration::from_millis(50), &mut removal).await;
+        assert!(early.is_err(), "the removal went ahead while a create of the key held its lock");
+        assert!(ctx.store.get(&p.key).await.expect("reads").is_some(), "nothing removed under a held lock");
+        drop(held);
+        removal.await.expect("removes once the lock is free");
+        assert!(ctx.store.get(&p.key).await.expect("reads").is_none(), "the unreferenced object is gone");
+    }
+
+    #[tokio::test]
+    async fn an_object_gone_at_its_read_back_is_a_race_retried_not_damage() {
+        let ctx = context();
+        let err = stored_fingerprint(&ctx, "t/1970/01/01/x.bson").await.expect_err("nothing stored");
+        assert!(matches!(err, PlaceError::Vanished { .. }) && err.is_transient(), "{err:?}");
+    }
 }

@@ -3,10 +3,11 @@
 //! partition's offset once everything before it is durable.
 
 use super::backoff::Backoff;
+use super::claims::Claims;
 use super::offsets::OffsetTracker;
-use super::place::{Context, Kind, Placed, place_again, place_with_retry};
+use super::place::{Context, Kind, Placed, Refused, place_again, place_with_retry};
 use crate::index::IndexRow;
-use crate::source::{MessageSource, SourceError};
+use crate::source::{Delivered, MessageSource, SourceError};
 use futures::future::BoxFuture;
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,6 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 use uuid::Uuid;
+
+/// How long the final synchronous commit may take.
+pub const CLOSE_TIMEOUT_MS: u64 = 3_000;
 
 /// Tuning and stopping rules for one run.
 #[derive(Debug, Clone)]
@@ -26,8 +30,10 @@ pub struct RunLimits {
     pub batch_wait_ms: u64,
     /// Stop after taking this many messages from the source.
     pub max_messages: Option<u64>,
-    /// On shutdown, how long in-flight work may take to finish; what is not
-    /// finished by then is simply not committed (and is redelivered later).
+    /// After the shutdown signal, how long in-flight work may take to
+    /// finish, whatever the backends do; what is not durable by then is
+    /// simply not committed (and is redelivered later). The final commit
+    /// takes at most [`CLOSE_TIMEOUT_MS`] more.
     pub drain_timeout_ms: u64,
 }
 
@@ -46,6 +52,8 @@ pub struct RunSummary {
 pub enum RunError {
     #[error(transparent)]
     Source(#[from] SourceError),
+    #[error(transparent)]
+    Refused(#[from] Refused),
 }
 
 /// Runs until the source is finished, `max_messages` are taken, or
@@ -59,16 +67,22 @@ pub async fn run(
 ) -> Result<RunSummary, RunError> {
     let mut state = Loop::new(ctx, limits);
     if let Err(e) = drive(&mut state, limits, source, shutdown).await {
-        // Let the insert in flight finish rather than cut its transaction
-        // off midway, which can leave a pooled connection unusable: its
-        // rows become durable, its offsets stay uncommitted (redelivered).
+        // Let the insert in flight finish rather than cut it off midway,
+        // which can leave a pooled connection unusable: its rows become
+        // durable, its offsets stay uncommitted (redelivered).
         if let Some(flushing) = state.flushing.take() {
             flushing.await;
         }
         return Err(e);
     }
-    if let Err(e) = source.close().await {
-        tracing::warn!(error = %e, "final offset commit failed; the last messages will be delivered again");
+    // Bounded: a broker that is down must not hold the process after the
+    // drain (its commits are only lost, which means redelivery).
+    match tokio::time::timeout(Duration::from_millis(CLOSE_TIMEOUT_MS), source.close()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "final offset commit failed; the last messages will be delivered again")
+        }
+        Err(_) => tracing::warn!("final offset commit timed out; the last messages will be delivered again"),
     }
     Ok(state.summary)
 }
@@ -83,10 +97,13 @@ async fn drive(
     tokio::pin!(shutdown);
     let mut source_backoff = Backoff::new(state.ctx.retry_initial_backoff_ms, state.ctx.retry_max_backoff_ms);
     let mut taking = true;
+    // Set by the shutdown signal: from then on the run ends by this time,
+    // whatever the backends do; what is not durable by then is not committed.
+    let mut drain_deadline: Option<tokio::time::Instant> = None;
     // Flushing a batch can start new work (a message placed again), so the
     // loop runs until nothing is in flight and nothing waits to be indexed.
     while taking || !state.tasks.is_empty() || !state.batch.is_empty() || state.flushing.is_some() {
-        let in_flight = state.tasks.len();
+        let in_flight = state.tasks.len() + state.claims.waiting();
         // A full batch waiting for the insert in flight stops intake: rows
         // pending stay below `batch_rows_max` + `in_flight_max`.
         let room = taking && in_flight < limits.in_flight_max && state.batch.len() < limits.batch_rows_max;
@@ -97,13 +114,18 @@ async fn drive(
         let batch_due = !state.batch.is_empty() && state.flushing.is_none();
         tokio::select! {
             biased;
-            () = &mut shutdown, if taking => {
+            () = &mut shutdown, if drain_deadline.is_none() => {
                 tracing::info!(in_flight, "shutting down: draining in-flight work");
                 taking = false;
+                drain_deadline = Some(tokio::time::Instant::now() + Duration::from_millis(limits.drain_timeout_ms));
             }
-            Some(done) = state.tasks.join_next(), if in_flight > 0 => {
+            () = sleep_until_some(drain_deadline) => {
+                state.abandon(source).await?;
+                break;
+            }
+            Some(done) = state.tasks.join_next(), if !state.tasks.is_empty() => {
                 match done {
-                    Ok(placed) => state.placed(placed, source).await?,
+                    Ok(placed) => state.placed(placed?, source).await?,
                     Err(e) => tracing::error!(error = %e, "placing task failed; its offset stays uncommitted"),
                 }
             }
@@ -127,20 +149,22 @@ async fn drive(
                 Err(e) => return Err(e.into()),
             },
         }
-        if !taking && !state.tasks.is_empty() && state.drain_expired() {
-            tracing::warn!(abandoned = state.tasks.len(), "drain timeout: leaving unfinished messages uncommitted");
-            state.tasks.abort_all();
-            state.finish_flushing(source).await?;
-            break;
-        }
     }
     Ok(())
+}
+
+/// Resolves at `deadline`; never when there is none.
+async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
 }
 
 struct Loop {
     ctx: Arc<Context>,
     limits: RunLimits,
-    tasks: JoinSet<Placed>,
+    tasks: JoinSet<Result<Placed, Refused>>,
     offsets: OffsetTracker,
     batch: Vec<(Placed, IndexRow)>,
     /// Timers on tokio's clock, so a paused test clock drives them too.
@@ -150,7 +174,8 @@ struct Loop {
     /// database round trips. A future polled by the loop rather than a
     /// spawned task, so that dropping the run (a crash) cancels it too.
     flushing: Option<BoxFuture<'static, Flushed>>,
-    drain_started: Option<tokio::time::Instant>,
+    /// Messages held back while an earlier one with their `_id` is placed.
+    claims: Claims,
     summary: RunSummary,
 }
 
@@ -164,14 +189,21 @@ impl Loop {
             batch: Vec::new(),
             batch_started: tokio::time::Instant::now(),
             flushing: None,
-            drain_started: None,
+            claims: Claims::default(),
             summary: RunSummary::default(),
         }
     }
 
-    fn dispatch(&mut self, delivered: crate::source::Delivered) {
+    fn dispatch(&mut self, delivered: Delivered) {
         self.summary.taken += 1;
+        self.ctx.metrics.message_taken();
         self.offsets.dispatched(&delivered.message.topic, delivered.partition, delivered.offset);
+        if let Some(delivered) = self.claims.admit(delivered) {
+            self.spawn_place(delivered);
+        }
+    }
+
+    fn spawn_place(&mut self, delivered: Delivered) {
         let ctx = Arc::clone(&self.ctx);
         self.tasks.spawn(async move { place_with_retry(&ctx, delivered).await });
         self.ctx.metrics.set_in_flight(self.tasks.len());
@@ -181,9 +213,18 @@ impl Loop {
         self.batch_started + Duration::from_millis(self.limits.batch_wait_ms)
     }
 
-    fn drain_expired(&mut self) -> bool {
-        let started = *self.drain_started.get_or_insert_with(tokio::time::Instant::now);
-        started.elapsed() > Duration::from_millis(self.limits.drain_timeout_ms)
+    /// The drain deadline has passed: abandons what is still being placed
+    /// or inserted (it stays uncommitted and is delivered again later) and
+    /// commits what is durable.
+    async fn abandon(&mut self, source: &mut dyn MessageSource) -> Result<(), RunError> {
+        let unfinished = self.tasks.len() + self.claims.waiting() + self.batch.len();
+        tracing::warn!(unfinished, "drain timeout: leaving unfinished messages uncommitted");
+        self.tasks.abort_all();
+        // An insert in flight runs detached: dropping it cannot leave a
+        // connection mid-transaction, and its offsets stay uncommitted.
+        self.flushing = None;
+        self.batch.clear();
+        self.commit(source).await
     }
 
     async fn placed(&mut self, mut placed: Placed, source: &mut dyn MessageSource) -> Result<(), RunError> {
@@ -216,19 +257,6 @@ impl Loop {
         // redelivery counts as a duplicate, not as a healed row.
         batch.sort_by_key(|(placed, _)| placed.kind == Kind::Duplicate);
         self.flushing = Some(Box::pin(insert(Arc::clone(&self.ctx), batch)));
-    }
-
-    /// Waits for the insert in flight and inserts what is left, then commits.
-    async fn finish_flushing(&mut self, source: &mut dyn MessageSource) -> Result<(), RunError> {
-        if let Some(flushing) = self.flushing.take() {
-            let flushed = flushing.await;
-            self.flushed(flushed, source).await?;
-        }
-        if !self.batch.is_empty() {
-            self.start_flush();
-            Box::pin(self.finish_flushing(source)).await?;
-        }
-        Ok(())
     }
 
     /// Marks the offsets of durable rows done and commits what became
@@ -265,6 +293,10 @@ impl Loop {
     fn complete(&mut self, placed: &Placed) {
         let d = &placed.delivered;
         self.offsets.completed(&d.message.topic, d.partition, d.offset);
+        self.ctx.metrics.message_done();
+        if let Some(next) = self.claims.release(d) {
+            self.spawn_place(next);
+        }
     }
 
     fn count(&mut self, placed: &Placed, row_was_new: bool) {

@@ -289,6 +289,29 @@ fn page(objects: Vec<ObjectMeta>, more: bool) -> ListPage {
     ListPage { objects, next }
 }
 
+/// Where [`check_writable`] writes: `~` is not allowed in a Kafka topic
+/// name, so the probe never lands among archived objects.
+const PROBE_PREFIX: &str = "hop-archiver~probe/";
+
+/// Proves that the archiver can write, read back and remove an object, so
+/// that a wrong endpoint, secret or bucket fails at start with its cause
+/// rather than as retries that never end once consuming has begun.
+pub async fn check_writable(store: &dyn ObjectStore) -> Result<(), StoreError> {
+    let key = format!("{PROBE_PREFIX}{}", uuid::Uuid::new_v4());
+    let probe = Bytes::from_static(b"hop-archiver write probe\n");
+    store.put_if_absent(&key, probe.clone()).await?;
+    let read = store.get(&key).await;
+    store.delete(&key).await?;
+    match read? {
+        Some(bytes) if bytes == probe => Ok(()),
+        other => Err(StoreError::Rejected {
+            op: "get",
+            key,
+            message: format!("the probe object just written reads back as {} bytes", other.map_or(0, |b| b.len())),
+        }),
+    }
+}
+
 /// Opens the store named by `url`.
 ///
 /// - `memory://` (optionally `memory://NAME`, NAME being the bucket name)

@@ -288,7 +288,25 @@ pub async fn verify_api(expected: &Expectation, client: &ApiClient) -> Result<Re
         accounted.extend(uuids);
     }
     scan_for_extras(expected, client, &stream, &accounted, &mut report).await?;
+    check_disputes(expected, client, &mut report).await?;
     Ok(report)
+}
+
+/// Applies the rule of [`super::disputes`] to the objects served under the
+/// disputed `_id`s.
+async fn check_disputes(expected: &Expectation, client: &ApiClient, report: &mut Report) -> Result<(), ApiError> {
+    let owners = super::disputes::disputes(expected).into_iter().map(|d| async move {
+        let owner = match client.object(d.uuid).await? {
+            Fetched::Object(bytes) => Record::decode(&bytes).ok().map(|r| Identity::of(&r.message()).fingerprint),
+            Fetched::Absent | Fetched::Unservable(_) => None,
+        };
+        Ok::<_, ApiError>(d.check(owner))
+    });
+    let checked: Vec<_> = futures::stream::iter(owners).buffered(REQUESTS_IN_FLIGHT_MAX).collect().await;
+    for discrepancy in checked {
+        report.discrepancies.extend(discrepancy?);
+    }
+    Ok(())
 }
 
 /// The discrepancies of one expected message, and the UUIDs its check

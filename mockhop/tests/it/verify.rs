@@ -131,6 +131,7 @@ pub fn as_archived(delivery: &Delivery) -> ExpectedMessage {
     let id = Identity::of(&delivery.message);
     ExpectedMessage {
         seq: delivery.seq,
+        partition_hint: delivery.partition_hint,
         placement: Placement {
             uuid: id.preferred_uuid(),
             is_client_uuid: id.client_uuid.is_some(),
@@ -177,6 +178,65 @@ async fn a_complete_archive_verifies_and_foreign_traffic_is_ignored() {
     assert_eq!(report.discrepancies, vec![], "a complete archive has no discrepancies");
     assert_eq!(report.checked, expected.messages.len());
     assert_eq!(report.foreign_rows, 2);
+}
+
+/// The first disputed `_id` of the stream: its owner and a later claimant
+/// stored under its derived UUID.
+fn dispute(expected: &Expectation) -> (&ExpectedMessage, &ExpectedMessage) {
+    let later = expected.messages.iter().find(|m| m.placement.claimed_uuid.is_some()).expect("a conflict");
+    let claimed = later.placement.claimed_uuid;
+    let owner = expected.messages.iter().find(|m| Some(m.placement.uuid) == claimed).expect("its owner");
+    (owner, later)
+}
+
+/// Rewrites the archive with the disputed `_id` given to `later` and
+/// `owner` stored as the conflict.
+async fn swapped(expected: &Expectation, owner: &ExpectedMessage, later: &ExpectedMessage) -> Archive {
+    let archive = Archive::new().await;
+    for m in expected.messages.iter().filter(|m| m.seq != owner.seq && m.seq != later.seq) {
+        archive.write(m, m.placement.uuid, None, true).await;
+    }
+    let swap =
+        |m: &ExpectedMessage, placement: archiver::identity::Placement| ExpectedMessage { placement, ..m.clone() };
+    archive.write(&swap(later, owner.placement), owner.placement.uuid, None, true).await;
+    let derived = Identity::of(&owner.message).derived_uuid;
+    let conflict = archiver::identity::Placement { uuid: derived, ..later.placement };
+    archive.write(&swap(owner, conflict), derived, None, true).await;
+    archive
+}
+
+/// Issue 11: verify accepted either owner of a disputed `_id`, which hid the
+/// archiver giving it to the later delivery of one partition.
+#[tokio::test]
+async fn regression_a_later_claimant_of_the_same_partition_owning_an_id_is_reported() {
+    let expected = expectation();
+    let (owner, later) = dispute(&expected);
+    let archive = swapped(&expected, owner, later).await;
+    let uuid = owner.placement.uuid;
+    let wrong = Discrepancy::WrongOwner { uuid, seq: later.seq, earlier_seq: owner.seq };
+    assert_eq!(archive.verify(&expected).await.discrepancies, vec![wrong], "one partition: the earlier one owns it");
+    // Had the later claimant gone to another partition, either may own it.
+    let mut apart = expected.clone().in_partitions(2);
+    let moved = apart.messages.iter_mut().find(|m| m.seq == later.seq).expect("the later claimant");
+    moved.partition_hint = owner.partition_hint + 1;
+    assert_eq!(archive.verify(&apart).await.discrepancies, vec![], "claimants in different partitions");
+}
+
+#[tokio::test]
+async fn a_disputed_id_that_no_claimant_holds_is_reported() {
+    let expected = expectation();
+    let (owner, _) = dispute(&expected);
+    let archive = Archive::new().await;
+    archive.write_all(&expected, Some(owner.seq)).await;
+    let derived = Identity::of(&owner.message).derived_uuid;
+    let conflict = archiver::identity::Placement {
+        uuid: derived,
+        is_client_uuid: false,
+        claimed_uuid: Some(owner.placement.uuid),
+    };
+    archive.write(&ExpectedMessage { placement: conflict, ..owner.clone() }, derived, None, true).await;
+    let report = archive.verify(&expected).await;
+    assert_eq!(report.discrepancies, vec![Discrepancy::Unowned { uuid: owner.placement.uuid, seq: owner.seq }]);
 }
 
 #[tokio::test]

@@ -77,6 +77,20 @@ fn load_err(args: &RunArgs, vars: &BTreeMap<String, String>) -> String {
     }
 }
 
+/// Issue 11, point 5: `run --store memory:// --index sqlite::memory:` was
+/// valid, and would commit Kafka offsets for an archive gone at exit.
+#[test]
+fn regression_in_memory_backends_are_refused() {
+    for (flag, url, key) in [
+        ("--store", "memory://", "backends.store_url"),
+        ("--index", "sqlite::memory:", "backends.index_url"),
+        ("--index", "sqlite://archive.db?mode=memory", "backends.index_url"),
+    ] {
+        let err = load_err(&parse_run(&["--kafka-brokers", "b:9092", flag, url]).expect("parses"), &BTreeMap::new());
+        assert!(err.contains(key) && err.contains("keeps nothing after the process exits"), "{url}: {err}");
+    }
+}
+
 /// `archiver run` and `archiver config` as main.rs declares them.
 #[derive(Debug, Parser)]
 struct Cli {
@@ -218,7 +232,7 @@ fn flags_parse_through_clap() {
         "--kafka-security-protocol",
         "SASL_SSL",
         "--index",
-        "sqlite::memory:",
+        "sqlite:///var/lib/archive/index.db",
         "--log-format",
         "json",
         "--until-eos",
@@ -234,7 +248,7 @@ fn flags_parse_through_clap() {
     assert!(config.pipeline.archive_test_messages && config.run.until_eos);
     assert_eq!(config.observability.metrics_addr, None);
     assert_eq!(config.kafka.connection.security_protocol, SecurityProtocol::SaslSsl);
-    assert_eq!(config.backends.index_url, "sqlite::memory:");
+    assert_eq!(config.backends.index_url, "sqlite:///var/lib/archive/index.db");
     assert_eq!(config.observability.log_format, LogFormat::Json);
 
     let bad = parse_run(&["--in-flight-max", "x"]).unwrap_err().to_string();

@@ -247,7 +247,7 @@ async fn liveness_file_is_rewritten_on_the_timer() {
     let path = dir.path().join("alive");
     let (stop, stopped) = oneshot::channel::<()>();
     let before = now_ms();
-    let handle = spawn_liveness(path.clone(), Duration::from_millis(20), async move {
+    let handle = spawn_liveness(path.clone(), Duration::from_millis(20), || true, async move {
         let _ = stopped.await;
     });
     let first = read_stamp(&path).await;
@@ -275,7 +275,7 @@ async fn liveness_survives_write_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("not-yet");
     let path = missing.join("alive");
-    let handle = spawn_liveness(path.clone(), Duration::from_millis(10), std::future::pending());
+    let handle = spawn_liveness(path.clone(), Duration::from_millis(10), || true, std::future::pending());
     tokio::time::sleep(Duration::from_millis(40)).await;
     assert!(!handle.is_finished(), "gave up after a failed write");
     std::fs::create_dir(&missing).expect("mkdir");

@@ -96,7 +96,9 @@ fn stream(seed: u64, count: usize) -> Vec<Delivery> {
 
 /// The archive a stream must produce when every topic is consumed.
 fn expectation(deliveries: &[Delivery]) -> Expectation {
-    expect(deliveries, &ArchiveRules { veto: vec![], archive_test_messages: false }).expect("no collisions")
+    expect(deliveries, &ArchiveRules { veto: vec![], archive_test_messages: false })
+        .expect("no collisions")
+        .in_partitions(PARTITIONS)
 }
 
 fn log_of(deliveries: &[Delivery]) -> MemoryLog {
@@ -376,4 +378,214 @@ async fn regression_same_key_creates_are_serialised_on_a_check_then_write_store(
     let summary = archive.run(&mut log.consumer()).await.expect("runs");
     assert_eq!((summary.archived, summary.conflicts), (2, 1), "{summary:?}");
     archive.check(&expectation(&deliveries_of(&[first, second]))).await;
+}
+
+/// Holds back every write of the first claimants' day, so that without an
+/// order the later claimant of each `_id` reaches the index first.
+#[derive(Debug)]
+struct SlowFirstDay;
+
+#[async_trait::async_trait]
+impl Twist for SlowFirstDay {
+    async fn put_if_absent(&self, inner: &MemoryStore, key: &str, bytes: Bytes) -> Result<PutOutcome, StoreError> {
+        if key.contains("/2026/01/01/") {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        inner.put_if_absent(key, bytes).await
+    }
+}
+
+/// `pairs` disputed `_id`s, all in partition 0: each claimed first on
+/// 2026-01-01 and then, with other content, on the next day.
+fn disputed_stream(pairs: u8) -> Vec<Delivery> {
+    let messages: Vec<archiver::record::Message> = (0..pairs)
+        .flat_map(|i| {
+            let (mut first, mut second) = same_id_pair(1);
+            for m in [&mut first, &mut second] {
+                m.headers = vec![archiver::record::Header::new("_id", Some(&[i; 16]))];
+                m.payload.as_mut().expect("a payload").push(i);
+            }
+            [first, second]
+        })
+        .collect();
+    let mut deliveries = deliveries_of(&messages);
+    for d in &mut deliveries {
+        d.partition_hint = 0;
+    }
+    deliveries
+}
+
+/// Issue 11, point 1: the first index row written took a disputed `_id`, so
+/// with concurrent placement the later delivery of a partition could win
+/// (0–2 of 44 in real runs). Every in-flight limit and crash point must give
+/// the `_id` to the earlier offset, and so the same archive.
+#[tokio::test]
+async fn regression_the_earlier_offset_keeps_a_disputed_id_whatever_the_concurrency_and_crashes() {
+    let deliveries = disputed_stream(30);
+    let expected = expectation(&deliveries);
+    for (in_flight_max, crashes) in [(64, &[][..]), (8, &[7, 20][..]), (2, &[3][..]), (1, &[][..])] {
+        let log = log_of(&deliveries);
+        let archive = Archive::new(Arc::new(Twisted::new(SlowFirstDay))).await;
+        let limits = RunLimits { in_flight_max, ..limits() };
+        for &budget in crashes {
+            let mut source = CrashingSource { inner: log.consumer(), budget };
+            let crashed = run(archive.context(), &limits, &mut source, std::future::pending()).await;
+            assert!(crashed.is_err(), "the crash surfaces as an error");
+        }
+        run(archive.context(), &limits, &mut log.consumer(), std::future::pending()).await.expect("runs");
+        archive.check(&expected).await;
+        for owner in expected.messages.iter().filter(|m| m.placement.is_client_uuid) {
+            let row = archive.index.get(owner.placement.uuid).await.expect("reads").expect("the `_id` is held");
+            assert_eq!(
+                row.row.fingerprint, owner.fingerprint.0,
+                "in-flight {in_flight_max}, crashes {crashes:?}: `_id` {} went to a later offset",
+                owner.placement.uuid
+            );
+        }
+    }
+}
+
+/// A store whose writes never answer, like an S3 endpoint that accepts
+/// connections and then says nothing.
+#[derive(Debug)]
+struct Hangs;
+
+#[async_trait::async_trait]
+impl Twist for Hangs {
+    async fn put_if_absent(&self, _: &MemoryStore, _: &str, _: Bytes) -> Result<PutOutcome, StoreError> {
+        std::future::pending().await
+    }
+}
+
+/// An index that is down: every write fails as a lost connection does.
+#[derive(Debug)]
+struct IndexDown(Arc<dyn Index>);
+
+#[async_trait::async_trait]
+impl Index for IndexDown {
+    async fn insert_batch(&self, _: &[archiver::index::IndexRow]) -> Result<Vec<bool>, archiver::index::IndexError> {
+        Err(archiver::index::IndexError::Unavailable(sqlx::Error::PoolTimedOut))
+    }
+    async fn get(&self, uuid: uuid::Uuid) -> Result<Option<archiver::index::IndexEntry>, archiver::index::IndexError> {
+        self.0.get(uuid).await
+    }
+    async fn get_many(
+        &self,
+        uuids: &[uuid::Uuid],
+    ) -> Result<Vec<archiver::index::IndexEntry>, archiver::index::IndexError> {
+        self.0.get_many(uuids).await
+    }
+    async fn list(
+        &self,
+        query: &archiver::index::ListQuery,
+    ) -> Result<archiver::index::Page, archiver::index::IndexError> {
+        self.0.list(query).await
+    }
+    async fn topic_stats(&self) -> Result<Vec<archiver::index::TopicStats>, archiver::index::IndexError> {
+        self.0.topic_stats().await
+    }
+    async fn set_retracted(&self, uuid: uuid::Uuid, retracted: bool) -> Result<bool, archiver::index::IndexError> {
+        self.0.set_retracted(uuid, retracted).await
+    }
+}
+
+/// A consumer that waits for more messages once the log is read, and whose
+/// final commit may never answer (a broker that went away).
+struct Endless {
+    inner: MemorySource,
+    close_hangs: bool,
+}
+
+#[async_trait::async_trait]
+impl MessageSource for Endless {
+    async fn next(&mut self) -> Result<Option<Delivered>, SourceError> {
+        match self.inner.next().await? {
+            Some(delivered) => Ok(Some(delivered)),
+            None => std::future::pending().await,
+        }
+    }
+    async fn commit(&mut self, positions: &[Position]) -> Result<(), SourceError> {
+        self.inner.commit(positions).await
+    }
+    async fn close(&mut self) -> Result<(), SourceError> {
+        if self.close_hangs {
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
+}
+
+/// Runs a stream on `archive` until a shutdown signal 200 ms in, and
+/// requires the run to end within its drain time plus the final commit's
+/// bound, whatever the backends do; returns the messages committed.
+async fn check_shutdown_is_bounded(archive: &Archive, close_hangs: bool) -> i64 {
+    let deliveries = stream(12, 60);
+    let log = log_of(&deliveries);
+    let limits = RunLimits { drain_timeout_ms: 300, ..limits() };
+    let mut source = Endless { inner: log.consumer(), close_hangs };
+    let shutdown = tokio::time::sleep(Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    let bound = Duration::from_millis(limits.drain_timeout_ms + archiver::pipeline::CLOSE_TIMEOUT_MS + 2_000);
+    let ran = tokio::time::timeout(bound, run(archive.context(), &limits, &mut source, shutdown)).await;
+    ran.unwrap_or_else(|_| panic!("still running {bound:?} after the shutdown signal")).expect("ends cleanly");
+    assert!(started.elapsed() >= Duration::from_millis(200), "ended before the signal");
+    (0..PARTITIONS)
+        .map(|p| i32::try_from(p).expect("small"))
+        .flat_map(|p| {
+            let topics: std::collections::BTreeSet<String> =
+                deliveries.iter().map(|d| d.message.topic.clone()).collect();
+            topics.into_iter().map(move |t| (t, p))
+        })
+        .map(|(t, p)| log.committed(&t, p))
+        .sum()
+}
+
+/// Issue 11, point 15: with S3 down the process stayed up 637 s after
+/// SIGTERM, because the drain deadline was only looked at when another
+/// branch of the loop woke.
+#[tokio::test]
+async fn regression_shutdown_is_bounded_while_the_store_hangs() {
+    let archive = Archive::new(Arc::new(Twisted::new(Hangs))).await;
+    assert_eq!(check_shutdown_is_bounded(&archive, false).await, 0, "nothing was written, nothing is committed");
+}
+
+/// Issue 11, point 15: with PostgreSQL down the final index flush retried
+/// until it came back.
+#[tokio::test]
+async fn regression_shutdown_is_bounded_while_the_index_is_down() {
+    let sqlite = archiver::index::open("sqlite::memory:").await.expect("sqlite");
+    let archive = Archive { store: Arc::new(MemoryStore::new()), index: Arc::new(IndexDown(sqlite)) };
+    assert_eq!(check_shutdown_is_bounded(&archive, false).await, 0, "no row is durable, nothing is committed");
+}
+
+/// Issue 11, point 15: a final commit to a broker that went away.
+#[tokio::test]
+async fn regression_shutdown_is_bounded_while_the_final_commit_hangs() {
+    let archive = Archive::new(Arc::new(MemoryStore::new())).await;
+    assert!(check_shutdown_is_bounded(&archive, true).await > 0, "what was archived is committed");
+}
+
+/// A store whose credentials stopped working (HTTP 403 on every write).
+#[derive(Debug)]
+struct Refusing;
+
+#[async_trait::async_trait]
+impl Twist for Refusing {
+    async fn put_if_absent(&self, _: &MemoryStore, key: &str, _: Bytes) -> Result<PutOutcome, StoreError> {
+        Err(StoreError::Denied { op: "put", key: key.into(), message: "403 SignatureDoesNotMatch".into() })
+    }
+}
+
+/// Issue 11, point 16: a store refusing the credentials was retried forever
+/// at ERROR while nothing could be archived; it ends the run with its cause,
+/// and nothing is committed.
+#[tokio::test]
+async fn regression_a_store_refusing_the_credentials_ends_the_run() {
+    let deliveries = stream(13, 30);
+    let log = log_of(&deliveries);
+    let archive = Archive::new(Arc::new(Twisted::new(Refusing))).await;
+    let ran = tokio::time::timeout(Duration::from_secs(10), archive.run(&mut log.consumer())).await;
+    let err = ran.expect("the run ended").expect_err("refused").to_string();
+    assert!(err.contains("refuses the archiver") && err.contains("SignatureDoesNotMatch"), "{err}");
+    assert_eq!(log.committed(&deliveries[0].message.topic, 0), 0, "nothing committed");
 }

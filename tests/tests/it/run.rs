@@ -17,6 +17,9 @@ use std::time::Duration;
 const SESSION_TIMEOUT_MS: u64 = 6_000;
 
 /// A stream produced into its own topics (a fresh prefix per test).
+/// Partitions of each topic a fixture produces.
+const PARTITIONS: i32 = 3;
+
 struct Fixture {
     prefix: String,
     deliveries: Vec<Delivery>,
@@ -29,8 +32,8 @@ impl Fixture {
         let options = StreamOptions { seed, count, profile: "default".into(), topic_prefix: prefix.clone() };
         let deliveries = mockhop::generate::generate(&options).expect("generates");
         let connection = KafkaConnection::plaintext(service("ARCHIVER_TEST_KAFKA"));
-        produce::create_topics(&connection, &deliveries, 3).await.expect("topics");
-        produce::produce(&connection, &deliveries, 3, |_| {}).await.expect("produced");
+        produce::create_topics(&connection, &deliveries, PARTITIONS).await.expect("topics");
+        produce::produce(&connection, &deliveries, PARTITIONS, |_| {}).await.expect("produced");
         Fixture { prefix, deliveries, dir: tempfile::tempdir().expect("tempdir") }
     }
 
@@ -76,7 +79,9 @@ impl Fixture {
 
     fn expectation(&self) -> Expectation {
         let sent = produce::as_produced(&self.deliveries);
-        expect(&sent, &ArchiveRules::defaults(&self.prefix)).expect("no collisions")
+        expect(&sent, &ArchiveRules::defaults(&self.prefix))
+            .expect("no collisions")
+            .in_partitions(PARTITIONS.unsigned_abs())
     }
 
     async fn check(&self) {
@@ -164,10 +169,17 @@ async fn real_backends() -> (String, String, archiver::store::S3Store) {
 
 /// `archiver run` as a process, with S3 credentials in its environment.
 fn archiver_process(f: &Fixture, index: &str, store: &str) -> tokio::process::Command {
+    let mut cmd = archiver_following(f, index, store);
+    cmd.arg("--until-eos");
+    cmd
+}
+
+/// `archiver run` on the fixture's topics that keeps following them.
+fn archiver_following(f: &Fixture, index: &str, store: &str) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(support::binary("archiver"));
     cmd.args(["run", "--kafka-brokers", &service("ARCHIVER_TEST_KAFKA"), "--kafka-session-timeout-ms", "6000"])
         .args(["--kafka-group-id", &format!("{}g", f.prefix), "--topics", &f.topics().join(",")])
-        .args(["--index", index, "--store", store, "--until-eos", "--metrics-addr", "none"])
+        .args(["--index", index, "--store", store, "--metrics-addr", "none"])
         .env("AWS_ACCESS_KEY_ID", service("ARCHIVER_TEST_S3_ACCESS_KEY"))
         .env("AWS_SECRET_ACCESS_KEY", service("ARCHIVER_TEST_S3_SECRET_KEY"))
         .env("RUST_LOG", "warn")
@@ -357,4 +369,106 @@ async fn check_a_topic_created_while_running(name: &str, membership: Membership)
     let (archived, ()) = tokio::join!(run(&config, async move { drop(stop_rx.await) }), create_late_topic);
     archived.expect("runs");
     assert!(late_rows().await > 0, "messages of the topic created mid-run were archived");
+}
+
+/// Issue 11, point 16: a wrong secret or an endpoint that is not S3 had `run --until-eos` retry forever (657 ERROR lines a
+/// minute) while its liveness file stayed fresh; it must fail at start,
+/// with the cause, like a wrong database or broker does.
+#[tokio::test(flavor = "multi_thread")]
+async fn regression_a_store_that_refuses_the_archiver_fails_at_start() {
+    let f = Fixture::produced("run-bad-store", 39, 20).await;
+    let (index_url, store_url, _s3) = real_backends().await;
+    let not_s3 = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("listens");
+    let not_s3_url = format!("s3://archive?endpoint=http://{}&region=us-east-1", not_s3.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt as _;
+        while let Ok((mut conn, _)) = not_s3.accept().await {
+            let page = "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 13\r\n\r\n<html></html>";
+            let _ = conn.write_all(page.as_bytes()).await;
+        }
+    });
+    for (case, store, secret, cause) in [
+        ("wrong secret", store_url.as_str(), "not-the-secret", "credentials"),
+        ("not an S3 endpoint", &not_s3_url, &service("ARCHIVER_TEST_S3_SECRET_KEY"), "unavailable"),
+    ] {
+        let run = archiver_process(&f, &index_url, store)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .stderr(std::process::Stdio::piped())
+            .output();
+        let out = tokio::time::timeout(Duration::from_secs(120), run)
+            .await
+            .unwrap_or_else(|_| panic!("{case}: still running after 120 s"))
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{case}: {stderr}");
+        assert!(stderr.contains("cannot use the object store") && stderr.contains(cause), "{case}: {stderr}");
+    }
+    let index = archiver::index::open(&index_url).await.expect("index");
+    assert_eq!(total_rows(index.as_ref()).await, 0, "nothing was archived or committed");
+}
+
+/// The age of the liveness file at `path`, from the time it holds.
+fn liveness_age(path: &std::path::Path) -> Duration {
+    let written: u128 = std::fs::read_to_string(path).ok().and_then(|t| t.trim().parse().ok()).unwrap_or(0);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis();
+    Duration::from_millis(u64::try_from(now.saturating_sub(written)).unwrap_or(u64::MAX))
+}
+
+/// Issue 11, points 15 and 16: with S3 down the process stayed up 637 s
+/// after SIGTERM, and its liveness file stayed fresh while nothing could be
+/// archived. The file must go stale, and SIGTERM must end the process within
+/// the drain time plus the final commit's bound.
+#[tokio::test(flavor = "multi_thread")]
+async fn regression_with_s3_down_liveness_goes_stale_and_sigterm_ends_the_run_in_time() {
+    let f = Fixture::produced("run-s3-down-term", 40, 200).await;
+    let data = f.dir.path().join("s3");
+    std::fs::create_dir_all(&data).expect("s3 dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let server = start_s3s(port, &data);
+    wait_for_port(port).await;
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let s3 = archiver::store::S3Store::new(archiver::store::S3Config {
+        bucket: "down".into(),
+        endpoint: Some(endpoint.clone()),
+        region: "us-east-1".into(),
+        path_style: true,
+        credentials: Some(("outage".into(), "outage-secret-key".into())),
+        timeouts: archiver::store::S3Timeouts::default(),
+    })
+    .await;
+    s3.create_bucket_if_missing().await.expect("bucket");
+    let index_url = format!("sqlite://{}", f.dir.path().join("down.db").display());
+    let liveness = f.dir.path().join("alive");
+    let mut archiver = archiver_following(&f, &index_url, &format!("s3://down?endpoint={endpoint}&region=us-east-1"))
+        .args(["--in-flight-max", "2", "--batch-rows-max", "5", "--retry-max-backoff-ms", "500"])
+        .args(["--liveness-file", &liveness.display().to_string(), "--liveness-interval-ms", "200"])
+        .env("AWS_ACCESS_KEY_ID", "outage")
+        .env("AWS_SECRET_ACCESS_KEY", "outage-secret-key")
+        .spawn()
+        .expect("archiver starts");
+    let index = archiver::index::open(&index_url).await.expect("index");
+    while total_rows(index.as_ref()).await < 5 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(liveness_age(&liveness) < Duration::from_secs(2), "fresh while archiving");
+    drop(server);
+    // Six intervals without progress, then no more refreshes.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while liveness_age(&liveness) < Duration::from_secs(3) {
+        assert!(tokio::time::Instant::now() < deadline, "the liveness file stayed fresh while S3 was down");
+        assert!(archiver.try_wait().expect("polls").is_none(), "the archiver exited during the outage");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pid = archiver.id().expect("running").to_string();
+    let signalled = std::time::Instant::now();
+    let term = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+    assert!(term.success(), "SIGTERM sent");
+    let bound =
+        Duration::from_millis(archiver::ops::run::DRAIN_TIMEOUT_MS + archiver::pipeline::CLOSE_TIMEOUT_MS + 7_000);
+    let status = tokio::time::timeout(bound, archiver.wait())
+        .await
+        .unwrap_or_else(|_| panic!("still running {bound:?} after SIGTERM with S3 down"))
+        .expect("waits");
+    assert!(status.success(), "a drained shutdown is a normal end: {status}");
+    assert!(signalled.elapsed() >= Duration::from_millis(archiver::ops::run::DRAIN_TIMEOUT_MS), "it drained first");
 }

@@ -149,7 +149,9 @@ pub async fn run_on(
     backends: Backends,
 ) -> Outcome {
     let rules = ArchiveRules::defaults(&backends.topic_prefix);
-    let expected = expect(deliveries, &rules).unwrap_or_else(|e| panic!("{}: {e}", scenario.name));
+    let expected = expect(deliveries, &rules)
+        .unwrap_or_else(|e| panic!("{}: {e}", scenario.name))
+        .in_partitions(scenario.stream.partitions);
     let (_, by_partition) = fill_log(deliveries, &rules, scenario.stream.partitions, backends.partition_of);
     let audit = Arc::new(CommitAudit::new(by_partition, backends.index.clone(), backends.store.clone(), false));
     let world = World::new(schedule.clone());
