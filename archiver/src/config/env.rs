@@ -77,6 +77,13 @@ fn serve(env: Env<'_>) -> Result<ServeSection, ConfigError> {
         request_timeout_ms: env.get("ARCHIVER_REQUEST_TIMEOUT_MS")?,
         page_rows_max: env.get("ARCHIVER_PAGE_ROWS_MAX")?,
         auth_realm: env.get("ARCHIVER_AUTH_REALM")?,
+        connections_max: env.get("ARCHIVER_CONNECTIONS_MAX")?,
+        header_read_timeout_ms: env.get("ARCHIVER_HEADER_READ_TIMEOUT_MS")?,
+        client_rate_bytes_per_s_min: env.get("ARCHIVER_CLIENT_RATE_BYTES_PER_S_MIN")?,
+        client_rate_window_ms: env.get("ARCHIVER_CLIENT_RATE_WINDOW_MS")?,
+        uploads_in_flight_max: env.get("ARCHIVER_UPLOADS_IN_FLIGHT_MAX")?,
+        response_size_bytes_max: env.get("ARCHIVER_RESPONSE_SIZE_BYTES_MAX")?,
+        response_memory_bytes_max: env.get("ARCHIVER_RESPONSE_MEMORY_BYTES_MAX")?,
     })
 }
 

@@ -118,6 +118,13 @@ section! {
         request_timeout_ms: u64,
         page_rows_max: u64,
         auth_realm: String,
+        connections_max: u64,
+        header_read_timeout_ms: u64,
+        client_rate_bytes_per_s_min: u64,
+        client_rate_window_ms: u64,
+        uploads_in_flight_max: u64,
+        response_size_bytes_max: u64,
+        response_memory_bytes_max: u64,
     }
 }
 

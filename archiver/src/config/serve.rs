@@ -82,18 +82,6 @@ pub struct ServeArgs {
     /// text or json [default: text].
     #[arg(long, value_name = "FORMAT", value_parser = parse_setting::<LogFormat>, help_heading = "Server")]
     pub log_format: Option<LogFormat>,
-    #[command(flatten)]
-    pub limits: ServeLimitArgs,
-    /// Print the effective configuration (secrets masked) and exit.
-    #[arg(long)]
-    pub print_config: bool,
-}
-
-/// The bounds against hostile clients. Flags and `ARCHIVER_*` variables
-/// only: the `[serve]` section of the TOML file does not take them yet
-/// (config/file.rs's `ServeSection` has no fields for them).
-#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
-pub struct ServeLimitArgs {
     /// Connections served at once; at the limit the longest-idle one is closed [default: 1024].
     #[arg(long, value_name = "N", value_parser = parse_setting::<u64>, help_heading = "Limits")]
     pub connections_max: Option<u64>,
@@ -115,38 +103,12 @@ pub struct ServeLimitArgs {
     /// Memory for response bodies being built or sent, all requests together [default: 536870912].
     #[arg(long, value_name = "BYTES", value_parser = parse_setting::<u64>, help_heading = "Limits")]
     pub response_memory_bytes_max: Option<u64>,
+    /// Print the effective configuration (secrets masked) and exit.
+    #[arg(long)]
+    pub print_config: bool,
 }
 
-impl ServeLimitArgs {
-    /// The same settings from `ARCHIVER_*` variables (`--connections-max` ⇔
-    /// `ARCHIVER_CONNECTIONS_MAX`).
-    fn from_env(env: env::Env<'_>) -> Result<ServeLimitArgs, ConfigError> {
-        Ok(ServeLimitArgs {
-            connections_max: env.get("ARCHIVER_CONNECTIONS_MAX")?,
-            header_read_timeout_ms: env.get("ARCHIVER_HEADER_READ_TIMEOUT_MS")?,
-            client_rate_bytes_per_s_min: env.get("ARCHIVER_CLIENT_RATE_BYTES_PER_S_MIN")?,
-            client_rate_window_ms: env.get("ARCHIVER_CLIENT_RATE_WINDOW_MS")?,
-            uploads_in_flight_max: env.get("ARCHIVER_UPLOADS_IN_FLIGHT_MAX")?,
-            response_size_bytes_max: env.get("ARCHIVER_RESPONSE_SIZE_BYTES_MAX")?,
-            response_memory_bytes_max: env.get("ARCHIVER_RESPONSE_MEMORY_BYTES_MAX")?,
-        })
-    }
-
-    /// Each value from `self`, else from `lower`.
-    fn or(self, lower: ServeLimitArgs) -> ServeLimitArgs {
-        ServeLimitArgs {
-            connections_max: self.connections_max.or(lower.connections_max),
-            header_read_timeout_ms: self.header_read_timeout_ms.or(lower.header_read_timeout_ms),
-            client_rate_bytes_per_s_min: self.client_rate_bytes_per_s_min.or(lower.client_rate_bytes_per_s_min),
-            client_rate_window_ms: self.client_rate_window_ms.or(lower.client_rate_window_ms),
-            uploads_in_flight_max: self.uploads_in_flight_max.or(lower.uploads_in_flight_max),
-            response_size_bytes_max: self.response_size_bytes_max.or(lower.response_size_bytes_max),
-            response_memory_bytes_max: self.response_memory_bytes_max.or(lower.response_memory_bytes_max),
-        }
-    }
-}
-
-/// The resolved bounds (see [`ServeLimitArgs`]).
+/// The resolved bounds against hostile clients (`[serve]` keys).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServeLimits {
     pub connections_max: usize,
@@ -158,7 +120,7 @@ pub struct ServeLimits {
     pub response_memory_bytes_max: u64,
 }
 
-fn resolve_limits(l: ServeLimitArgs) -> Result<ServeLimits, ConfigError> {
+fn resolve_limits(l: &ServeSection) -> Result<ServeLimits, ConfigError> {
     use serve_defaults as d;
     let usize_of =
         |key: &'static str, value: u64| usize::try_from(value).map_err(|_| out_of_range(key, "addressable", value));
@@ -213,26 +175,6 @@ fn resolve_limits(l: ServeLimitArgs) -> Result<ServeLimits, ConfigError> {
     })
 }
 
-impl ServeLimits {
-    /// `# key = value` lines for `--print-config`: commented out, because
-    /// the `[serve]` section of the file does not take them yet.
-    fn render_commented(&self) -> String {
-        format!(
-            "# Flags / ARCHIVER_* variables only (not yet keys of [serve]):\n\
-             # connections_max = {}\n# header_read_timeout_ms = {}\n# client_rate_bytes_per_s_min = {}\n\
-             # client_rate_window_ms = {}\n# uploads_in_flight_max = {}\n# response_size_bytes_max = {}\n\
-             # response_memory_bytes_max = {}\n",
-            self.connections_max,
-            self.header_read_timeout_ms,
-            self.client_rate_bytes_per_s_min,
-            self.client_rate_window_ms,
-            self.uploads_in_flight_max,
-            self.response_size_bytes_max,
-            self.response_memory_bytes_max
-        )
-    }
-}
-
 impl ServeArgs {
     fn layer(&self) -> Layer {
         Layer {
@@ -247,6 +189,13 @@ impl ServeArgs {
                 request_timeout_ms: self.request_timeout_ms,
                 page_rows_max: self.page_rows_max,
                 auth_realm: self.auth_realm.clone(),
+                connections_max: self.connections_max,
+                header_read_timeout_ms: self.header_read_timeout_ms,
+                client_rate_bytes_per_s_min: self.client_rate_bytes_per_s_min,
+                client_rate_window_ms: self.client_rate_window_ms,
+                uploads_in_flight_max: self.uploads_in_flight_max,
+                response_size_bytes_max: self.response_size_bytes_max,
+                response_memory_bytes_max: self.response_memory_bytes_max,
             },
             ..Default::default()
         }
@@ -288,12 +237,12 @@ pub fn load_serve_from(args: &ServeArgs, vars: &BTreeMap<String, String>) -> Res
         None => Layer::default(),
     };
     let layer = args.layer().or(env::layer(env)?).or(from_file);
-    let limits = resolve_limits(args.limits.clone().or(ServeLimitArgs::from_env(env)?))?;
-    resolve(layer, limits, config_file)
+    resolve(layer, config_file)
 }
 
-fn resolve(layer: Layer, limits: ServeLimits, config_file: Option<PathBuf>) -> Result<ServeConfig, ConfigError> {
+fn resolve(layer: Layer, config_file: Option<PathBuf>) -> Result<ServeConfig, ConfigError> {
     let s = layer.serve;
+    let limits = resolve_limits(&s)?;
     let listen = s.listen_addr.unwrap_or_else(|| serve_defaults::LISTEN_ADDR.into());
     let listen_addr = listen.trim().parse().map_err(|_| ConfigError::Invalid {
         origin: "serve.listen_addr".into(),
@@ -350,15 +299,7 @@ impl ServeConfig {
             },
             pipeline: PipelineSection { public_topics: Some(self.public_topics.clone()), ..Default::default() },
             observability: ObservabilitySection { log_format: Some(self.log_format), ..Default::default() },
-            serve: ServeSection {
-                listen_addr: Some(self.listen_addr.to_string()),
-                credentials_file: self.credentials_file.clone(),
-                read_only: Some(self.read_only),
-                upload_size_bytes_max: Some(self.upload_size_bytes_max),
-                request_timeout_ms: Some(self.request_timeout_ms),
-                page_rows_max: Some(u64::from(self.page_rows_max)),
-                auth_realm: Some(self.auth_realm.clone()),
-            },
+            serve: self.serve_section(),
             ..Default::default()
         };
         let body = toml::to_string(&layer).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
@@ -367,8 +308,28 @@ impl ServeConfig {
         let body = body.join("\n\n");
         let file = self.config_file.as_ref().map_or_else(|| "no config file".into(), |p| p.display().to_string());
         format!(
-            "# Effective configuration of `archiver serve`.\n# Sources: flags > ARCHIVER_* environment > {file} > defaults.\n\n{body}\n{}",
-            self.limits.render_commented()
+            "# Effective configuration of `archiver serve`.\n# Sources: flags > ARCHIVER_* environment > {file} > defaults.\n\n{body}"
         )
+    }
+
+    /// The `[serve]` section that gives this configuration.
+    fn serve_section(&self) -> ServeSection {
+        let l = &self.limits;
+        ServeSection {
+            listen_addr: Some(self.listen_addr.to_string()),
+            credentials_file: self.credentials_file.clone(),
+            read_only: Some(self.read_only),
+            upload_size_bytes_max: Some(self.upload_size_bytes_max),
+            request_timeout_ms: Some(self.request_timeout_ms),
+            page_rows_max: Some(u64::from(self.page_rows_max)),
+            auth_realm: Some(self.auth_realm.clone()),
+            connections_max: Some(l.connections_max as u64),
+            header_read_timeout_ms: Some(l.header_read_timeout_ms),
+            client_rate_bytes_per_s_min: Some(l.client_rate_bytes_per_s_min),
+            client_rate_window_ms: Some(l.client_rate_window_ms),
+            uploads_in_flight_max: Some(l.uploads_in_flight_max as u64),
+            response_size_bytes_max: Some(l.response_size_bytes_max),
+            response_memory_bytes_max: Some(l.response_memory_bytes_max),
+        }
     }
 }

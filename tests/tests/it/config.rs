@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use archiver::config::{
-    self, Credential, CredentialSource, HopauthTopic, Membership, RunArgs, RunConfig, TopicSelection, TopicsError,
-    select_topics, wanted_but_invisible,
+    self, Credential, CredentialSource, HopauthTopic, Membership, RunArgs, RunConfig, ServeArgs, ServeConfig,
+    TopicSelection, TopicsError, select_topics, wanted_but_invisible,
 };
 use archiver::ops::logging::LogFormat;
 use archiver::source::SecurityProtocol;
@@ -590,6 +590,59 @@ fn rendered_configuration_loads_back_to_the_same() {
     let file = files.write("rendered.toml", &rendered);
     let again = load(&with_config(&file), &BTreeMap::new());
     assert_eq!(RunConfig { config_file: None, ..again }, RunConfig { config_file: None, ..config }, "{rendered}");
+}
+
+// ---------------------------------------------------------------------------
+// archiver serve
+
+fn load_serve(args: &ServeArgs, vars: &BTreeMap<String, String>) -> ServeConfig {
+    config::load_serve_from(args, vars).unwrap_or_else(|e| panic!("serve config should load: {e}"))
+}
+
+/// The bounds against hostile clients are `[serve]` keys like the others:
+/// flag > `ARCHIVER_*` > file > default, checked, and printed as keys.
+#[test]
+fn serve_limits_are_serve_keys_with_precedence_and_round_trip() {
+    let files = Files::new();
+    let file = files.write(
+        "serve.toml",
+        "[serve]\nconnections_max = 100\nheader_read_timeout_ms = 2000\nclient_rate_bytes_per_s_min = 0\n\
+         client_rate_window_ms = 3000\nuploads_in_flight_max = 4\nresponse_size_bytes_max = 1048576\n\
+         response_memory_bytes_max = 4194304\n",
+    );
+    let vars = env(&[
+        ("ARCHIVER_CONFIG", file.to_str().unwrap()),
+        ("ARCHIVER_CONNECTIONS_MAX", "200"),
+        ("ARCHIVER_UPLOADS_IN_FLIGHT_MAX", "8"),
+    ]);
+    let args = ServeArgs { connections_max: Some(300), ..ServeArgs::default() };
+    let config = load_serve(&args, &vars);
+    let l = &config.limits;
+    assert_eq!(l.connections_max, 300, "flag wins");
+    assert_eq!(l.uploads_in_flight_max, 8, "env beats file");
+    assert_eq!(load_serve(&ServeArgs::default(), &vars).limits.connections_max, 200, "env beats file");
+    assert_eq!(
+        (l.header_read_timeout_ms, l.client_rate_bytes_per_s_min, l.client_rate_window_ms),
+        (2000, 0, 3000),
+        "file beats default"
+    );
+    assert_eq!((l.response_size_bytes_max, l.response_memory_bytes_max), (1 << 20, 4 << 20));
+    assert_eq!(load_serve(&ServeArgs::default(), &env(&[])).limits.connections_max, 1024, "default");
+
+    let rendered = config.render_masked();
+    assert!(rendered.contains("\nconnections_max = 300\n") && !rendered.contains("# connections_max"), "{rendered}");
+    let saved = files.write("rendered.toml", &rendered);
+    let again = load_serve(&ServeArgs { config: Some(saved), ..ServeArgs::default() }, &BTreeMap::new());
+    assert_eq!(ServeConfig { config_file: None, ..again }, ServeConfig { config_file: None, ..config }, "{rendered}");
+
+    let small = files.write("small.toml", "[serve]\nresponse_memory_bytes_max = 2097151\n");
+    let err = config::load_serve_from(&ServeArgs { config: Some(small), ..ServeArgs::default() }, &env(&[]));
+    let err = err.expect_err("memory below twice the response size").to_string();
+    assert!(err.contains("serve.response_memory_bytes_max") && err.contains("twice"), "{err}");
+    let typo = files.write("typo.toml", "[serve]\nheader_read_timeout_ms = \"soon\"\n");
+    let err = config::load_serve_from(&ServeArgs { config: Some(typo.clone()), ..ServeArgs::default() }, &env(&[]));
+    let err = err.expect_err("a string is not a duration").to_string();
+    assert!(err.starts_with(&format!("{}: serve.header_read_timeout_ms", typo.display())), "{err}");
 }
 
 // ---------------------------------------------------------------------------
