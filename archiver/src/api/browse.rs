@@ -170,7 +170,7 @@ pub async fn message(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let entry = readable(&state, &uuid, &headers).await?;
-    let size_max = state.limits.response_size_bytes_max;
+    let size_max = state.limits.clients.response_size_bytes_max;
     let (bytes, reserved) = state.object(&entry, size_max).await?;
     let html = state.render.run(move || message_html(&entry, &bytes, size_max)).await?;
     Ok(reserved.hold_until_sent(html_response(html)))

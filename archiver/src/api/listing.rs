@@ -174,7 +174,7 @@ async fn list(state: &ApiState, p: &ListParams, topics: Vec<String>, json: bool)
     if p.meta {
         return render_meta(state, listed, p.asc, json);
     }
-    let size_max = state.limits.response_size_bytes_max;
+    let size_max = state.limits.clients.response_size_bytes_max;
     listed.cut(within(&listed.entries, size_max), p.asc, &state.tokens)?;
     let objects_bytes: u64 = listed.entries.iter().map(|e| u64::try_from(e.row.size).unwrap_or(0)).sum();
     let rendered_bytes = if json { size_max.min(objects_bytes.saturating_mul(JSON_EXPANSION_MAX)) } else { 0 };
@@ -256,7 +256,7 @@ fn within(entries: &[IndexEntry], size_max: u64) -> usize {
 /// Metadata records, as many as fit the response bound (rows carry at most
 /// [`render::ROW_TEXT_BYTES_MAX`] per text, so one always fits).
 fn render_meta(state: &ApiState, mut listed: Listed, asc: bool, json: bool) -> Result<Response, ApiError> {
-    let size_max = state.limits.response_size_bytes_max;
+    let size_max = state.limits.clients.response_size_bytes_max;
     let mut items = Vec::with_capacity(listed.entries.len());
     let mut total = LISTING_OVERHEAD_BYTES;
     for e in &listed.entries {

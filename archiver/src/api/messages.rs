@@ -84,7 +84,7 @@ pub async fn get_message(
 /// The JSON rendering of a message, rendered on the rendering pool and
 /// refused (406) when it would exceed the response bound.
 async fn message_as_json(state: &ApiState, entry: IndexEntry) -> Result<Response, ApiError> {
-    let size_max = state.limits.response_size_bytes_max;
+    let size_max = state.limits.clients.response_size_bytes_max;
     let (bytes, reserved) = state.object(&entry, size_max).await?;
     let body = state
         .render

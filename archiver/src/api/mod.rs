@@ -27,7 +27,7 @@ mod upload;
 pub use auth::{Access, Credentials, CredentialsError, new_token, token_sha256_hex};
 pub use browse::escape_html;
 pub use error::ApiError;
-pub use server::{ConnLimits, Paced};
+pub use server::Paced;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -40,7 +40,7 @@ use axum::routing::{get, put};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::config::ServeConfig;
+use crate::config::{ServeConfig, ServeLimits};
 use crate::index::{self, Index, IndexEntry, IndexError, TopicStats};
 use crate::store::{self, ObjectStore, StoreError};
 
@@ -89,23 +89,8 @@ pub struct ApiLimits {
     pub request_timeout_ms: u64,
     /// Full messages per listing page; metadata pages go up to `PAGE_ROWS_MAX`.
     pub page_rows_max: u32,
-    /// Connections served at once; at the limit the longest-idle one is closed.
-    pub connections_max: usize,
-    /// Longest wait for a complete request head, and for the next request
-    /// on an idle keep-alive connection.
-    pub header_read_timeout_ms: u64,
-    /// Slowest a client may read a response or send an upload body,
-    /// judged over windows of `client_rate_window_ms` spent waiting for it.
-    pub client_rate_bytes_per_s_min: u64,
-    pub client_rate_window_ms: u64,
-    /// Uploads received at once; more get an immediate 503.
-    pub uploads_in_flight_max: usize,
-    /// Largest response built in memory (listings stop early with a `next`
-    /// token; a single rendering beyond it is refused). Verbatim objects
-    /// (`/msg/{uuid}`, `raw_file`) are streamed and not bounded by it.
-    pub response_size_bytes_max: u64,
-    /// Memory for bodies being built or written, across all requests.
-    pub response_memory_bytes_max: u64,
+    /// Bounds on connections, clients' pace, uploads and response memory.
+    pub clients: ServeLimits,
 }
 
 impl Default for ApiLimits {
@@ -116,24 +101,7 @@ impl Default for ApiLimits {
             upload_size_bytes_max: d::UPLOAD_SIZE_BYTES_MAX,
             request_timeout_ms: d::REQUEST_TIMEOUT_MS,
             page_rows_max: d::PAGE_ROWS_MAX as u32,
-            connections_max: d::CONNECTIONS_MAX as usize,
-            header_read_timeout_ms: d::HEADER_READ_TIMEOUT_MS,
-            client_rate_bytes_per_s_min: d::CLIENT_RATE_BYTES_PER_S_MIN,
-            client_rate_window_ms: d::CLIENT_RATE_WINDOW_MS,
-            uploads_in_flight_max: d::UPLOADS_IN_FLIGHT_MAX as usize,
-            response_size_bytes_max: d::RESPONSE_SIZE_BYTES_MAX,
-            response_memory_bytes_max: d::RESPONSE_MEMORY_BYTES_MAX,
-        }
-    }
-}
-
-impl ApiLimits {
-    fn conn_limits(&self) -> ConnLimits {
-        ConnLimits {
-            connections_max: self.connections_max,
-            header_read_timeout_ms: self.header_read_timeout_ms,
-            client_rate_bytes_per_s_min: self.client_rate_bytes_per_s_min,
-            client_rate_window_ms: self.client_rate_window_ms,
+            clients: ServeLimits::default(),
         }
     }
 }
@@ -147,8 +115,8 @@ impl ApiState {
             metrics: Default::default(),
             topic_stats: Default::default(),
             in_flight: tokio::sync::Semaphore::new(REQUESTS_IN_FLIGHT_MAX),
-            uploads_in_flight: tokio::sync::Semaphore::new(limits.uploads_in_flight_max.max(1)),
-            budget: body::MemoryBudget::new(limits.response_memory_bytes_max),
+            uploads_in_flight: tokio::sync::Semaphore::new(limits.clients.uploads_in_flight_max.max(1)),
+            budget: body::MemoryBudget::new(limits.clients.response_memory_bytes_max),
             render: body::RenderPool::new(RENDER_TASKS_MAX),
             tokens: token::TokenKey::random(),
             limits,
@@ -244,13 +212,7 @@ pub async fn state_from_config(config: &ServeConfig) -> Result<ApiState, ServeEr
         upload_size_bytes_max: config.upload_size_bytes_max,
         request_timeout_ms: config.request_timeout_ms,
         page_rows_max: config.page_rows_max,
-        connections_max: config.limits.connections_max,
-        header_read_timeout_ms: config.limits.header_read_timeout_ms,
-        client_rate_bytes_per_s_min: config.limits.client_rate_bytes_per_s_min,
-        client_rate_window_ms: config.limits.client_rate_window_ms,
-        uploads_in_flight_max: config.limits.uploads_in_flight_max,
-        response_size_bytes_max: config.limits.response_size_bytes_max,
-        response_memory_bytes_max: config.limits.response_memory_bytes_max,
+        clients: config.limits,
     };
     Ok(ApiState::new(index, store, access, limits))
 }
@@ -264,7 +226,7 @@ pub async fn spawn(
 ) -> Result<(SocketAddr, JoinHandle<()>), ServeError> {
     let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Listen { addr, source })?;
     let bound = listener.local_addr().map_err(|source| ServeError::Listen { addr, source })?;
-    let limits = state.limits.conn_limits();
+    let limits = state.limits.clients;
     let handle = tokio::spawn(server::run(listener, router(state), limits, shutdown));
     tracing::info!(addr = %bound, "serving the archive API on http://{bound}/");
     Ok((bound, handle))

@@ -15,6 +15,7 @@
 //!   client that accepts less than `client_rate_bytes_per_s_min` over a
 //!   window of `client_rate_window_ms` spent waiting for it to read.
 
+use crate::config::ServeLimits;
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
@@ -48,21 +49,12 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 /// are busy (a busy one turning idle also wakes it).
 const FULL_RECHECK: Duration = Duration::from_millis(100);
 
-/// The bounds of the connection layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnLimits {
-    pub connections_max: usize,
-    pub header_read_timeout_ms: u64,
-    pub client_rate_bytes_per_s_min: u64,
-    pub client_rate_window_ms: u64,
-}
-
 /// Serves `app` on `listener` until `shutdown`, then lets connections
 /// finish for at most [`SHUTDOWN_GRACE`].
 pub async fn run(
     listener: TcpListener,
     app: Router,
-    limits: ConnLimits,
+    limits: ServeLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let conns = Arc::new(Conns::new(limits.connections_max));
@@ -123,7 +115,7 @@ async fn serve_connection(
     slot: Arc<Slot>,
     conns: Arc<Conns>,
     app: Router,
-    limits: ConnLimits,
+    limits: ServeLimits,
     mut stop: watch::Receiver<bool>,
 ) {
     let io = TokioIo::new(Paced::new(stream, limits.client_rate_bytes_per_s_min, limits.client_rate_window_ms));

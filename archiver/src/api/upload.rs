@@ -85,8 +85,9 @@ async fn read_body(headers: &HeaderMap, body: Body, limits: &ApiLimits) -> Resul
     if declared.is_some_and(|len| len > size_bytes_max) {
         return Err(too_large());
     }
-    let window = Duration::from_millis(limits.client_rate_window_ms.max(1));
-    let window_bytes_min = limits.client_rate_bytes_per_s_min.saturating_mul(limits.client_rate_window_ms) / 1000;
+    let window = Duration::from_millis(limits.clients.client_rate_window_ms.max(1));
+    let window_bytes_min =
+        limits.clients.client_rate_bytes_per_s_min.saturating_mul(limits.clients.client_rate_window_ms) / 1000;
     let mut frames = body.into_data_stream();
     let mut out = bytes::BytesMut::new();
     loop {
@@ -110,7 +111,7 @@ async fn read_body(headers: &HeaderMap, body: Body, limits: &ApiLimits) -> Resul
             return Err(ApiError::TooSlow(format!(
                 "upload body arrived at {received} bytes in {} ms; at least {} bytes/s are required",
                 window.as_millis(),
-                limits.client_rate_bytes_per_s_min
+                limits.clients.client_rate_bytes_per_s_min
             )));
         }
     }

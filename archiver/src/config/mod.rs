@@ -29,7 +29,7 @@ mod value;
 pub use args::{RunArgs, SOURCES_HELP};
 pub use hopauth::{HopauthClient, HopauthTopic, TopicsError, fetch_archivable};
 pub use selection::{INTERNAL_TOPIC_PREFIX, select_topics, wanted_but_invisible};
-pub use serve::{ServeArgs, ServeConfig, load_serve, load_serve_from, serve_defaults};
+pub use serve::{ServeArgs, ServeConfig, ServeLimits, load_serve, load_serve_from, serve_defaults};
 pub use value::{Membership, MetricsAddr, TopicMode};
 
 use crate::index::mask_password;

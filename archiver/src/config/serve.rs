@@ -109,7 +109,7 @@ pub struct ServeArgs {
 }
 
 /// The resolved bounds against hostile clients (`[serve]` keys).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServeLimits {
     pub connections_max: usize,
     pub header_read_timeout_ms: u64,
@@ -118,6 +118,21 @@ pub struct ServeLimits {
     pub uploads_in_flight_max: usize,
     pub response_size_bytes_max: u64,
     pub response_memory_bytes_max: u64,
+}
+
+impl Default for ServeLimits {
+    fn default() -> ServeLimits {
+        use serve_defaults as d;
+        ServeLimits {
+            connections_max: d::CONNECTIONS_MAX as usize,
+            header_read_timeout_ms: d::HEADER_READ_TIMEOUT_MS,
+            client_rate_bytes_per_s_min: d::CLIENT_RATE_BYTES_PER_S_MIN,
+            client_rate_window_ms: d::CLIENT_RATE_WINDOW_MS,
+            uploads_in_flight_max: d::UPLOADS_IN_FLIGHT_MAX as usize,
+            response_size_bytes_max: d::RESPONSE_SIZE_BYTES_MAX,
+            response_memory_bytes_max: d::RESPONSE_MEMORY_BYTES_MAX,
+        }
+    }
 }
 
 fn resolve_limits(l: &ServeSection) -> Result<ServeLimits, ConfigError> {

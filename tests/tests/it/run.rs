@@ -219,6 +219,50 @@ async fn total_rows(index: &dyn archiver::index::Index) -> i64 {
     index.topic_stats().await.expect("stats").iter().map(|s| s.count).sum()
 }
 
+/// A private s3s-fs with a bucket, which a test may stop and start again.
+struct PrivateS3 {
+    _process: S3Server,
+    port: u16,
+    data: std::path::PathBuf,
+}
+
+impl PrivateS3 {
+    const BUCKET: &str = "private";
+
+    async fn start(f: &Fixture) -> (PrivateS3, archiver::store::S3Store) {
+        let data = f.dir.path().join("s3");
+        std::fs::create_dir_all(&data).expect("s3 dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+        let process = start_s3s(port, &data);
+        wait_for_port(port).await;
+        let s3 = archiver::store::S3Store::new(archiver::store::S3Config {
+            bucket: Self::BUCKET.into(),
+            endpoint: Some(format!("http://127.0.0.1:{port}")),
+            region: "us-east-1".into(),
+            path_style: true,
+            credentials: Some(("outage".into(), "outage-secret-key".into())),
+            timeouts: archiver::store::S3Timeouts::default(),
+        })
+        .await;
+        s3.create_bucket_if_missing().await.expect("bucket");
+        (PrivateS3 { _process: process, port, data }, s3)
+    }
+
+    fn store_url(&self) -> String {
+        format!("s3://{}?endpoint=http://127.0.0.1:{}&region=us-east-1", Self::BUCKET, self.port)
+    }
+
+    /// `command` with this server's credentials, slow to retry and with
+    /// little in flight, so that an outage catches work mid-way.
+    fn archiver(&self, mut command: tokio::process::Command) -> tokio::process::Command {
+        command
+            .args(["--in-flight-max", "2", "--batch-rows-max", "5", "--retry-max-backoff-ms", "500"])
+            .env("AWS_ACCESS_KEY_ID", "outage")
+            .env("AWS_SECRET_ACCESS_KEY", "outage-secret-key");
+        command
+    }
+}
+
 /// A private S3 server process, stopped when dropped (also when a test fails).
 struct S3Server(std::process::Child);
 
@@ -255,34 +299,14 @@ async fn wait_for_port(port: u16) {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_s3_outage_mid_run_pauses_archiving_and_loses_nothing() {
     let f = Fixture::produced("run-s3-outage", 36, 250).await;
-    let data = f.dir.path().join("s3");
-    std::fs::create_dir_all(&data).expect("s3 dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-    let server = start_s3s(port, &data);
-    wait_for_port(port).await;
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let s3 = archiver::store::S3Store::new(archiver::store::S3Config {
-        bucket: "outage".into(),
-        endpoint: Some(endpoint.clone()),
-        region: "us-east-1".into(),
-        path_style: true,
-        credentials: Some(("outage".into(), "outage-secret-key".into())),
-        timeouts: archiver::store::S3Timeouts::default(),
-    })
-    .await;
-    s3.create_bucket_if_missing().await.expect("bucket");
+    let (server, s3) = PrivateS3::start(&f).await;
     let index_url = format!("sqlite://{}", f.dir.path().join("outage.db").display());
-    let store_url = format!("s3://outage?endpoint={endpoint}&region=us-east-1");
-    let mut archiver = archiver_process(&f, &index_url, &store_url)
-        .args(["--in-flight-max", "2", "--batch-rows-max", "5", "--retry-max-backoff-ms", "500"])
-        .env("AWS_ACCESS_KEY_ID", "outage")
-        .env("AWS_SECRET_ACCESS_KEY", "outage-secret-key")
-        .spawn()
-        .expect("archiver starts");
+    let mut archiver = server.archiver(archiver_process(&f, &index_url, &server.store_url())).spawn().expect("starts");
     let index = archiver::index::open(&index_url).await.expect("index");
     while total_rows(index.as_ref()).await < 5 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let (port, data) = (server.port, server.data.clone());
     drop(server);
     let rows_when_stopped = total_rows(index.as_ref()).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -421,29 +445,12 @@ fn liveness_age(path: &std::path::Path) -> Duration {
 #[tokio::test(flavor = "multi_thread")]
 async fn regression_with_s3_down_liveness_goes_stale_and_sigterm_ends_the_run_in_time() {
     let f = Fixture::produced("run-s3-down-term", 40, 200).await;
-    let data = f.dir.path().join("s3");
-    std::fs::create_dir_all(&data).expect("s3 dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-    let server = start_s3s(port, &data);
-    wait_for_port(port).await;
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let s3 = archiver::store::S3Store::new(archiver::store::S3Config {
-        bucket: "down".into(),
-        endpoint: Some(endpoint.clone()),
-        region: "us-east-1".into(),
-        path_style: true,
-        credentials: Some(("outage".into(), "outage-secret-key".into())),
-        timeouts: archiver::store::S3Timeouts::default(),
-    })
-    .await;
-    s3.create_bucket_if_missing().await.expect("bucket");
+    let (server, _) = PrivateS3::start(&f).await;
     let index_url = format!("sqlite://{}", f.dir.path().join("down.db").display());
     let liveness = f.dir.path().join("alive");
-    let mut archiver = archiver_following(&f, &index_url, &format!("s3://down?endpoint={endpoint}&region=us-east-1"))
-        .args(["--in-flight-max", "2", "--batch-rows-max", "5", "--retry-max-backoff-ms", "500"])
+    let mut archiver = server
+        .archiver(archiver_following(&f, &index_url, &server.store_url()))
         .args(["--liveness-file", &liveness.display().to_string(), "--liveness-interval-ms", "200"])
-        .env("AWS_ACCESS_KEY_ID", "outage")
-        .env("AWS_SECRET_ACCESS_KEY", "outage-secret-key")
         .spawn()
         .expect("archiver starts");
     let index = archiver::index::open(&index_url).await.expect("index");

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use archiver::api::ApiLimits;
+use archiver::config::ServeLimits;
 use archiver::record::{Header, Key, Message};
 use futures::future::join_all;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -75,7 +76,10 @@ async fn health(server: &Server, wait: Duration) -> Option<(u16, Duration)> {
 /// one of them once the header-read timeout (1 s here) has passed.
 #[tokio::test]
 async fn api_idle_and_slow_header_connections_are_bounded_in_time() {
-    let limits = ApiLimits { header_read_timeout_ms: 1000, ..ApiLimits::default() };
+    let limits = ApiLimits {
+        clients: ServeLimits { header_read_timeout_ms: 1000, ..ServeLimits::default() },
+        ..ApiLimits::default()
+    };
     let server = Server::start_with(limits).await;
     let idle_n = thousand_or_what_fits();
     let mut idle = connect_many(addr(&server), idle_n).await;
@@ -118,7 +122,8 @@ async fn api_idle_and_slow_header_connections_are_bounded_in_time() {
 /// even with a header timeout far away (the default 10 s).
 #[tokio::test]
 async fn api_connection_limit_closes_the_longest_idle_to_answer_a_request() {
-    let limits = ApiLimits { connections_max: 64, ..ApiLimits::default() };
+    let limits =
+        ApiLimits { clients: ServeLimits { connections_max: 64, ..ServeLimits::default() }, ..ApiLimits::default() };
     let server = Server::start_with(limits).await;
     let mut idle = connect_many(addr(&server), 300).await;
     let answered = health(&server, Duration::from_secs(5)).await;
@@ -178,9 +183,12 @@ async fn drain(stream: &mut TcpStream, wait: Duration) -> (u16, usize) {
 async fn api_slow_readers_are_dropped_and_their_bodies_stay_within_the_budget() {
     const PAYLOAD: usize = 12 << 20;
     let limits = ApiLimits {
-        client_rate_bytes_per_s_min: 256 * 1024,
-        client_rate_window_ms: 300,
-        response_memory_bytes_max: 48 << 20,
+        clients: ServeLimits {
+            client_rate_bytes_per_s_min: 256 * 1024,
+            client_rate_window_ms: 300,
+            response_memory_bytes_max: 48 << 20,
+            ..ServeLimits::default()
+        },
         ..ApiLimits::default()
     };
     let server = Server::start_with(limits).await;
@@ -220,9 +228,12 @@ async fn api_slow_readers_are_dropped_and_their_bodies_stay_within_the_budget() 
 #[tokio::test]
 async fn api_trickling_uploads_cannot_starve_reads() {
     let limits = ApiLimits {
-        uploads_in_flight_max: 4,
-        client_rate_bytes_per_s_min: 1024,
-        client_rate_window_ms: 500,
+        clients: ServeLimits {
+            uploads_in_flight_max: 4,
+            client_rate_bytes_per_s_min: 1024,
+            client_rate_window_ms: 500,
+            ..ServeLimits::default()
+        },
         ..ApiLimits::default()
     };
     let server = Server::start_with(limits).await;

@@ -19,23 +19,43 @@ pub fn hop_python() -> PathBuf {
 }
 
 /// Feeds hop-client's consumer an `external` placeholder pointing at
-/// `/msg/{uuid}` and lets its own `_unpack` → `_fetch_external` path fetch
-/// and decode the archived message; prints what a subscriber would get.
-const FETCH_EXTERNAL: &str = r#"
+/// `sys.argv[1]` (`/msg/{uuid}`) and lets its own `_unpack` →
+/// `_fetch_external` path fetch and decode the archived message, with the
+/// credential `configure(consumer)` sets; no broker is needed for this path.
+const FETCH_PRELUDE: &str = r#"
 import json, sys, uuid
 from hop import io
 url = sys.argv[1]
-consumer = io.Consumer.__new__(io.Consumer)  # no broker needed for this path
-consumer.auth = None
-consumer.fetch_external = True
-consumer._conf = type("Conf", (), {"error_callback": None})()
-placeholder = io.Consumer.ExternalMessage(
-    data=json.dumps({"url": url}).encode(),
-    headers=[("_id", uuid.uuid4().bytes), ("_format", b"external")],
-    topic="public.alerts", partition=0, offset=7, timestamp=1, key=None)
-payload, meta = consumer._unpack(placeholder, metadata=True)
-if meta._raw.error() is not None:
-    raise SystemExit(f"fetch failed: {meta._raw.error()}")
+
+def fetch(configure):
+    consumer = io.Consumer.__new__(io.Consumer)
+    consumer.auth = None
+    configure(consumer)
+    consumer.fetch_external = True
+    consumer._conf = type("Conf", (), {"error_callback": None})()
+    placeholder = io.Consumer.ExternalMessage(
+        data=json.dumps({"url": url}).encode(),
+        headers=[("_id", uuid.uuid4().bytes), ("_format", b"external")],
+        topic="public.alerts", partition=0, offset=7, timestamp=1, key=None)
+    payload, meta = consumer._unpack(placeholder, metadata=True)
+    if meta._raw.error() is not None:
+        raise SystemExit(f"fetch failed: {meta._raw.error()}")
+    return payload, meta
+"#;
+
+/// Runs [`FETCH_PRELUDE`] and then `script` on `url`.
+async fn fetch_with_hop_client(script: &'static str, url: String) -> std::process::Output {
+    let program = format!("{FETCH_PRELUDE}{script}");
+    tokio::task::spawn_blocking(move || {
+        Command::new(hop_python()).args(["-c", &program, &url]).output().expect("run python")
+    })
+    .await
+    .expect("join")
+}
+
+/// What a subscriber would get, anonymously.
+const FETCH_EXTERNAL: &str = r#"
+payload, meta = fetch(lambda consumer: None)
 print(json.dumps({
     "model": type(payload).__name__,
     "content": payload.content.hex() if isinstance(payload.content, bytes) else payload.content,
@@ -63,11 +83,7 @@ async fn api_hop_client_fetch_external_gets_the_original_message() {
     };
     let uuid = server.seed(&original).await;
     let url = format!("{}/msg/{uuid}", server.base);
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(hop_python()).args(["-c", FETCH_EXTERNAL, &url]).output().expect("run python")
-    })
-    .await
-    .expect("join");
+    let output = fetch_with_hop_client(FETCH_EXTERNAL, url).await;
     assert!(output.status.success(), "hop-client failed: {}", String::from_utf8_lossy(&output.stderr));
     let got: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON from the script");
     assert_eq!(got["model"], "JSONBlob");
@@ -84,24 +100,15 @@ async fn api_hop_client_fetch_external_gets_the_original_message() {
 /// mechanism) for the broker whose offload server is this archive, so
 /// `_fetch_external` sends `Authorization: SCRAM-SHA-512 …`.
 const FETCH_EXTERNAL_WITH_SCRAM: &str = r#"
-import json, sys, uuid
 from urllib.parse import urlparse
-from hop import io
 from hop.auth import Auth
-url = sys.argv[1]
-consumer = io.Consumer.__new__(io.Consumer)  # no broker needed for this path
-consumer.auth = Auth("carol", "secret")  # SCRAM-SHA-512 unless told otherwise
-assert consumer.auth.is_scram
-consumer.trusted_offload_url = urlparse(url)  # what the broker would name
-consumer.fetch_external = True
-consumer._conf = type("Conf", (), {"error_callback": None})()
-placeholder = io.Consumer.ExternalMessage(
-    data=json.dumps({"url": url}).encode(),
-    headers=[("_id", uuid.uuid4().bytes), ("_format", b"external")],
-    topic="public.alerts", partition=0, offset=7, timestamp=1, key=None)
-payload, meta = consumer._unpack(placeholder, metadata=True)
-if meta._raw.error() is not None:
-    raise SystemExit(f"fetch failed: {meta._raw.error()}")
+
+def scram(consumer):
+    consumer.auth = Auth("carol", "secret")  # SCRAM-SHA-512 unless told otherwise
+    assert consumer.auth.is_scram
+    consumer.trusted_offload_url = urlparse(url)  # what the broker would name
+
+payload, meta = fetch(scram)
 print(json.dumps({"content": payload.content}))
 "#;
 
@@ -112,11 +119,7 @@ async fn api_hop_client_with_scram_credential_fetches_public_data() {
     let server = Server::start().await;
     let uuid = server.seed(&super::message(PUBLIC, 1_700_000_000_000, br#"{"alert": 2}"#)).await;
     let url = format!("{}/msg/{uuid}", server.base);
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(hop_python()).args(["-c", FETCH_EXTERNAL_WITH_SCRAM, &url]).output().expect("run python")
-    })
-    .await
-    .expect("join");
+    let output = fetch_with_hop_client(FETCH_EXTERNAL_WITH_SCRAM, url).await;
     assert!(output.status.success(), "hop-client with SCRAM failed: {}", String::from_utf8_lossy(&output.stderr));
     let got: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON from the script");
     assert_eq!(got["content"], serde_json::json!({"alert": 2}));
@@ -251,11 +254,7 @@ async fn api_hop_client_offload_upload_then_fetch_external() {
     assert!(row.direct_upload && row.is_client_uuid);
     assert_eq!(row.sender, "uploader", "the message's own _sender is kept");
 
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(hop_python()).args(["-c", FETCH_EXTERNAL, &url]).output().expect("run python")
-    })
-    .await
-    .expect("join");
+    let output = fetch_with_hop_client(FETCH_EXTERNAL, url).await;
     assert!(output.status.success(), "fetch_external failed: {}", String::from_utf8_lossy(&output.stderr));
     let got: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON from the script");
     assert_eq!(got["model"], "Blob");

@@ -4,6 +4,7 @@
 //! from headers is bounded in the index row while the object keeps it whole.
 
 use archiver::api::ApiLimits;
+use archiver::config::ServeLimits;
 use archiver::record::{Header, Record};
 use uuid::Uuid;
 
@@ -13,7 +14,10 @@ use super::{Call, PUBLIC, Server, message};
 const BOUND: u64 = 1 << 20;
 
 fn bounded() -> ApiLimits {
-    ApiLimits { response_size_bytes_max: BOUND, ..ApiLimits::default() }
+    ApiLimits {
+        clients: ServeLimits { response_size_bytes_max: BOUND, ..ServeLimits::default() },
+        ..ApiLimits::default()
+    }
 }
 
 /// `GET path` (JSON or not) must be answered 200 within [`BOUND`] bytes.
