@@ -72,11 +72,15 @@ start_postgres() {
   [ "$(id -u)" = 0 ] && chown postgres: "$dir"
   as_pg "$bin/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 --no-sync >"$state/postgres.log" 2>&1 \
     || die "initdb failed; see $state/postgres.log"
+  # fsync off only: the tests kill processes, never the machine, so they keep
+  # exactly what a production server (synchronous_commit on) would keep.
   as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t "$START_TIMEOUT_S" \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c full_page_writes=off -c max_connections=200" \
     start >>"$state/postgres.log" 2>&1 || die "PostgreSQL did not start; see $dir/server.log"
   head -n 1 "$dir/data/postmaster.pid" > "$state/postgres.pid"
   echo "export ARCHIVER_TEST_PG_URL=postgres://postgres@127.0.0.1:$port/postgres" >> "$state/env"
+  # For tests that run a cluster of their own, to stop it the hard way.
+  echo "export ARCHIVER_TEST_PG_BIN=$bin" >> "$state/env"
   say "PostgreSQL on 127.0.0.1:$port (pid $(cat "$state/postgres.pid"))"
 }
 
@@ -139,6 +143,8 @@ start_kafka() {
   echo $! > "$state/tansu.pid"
   wait_for_port tansu "$port" "$(cat "$state/tansu.pid")"
   echo "export ARCHIVER_TEST_KAFKA=127.0.0.1:$port" >> "$state/env"
+  # For tests that run a broker of their own, to kill it.
+  echo "export ARCHIVER_TEST_TANSU_BIN=$bin" >> "$state/env"
   say "tansu (Kafka) on 127.0.0.1:$port (pid $(cat "$state/tansu.pid"))"
 }
 

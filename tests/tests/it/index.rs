@@ -997,90 +997,14 @@ async fn regression_upstreams_topic_listing_queries_read_topics(db: Db) {
     }
 }
 
-/// A PostgreSQL cluster of this test's own, so that it can be stopped the
-/// hard way; set up as a server that acknowledges commits before writing
-/// them (`synchronous_commit = off`, WAL written only every 10 s).
-struct PrivateCluster {
-    bin: std::path::PathBuf,
-    dir: tempfile::TempDir,
-    port: u16,
-}
-
-impl PrivateCluster {
-    fn start() -> PrivateCluster {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .expect("PostgreSQL server binaries under /usr/lib/postgresql (scripts/deps.sh installs them)")
-            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-            .find(|b| b.join("initdb").exists())
-            .expect("an initdb");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-        let cluster = PrivateCluster { bin, dir, port };
-        if is_root() {
-            let chown = std::process::Command::new("chown").arg("postgres:").arg(cluster.dir.path()).status();
-            assert!(chown.is_ok_and(|s| s.success()), "chown of the cluster's directory to postgres");
-        }
-        let data = cluster.data();
-        cluster.pg(&["initdb", "-D", &data, "-A", "trust", "-U", "postgres", "--no-sync"]);
-        cluster.pg_ctl("start");
-        cluster
-    }
-
-    fn data(&self) -> String {
-        self.dir.path().join("data").display().to_string()
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-
-    fn pg_ctl(&self, action: &str) {
-        let options = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c synchronous_commit=off -c wal_writer_delay=10000",
-            self.port,
-            self.dir.path().display()
-        );
-        let log = self.dir.path().join("server.log").display().to_string();
-        let mode = if action == "stop" { "immediate" } else { "fast" };
-        self.pg(&["pg_ctl", "-D", &self.data(), "-l", &log, "-w", "-m", mode, "-o", &options, action]);
-    }
-
-    /// A server program, as the postgres user when the test runs as root
-    /// (initdb and postgres refuse to run as root).
-    fn pg(&self, args: &[&str]) {
-        let program = self.bin.join(args[0]).display().to_string();
-        let mut command = if is_root() {
-            let mut c = std::process::Command::new("runuser");
-            c.args(["-u", "postgres", "--", &program]);
-            c
-        } else {
-            std::process::Command::new(&program)
-        };
-        let out = command.args(&args[1..]).output().unwrap_or_else(|e| panic!("{args:?}: {e}"));
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-}
-
-fn is_root() -> bool {
-    std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
-}
-
-impl Drop for PrivateCluster {
-    fn drop(&mut self) {
-        let data = self.data();
-        let program = self.bin.join("pg_ctl").display().to_string();
-        let _ = std::process::Command::new("runuser")
-            .args(["-u", "postgres", "--", &program, "-D", &data, "-m", "immediate", "stop"])
-            .output();
-    }
-}
-
 /// Issue 11, point 17: on a server with `synchronous_commit = off`, an
 /// immediate stop lost 167 acknowledged rows whose offsets were already
 /// committed. Every row `insert_batch` reported must survive it.
 #[tokio::test(flavor = "multi_thread")]
 async fn regression_acknowledged_rows_survive_an_immediate_stop_whatever_the_server_default() {
-    let cluster = tokio::task::spawn_blocking(PrivateCluster::start).await.expect("starts");
+    // A server that acknowledges commits before writing them.
+    let lax = "-c synchronous_commit=off -c wal_writer_delay=10000";
+    let cluster = tokio::task::spawn_blocking(move || support::PrivatePostgres::start(lax)).await.expect("starts");
     let rows: Vec<IndexRow> = (0..200).map(row).collect();
     {
         let index = archiver::index::open(&cluster.url()).await.expect("opens");
@@ -1089,8 +1013,8 @@ async fn regression_acknowledged_rows_survive_an_immediate_stop_whatever_the_ser
         }
     }
     let cluster = tokio::task::spawn_blocking(move || {
-        cluster.pg_ctl("stop");
-        cluster.pg_ctl("start");
+        cluster.stop_immediately();
+        cluster.start_again();
         cluster
     })
     .await

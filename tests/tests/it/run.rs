@@ -16,11 +16,12 @@ use std::time::Duration;
 /// join also needs it well below librdkafka's 45 s default).
 const SESSION_TIMEOUT_MS: u64 = 6_000;
 
-/// A stream produced into its own topics (a fresh prefix per test).
 /// Partitions of each topic a fixture produces.
 const PARTITIONS: i32 = 3;
 
+/// A stream produced into its own topics (a fresh prefix per test).
 struct Fixture {
+    brokers: String,
     prefix: String,
     deliveries: Vec<Delivery>,
     dir: tempfile::TempDir,
@@ -28,18 +29,22 @@ struct Fixture {
 
 impl Fixture {
     async fn produced(name: &str, seed: u64, count: usize) -> Fixture {
+        Fixture::produced_into(&service("ARCHIVER_TEST_KAFKA"), name, seed, count).await
+    }
+
+    async fn produced_into(brokers: &str, name: &str, seed: u64, count: usize) -> Fixture {
         let prefix = format!("{name}-{}-", std::process::id());
         let options = StreamOptions { seed, count, profile: "default".into(), topic_prefix: prefix.clone() };
         let deliveries = mockhop::generate::generate(&options).expect("generates");
-        let connection = KafkaConnection::plaintext(service("ARCHIVER_TEST_KAFKA"));
+        let connection = KafkaConnection::plaintext(brokers);
         produce::create_topics(&connection, &deliveries, PARTITIONS).await.expect("topics");
         produce::produce(&connection, &deliveries, PARTITIONS, |_| {}).await.expect("produced");
-        Fixture { prefix, deliveries, dir: tempfile::tempdir().expect("tempdir") }
+        Fixture { brokers: brokers.to_owned(), prefix, deliveries, dir: tempfile::tempdir().expect("tempdir") }
     }
 
     fn args(&self, group: &str) -> RunArgs {
         RunArgs {
-            kafka_brokers: Some(service("ARCHIVER_TEST_KAFKA")),
+            kafka_brokers: Some(self.brokers.clone()),
             kafka_group_id: Some(format!("{}{group}", self.prefix)),
             kafka_session_timeout_ms: Some(SESSION_TIMEOUT_MS),
             topics_veto: Some(vec![format!("{}sys.heartbeat", self.prefix)]),
@@ -177,7 +182,7 @@ fn archiver_process(f: &Fixture, index: &str, store: &str) -> tokio::process::Co
 /// `archiver run` on the fixture's topics that keeps following them.
 fn archiver_following(f: &Fixture, index: &str, store: &str) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(support::binary("archiver"));
-    cmd.args(["run", "--kafka-brokers", &service("ARCHIVER_TEST_KAFKA"), "--kafka-session-timeout-ms", "6000"])
+    cmd.args(["run", "--kafka-brokers", &f.brokers, "--kafka-session-timeout-ms", "6000"])
         .args(["--kafka-group-id", &format!("{}g", f.prefix), "--topics", &f.topics().join(",")])
         .args(["--index", index, "--store", store, "--metrics-addr", "none"])
         .env("AWS_ACCESS_KEY_ID", service("ARCHIVER_TEST_S3_ACCESS_KEY"))
@@ -466,6 +471,21 @@ async fn regression_with_s3_down_liveness_goes_stale_and_sigterm_ends_the_run_in
         assert!(archiver.try_wait().expect("polls").is_none(), "the archiver exited during the outage");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    check_sigterm_ends_it_in_time(&mut archiver).await;
+}
+
+/// Sends SIGTERM to `archiver`, which cannot finish its work: it must end
+/// normally after draining for the drain time, within that plus the final
+/// commit's bound (and a margin for a loaded machine).
+async fn check_sigterm_ends_it_in_time(archiver: &mut tokio::process::Child) {
+    let drain = Duration::from_millis(archiver::ops::run::DRAIN_TIMEOUT_MS);
+    let took = sigterm_and_wait(archiver).await;
+    assert!(took >= drain, "it gave up after {took:?}, before draining for {drain:?}");
+}
+
+/// Sends SIGTERM to `archiver`, requires a normal exit within the drain
+/// time plus the final commit's bound (and a margin), returns how long it took.
+async fn sigterm_and_wait(archiver: &mut tokio::process::Child) -> Duration {
     let pid = archiver.id().expect("running").to_string();
     let signalled = std::time::Instant::now();
     let term = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
@@ -474,8 +494,58 @@ async fn regression_with_s3_down_liveness_goes_stale_and_sigterm_ends_the_run_in
         Duration::from_millis(archiver::ops::run::DRAIN_TIMEOUT_MS + archiver::pipeline::CLOSE_TIMEOUT_MS + 7_000);
     let status = tokio::time::timeout(bound, archiver.wait())
         .await
-        .unwrap_or_else(|_| panic!("still running {bound:?} after SIGTERM with S3 down"))
+        .unwrap_or_else(|_| panic!("still running {bound:?} after SIGTERM"))
         .expect("waits");
     assert!(status.success(), "a drained shutdown is a normal end: {status}");
-    assert!(signalled.elapsed() >= Duration::from_millis(archiver::ops::run::DRAIN_TIMEOUT_MS), "it drained first");
+    signalled.elapsed()
+}
+
+/// Waits until `index` holds `rows` rows.
+async fn wait_for_rows(index: &dyn archiver::index::Index, rows: i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while total_rows(index).await < rows {
+        assert!(tokio::time::Instant::now() < deadline, "fewer than {rows} rows after 60 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Issue 11, point 15: with PostgreSQL down, SIGTERM waited until it came
+/// back (the final index flush retried without end).
+#[tokio::test(flavor = "multi_thread")]
+async fn regression_sigterm_ends_the_run_in_time_while_postgres_is_down() {
+    let f = Fixture::produced("run-pg-down-term", 41, 200).await;
+    let postgres = tokio::task::spawn_blocking(|| support::PrivatePostgres::start("")).await.expect("starts");
+    let store_url = format!("file://{}", f.dir.path().join("objects").display());
+    let mut archiver = archiver_following(&f, &postgres.url(), &store_url)
+        .args(["--in-flight-max", "2", "--batch-rows-max", "5", "--retry-max-backoff-ms", "500"])
+        .spawn()
+        .expect("archiver starts");
+    wait_for_rows(archiver::index::open(&postgres.url()).await.expect("index").as_ref(), 5).await;
+    let postgres = tokio::task::spawn_blocking(move || {
+        postgres.stop_immediately();
+        postgres
+    })
+    .await
+    .expect("stops");
+    check_sigterm_ends_it_in_time(&mut archiver).await;
+    drop(postgres);
+}
+
+/// Issue 11, point 15: with the broker gone, neither the final commit nor
+/// closing the consumer may hold the process.
+#[tokio::test(flavor = "multi_thread")]
+async fn regression_sigterm_ends_the_run_in_time_while_the_broker_is_down() {
+    let mut kafka = support::PrivateKafka::start().await;
+    let f = Fixture::produced_into(&kafka.brokers, "run-broker-down-term", 42, 200).await;
+    let index_url = format!("sqlite://{}", f.dir.path().join("index.db").display());
+    let store_url = format!("file://{}", f.dir.path().join("objects").display());
+    let mut archiver = archiver_following(&f, &index_url, &store_url)
+        .args(["--in-flight-max", "2", "--batch-rows-max", "5"])
+        .spawn()
+        .expect("archiver starts");
+    wait_for_rows(archiver::index::open(&index_url).await.expect("index").as_ref(), 5).await;
+    kafka.kill();
+    // Messages already fetched may still be archived, so it need not take the
+    // whole drain time; the bound holds either way.
+    sigterm_and_wait(&mut archiver).await;
 }

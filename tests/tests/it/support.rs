@@ -76,3 +76,131 @@ pub async fn s3_store(bucket: &str, secret: &str) -> archiver::store::S3Store {
     })
     .await
 }
+
+/// A PostgreSQL cluster of one test's own (`scripts/services.sh` names the
+/// server binaries in `ARCHIVER_TEST_PG_BIN`), which it may stop the hard
+/// way; stopped when dropped.
+pub struct PrivatePostgres {
+    bin: std::path::PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+    /// Server settings beyond address and socket (`-c name=value …`).
+    settings: String,
+}
+
+impl PrivatePostgres {
+    /// Blocks for `initdb` and the start (about 2 s).
+    pub fn start(settings: &str) -> PrivatePostgres {
+        let bin = std::path::PathBuf::from(service("ARCHIVER_TEST_PG_BIN"));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let cluster = PrivatePostgres { bin, dir, port, settings: settings.to_owned() };
+        if is_root() {
+            let chown = std::process::Command::new("chown").arg("postgres:").arg(cluster.dir.path()).status();
+            assert!(chown.is_ok_and(|s| s.success()), "chown of the cluster's directory to postgres");
+        }
+        cluster.pg(&["initdb", "-D", &cluster.data(), "-A", "trust", "-U", "postgres", "--no-sync"]);
+        cluster.start_again();
+        cluster
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// `pg_ctl stop -m immediate`: the postmaster and its backends are
+    /// killed, shared memory (unwritten WAL included) is lost.
+    pub fn stop_immediately(&self) {
+        self.pg(&["pg_ctl", "-D", &self.data(), "-w", "-m", "immediate", "stop"]);
+    }
+
+    pub fn start_again(&self) {
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off {}",
+            self.port,
+            self.dir.path().display(),
+            self.settings
+        );
+        let log = self.dir.path().join("server.log").display().to_string();
+        self.pg(&["pg_ctl", "-D", &self.data(), "-l", &log, "-w", "-o", &options, "start"]);
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    /// A server program, as the postgres user when the test runs as root
+    /// (initdb and postgres refuse to run as root).
+    fn command(&self, program: &str) -> std::process::Command {
+        let program = self.bin.join(program);
+        if is_root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(program);
+            c
+        } else {
+            std::process::Command::new(program)
+        }
+    }
+
+    fn pg(&self, args: &[&str]) {
+        let out = self.command(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = self.command("pg_ctl").args(["-D", &self.data(), "-m", "immediate", "stop"]).output();
+    }
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address").port()
+}
+
+/// A Kafka broker (tansu, in memory) of one test's own, which it may stop;
+/// `scripts/services.sh` names the binary in `ARCHIVER_TEST_TANSU_BIN`.
+pub struct PrivateKafka {
+    process: std::process::Child,
+    pub brokers: String,
+}
+
+impl PrivateKafka {
+    pub async fn start() -> PrivateKafka {
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let process = std::process::Command::new(service("ARCHIVER_TEST_TANSU_BIN"))
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("tansu starts");
+        let brokers = format!("127.0.0.1:{port}");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(&brokers).await.is_ok() {
+                return PrivateKafka { process, brokers };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("tansu does not listen on {brokers}");
+    }
+
+    /// SIGKILL: the broker is gone, as in a crash.
+    pub fn kill(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+impl Drop for PrivateKafka {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
