@@ -182,14 +182,15 @@ impl PrivateKafka {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("tansu starts");
-        let brokers = format!("127.0.0.1:{port}");
+        // Owned at once, so that a broker that never listens is still killed.
+        let kafka = PrivateKafka { process, brokers: format!("127.0.0.1:{port}") };
         for _ in 0..100 {
-            if tokio::net::TcpStream::connect(&brokers).await.is_ok() {
-                return PrivateKafka { process, brokers };
+            if tokio::net::TcpStream::connect(&kafka.brokers).await.is_ok() {
+                return kafka;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        panic!("tansu does not listen on {brokers}");
+        panic!("tansu does not listen on {}", kafka.brokers);
     }
 
     /// SIGKILL: the broker is gone, as in a crash.
