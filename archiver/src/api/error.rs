@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
 use crate::index::IndexError;
-use crate::pipeline::UploadError;
+use crate::pipeline::PlaceError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +43,7 @@ pub enum ApiError {
     #[error("object store: {0}")]
     Store(#[from] StoreError),
     #[error("upload: {0}")]
-    Upload(#[from] UploadError),
+    Upload(#[from] PlaceError),
     /// An inconsistency in the archive itself (a row whose object is gone,
     /// an object that does not decode).
     #[error("archive inconsistency: {0}")]

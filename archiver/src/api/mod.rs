@@ -67,6 +67,8 @@ pub struct ApiState {
     render: body::RenderPool,
     /// Seals page tokens.
     tokens: token::TokenKey,
+    /// Serialise uploads' conditional creates per key, as ingest does.
+    pub key_locks: crate::pipeline::KeyLocks,
 }
 
 /// Requests answered at once (uploads apart); more get an immediate 503.
@@ -119,6 +121,7 @@ impl ApiState {
             budget: body::MemoryBudget::new(limits.clients.response_memory_bytes_max),
             render: body::RenderPool::new(RENDER_TASKS_MAX),
             tokens: token::TokenKey::random(),
+            key_locks: crate::pipeline::KeyLocks::default(),
             limits,
         }
     }

@@ -55,7 +55,7 @@ pub async fn upload(
         public: state.access.is_public(&topic),
         direct_upload: true,
     };
-    match place_upload(state.store.as_ref(), state.index.as_ref(), &message, &provenance).await? {
+    match place_upload(state.store.as_ref(), state.index.as_ref(), &state.key_locks, &message, &provenance).await? {
         UploadOutcome::Duplicate { uuid } => Err(ApiError::Duplicate { uuid }),
         UploadOutcome::Stored { uuid, is_client_uuid } => {
             tracing::info!(%topic, %uuid, is_client_uuid, by = principal.name().unwrap_or(""), "direct upload stored");

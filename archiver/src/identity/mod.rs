@@ -198,3 +198,22 @@ pub fn decide(
         Some(held) => Err(Collision { uuid: conflict.uuid, held, ours: id.fingerprint }),
     }
 }
+
+/// The decision once the object at `placement` turned out to hold the
+/// message with fingerprint `held` (a conditional create found it there):
+/// ours → duplicate; the preferred UUID taken → decide as if the index had
+/// said so; the derived UUID taken by other content → [`Collision`].
+pub fn redecide(
+    id: &Identity,
+    placement: &Placement,
+    held: Fingerprint,
+    at_derived: Option<Fingerprint>,
+) -> Result<Decision, Collision> {
+    if held == id.fingerprint {
+        return Ok(Decision::Duplicate(*placement));
+    }
+    if placement.uuid == id.preferred_uuid() {
+        return decide(id, Some(held), at_derived);
+    }
+    Err(Collision { uuid: placement.uuid, held, ours: id.fingerprint })
+}

@@ -12,6 +12,7 @@ mod offsets;
 mod place;
 mod prepare;
 mod run;
+mod settle;
 mod upload;
 
 pub use backoff::Backoff;
@@ -21,4 +22,5 @@ pub(crate) use place::now_ms;
 pub use place::{Context, Kind, Placed, Refused};
 pub use prepare::{PrepareError, Prepared, Provenance, prepare};
 pub use run::{CLOSE_TIMEOUT_MS, RunError, RunLimits, RunSummary, run};
-pub use upload::{UploadError, UploadOutcome, place_upload};
+pub use settle::PlaceError;
+pub use upload::{UploadOutcome, place_upload};

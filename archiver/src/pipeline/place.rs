@@ -1,17 +1,16 @@
 //! One message, from delivery to a written object: identity, decision,
 //! conditional create. Index rows are batched by the caller.
 
+use super::Provenance;
 use super::backoff::Backoff;
 use super::key_locks::KeyLocks;
-use super::{Provenance, prepare};
-use crate::identity::{self, Collision, Decision, Fingerprint, Identity, Placement};
+use super::settle::{Claim, PlaceError, Settled, remove_unreferenced, settle};
+use crate::identity::{self, Fingerprint, Identity};
 use crate::index::{Index, IndexError, IndexRow};
 use crate::ops::metrics::Metrics;
-use crate::record::Record;
 use crate::source::Delivered;
-use crate::store::{ObjectStore, PutOutcome, StoreError};
+use crate::store::{ObjectStore, StoreError};
 use crate::topics;
-use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -51,38 +50,6 @@ pub struct Placed {
     pub row: Option<IndexRow>,
 }
 
-#[derive(Debug, thiserror::Error)]
-enum PlaceError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Index(#[from] IndexError),
-    #[error(transparent)]
-    Collision(#[from] Collision),
-    #[error("cannot archive message: {0}")]
-    Prepare(#[from] super::PrepareError),
-    #[error("UUID {uuid} kept changing hands while placing the message")]
-    Unsettled { uuid: uuid::Uuid },
-    #[error("object {key} exists but cannot be read: {reason}")]
-    CorruptObject { key: String, reason: String },
-    /// Another process removed the object between our create and its read
-    /// back (its unreferenced copy of a message placed again): a race, not
-    /// damage, so it is retried quietly.
-    #[error("object {key} vanished after a conditional create reported it")]
-    Vanished { key: String },
-}
-
-impl PlaceError {
-    fn is_transient(&self) -> bool {
-        match self {
-            PlaceError::Store(e) => e.is_transient(),
-            PlaceError::Index(e) => e.is_transient(),
-            PlaceError::Unsettled { .. } | PlaceError::Vanished { .. } => true,
-            _ => false,
-        }
-    }
-}
-
 /// Places a message again after the index refused its row because another
 /// message took its UUID first with another object key (another day, or a
 /// message without a timestamp archived on another day). The object just
@@ -92,23 +59,12 @@ impl PlaceError {
 /// index row and decides afresh.
 pub async fn place_again(ctx: &Context, delivered: Delivered, ours: IndexRow) -> Result<Placed, Refused> {
     let mut backoff = Backoff::new(ctx.retry_initial_backoff_ms, ctx.retry_max_backoff_ms);
-    while let Err(e) = remove_unreferenced(ctx, &ours).await {
+    while let Err(e) = remove_unreferenced(ctx.store.as_ref(), ctx.index.as_ref(), &ctx.key_locks, &ours).await {
         tracing::warn!(key = %ours.key, error = %e, "cannot remove an unreferenced object; retrying");
         ctx.metrics.retry("store");
         tokio::time::sleep(backoff.next_delay()).await;
     }
     retry(ctx, delivered, Lookup::IndexFirst).await
-}
-
-async fn remove_unreferenced(ctx: &Context, ours: &IndexRow) -> Result<(), PlaceError> {
-    let holder = ctx.index.get(ours.uuid).await?;
-    if holder.is_none_or(|h| h.row.key != ours.key) {
-        // Under the key's lock, so that a redelivery of this message never
-        // sees the object exist at its create and vanish at its read-back.
-        let _delete = ctx.key_locks.lock(&ours.key).await;
-        ctx.store.delete(&ours.key).await?;
-    }
-    Ok(())
 }
 
 /// Places `delivered`, retrying every failure with backoff: nothing is ever
@@ -183,47 +139,16 @@ async fn place(ctx: &Context, delivered: &Delivered, lookup: Lookup) -> Result<P
         public: topics::matches_any(&ctx.public_topics, &message.topic),
         direct_upload: false,
     };
-    let mut decision = identity::decide(&id, at_preferred, at_derived)?;
-    // Each pass either finishes or learns what occupies one more UUID; there
-    // are only two UUIDs a message can take.
-    for _ in 0..3 {
-        let placement = *decision.placement();
-        let prepared = prepare(message, id.fingerprint, &placement, &provenance, ctx.store.bucket())?;
-        if let Decision::Duplicate(_) = decision {
-            return Ok(placed(Kind::Duplicate, Some(prepared.row)));
-        }
-        let _create = ctx.key_locks.lock(&prepared.key).await;
-        let started = Instant::now();
-        let outcome = ctx.store.put_if_absent(&prepared.key, Bytes::from(prepared.object)).await?;
-        ctx.metrics.object_write_seconds(started.elapsed().as_secs_f64());
-        match outcome {
-            PutOutcome::Created => {
-                let kind = if placement.claimed_uuid.is_some() { Kind::Conflict } else { Kind::Archived };
-                return Ok(placed(kind, Some(prepared.row)));
-            }
-            PutOutcome::AlreadyExists => {
-                let held = stored_fingerprint(ctx, &prepared.key).await?;
-                decision = redecide(&id, &placement, held, at_derived)?;
-            }
-        }
-    }
-    Err(PlaceError::Unsettled { uuid: decision.placement().uuid })
-}
-
-/// The decision once the object at `placement` turned out to hold `held`.
-pub(crate) fn redecide(
-    id: &Identity,
-    placement: &Placement,
-    held: Fingerprint,
-    at_derived: Option<Fingerprint>,
-) -> Result<Decision, Collision> {
-    if held == id.fingerprint {
-        return Ok(Decision::Duplicate(*placement));
-    }
-    if placement.uuid == id.preferred_uuid() {
-        return identity::decide(id, Some(held), at_derived);
-    }
-    Err(Collision { uuid: placement.uuid, held, ours: id.fingerprint })
+    let decision = identity::decide(&id, at_preferred, at_derived)?;
+    let claim = Claim { message, id: &id, provenance: &provenance, decision, at_derived };
+    let started = Instant::now();
+    let settled = settle(ctx.store.as_ref(), &ctx.key_locks, claim).await?;
+    ctx.metrics.object_write_seconds(started.elapsed().as_secs_f64());
+    Ok(match settled {
+        Settled::Duplicate(row) => placed(Kind::Duplicate, Some(row)),
+        Settled::Created(row) if row.claimed_uuid.is_some() => placed(Kind::Conflict, Some(row)),
+        Settled::Created(row) => placed(Kind::Archived, Some(row)),
+    })
 }
 
 /// Fingerprints of the messages the index holds under the preferred and the
@@ -241,80 +166,7 @@ async fn indexed_fingerprints(
     Ok((at(id.preferred_uuid()), at(id.derived_uuid).filter(|_| id.client_uuid.is_some())))
 }
 
-/// The fingerprint of the message stored at `key`.
-async fn stored_fingerprint(ctx: &Context, key: &str) -> Result<Fingerprint, PlaceError> {
-    let bytes = ctx.store.get(key).await?.ok_or_else(|| PlaceError::Vanished { key: key.to_owned() })?;
-    let record =
-        Record::decode(&bytes).map_err(|e| PlaceError::CorruptObject { key: key.to_owned(), reason: e.to_string() })?;
-    Ok(identity::fingerprint(&record.message()))
-}
-
 pub(crate) fn now_ms() -> i64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::identity::Placement;
-    use crate::index::{MemoryIndex, TimestampType};
-    use crate::record::{Key, Message};
-    use crate::store::MemoryStore;
-    use std::time::Duration;
-
-    fn context() -> Context {
-        Context {
-            store: Arc::new(MemoryStore::new()),
-            index: Arc::new(MemoryIndex::new()),
-            metrics: Arc::new(Metrics::new()),
-            archive_test_messages: false,
-            public_topics: Vec::new(),
-            retry_initial_backoff_ms: 1,
-            retry_max_backoff_ms: 10,
-            key_locks: KeyLocks::default(),
-        }
-    }
-
-    fn prepared(ctx: &Context) -> super::super::Prepared {
-        let message =
-            Message { topic: "t".into(), timestamp: 5, key: Key::Null, headers: Vec::new(), payload: Some(vec![1]) };
-        let id = Identity::of(&message);
-        let placement = Placement { uuid: id.derived_uuid, is_client_uuid: false, claimed_uuid: None };
-        let provenance = Provenance {
-            partition: Some(0),
-            offset: Some(0),
-            timestamp_type: TimestampType::Create,
-            ingested_at_ms: 0,
-            public: false,
-            direct_upload: false,
-        };
-        prepare(&message, id.fingerprint, &placement, &provenance, ctx.store.bucket()).expect("prepares")
-    }
-
-    /// Issue 11, point 18: a redelivery's create and read-back hold the key's
-    /// lock; the removal of an unreferenced copy must wait for it, or the
-    /// redelivery sees the object exist and then vanish.
-    #[tokio::test]
-    async fn regression_unreferenced_object_is_removed_under_its_key_lock() {
-        let ctx = context();
-        let p = prepared(&ctx);
-        ctx.store.put_if_absent(&p.key, Bytes::from(p.object.clone())).await.expect("stored");
-        let held = ctx.key_locks.lock(&p.key).await;
-        let removal = remove_unreferenced(&ctx, &p.row);
-        tokio::pin!(removal);
-        let early = tokio::time::timeout(Duration::from_millis(50), &mut removal).await;
-        assert!(early.is_err(), "the removal went ahead while a create of the key held its lock");
-        assert!(ctx.store.get(&p.key).await.expect("reads").is_some(), "nothing removed under a held lock");
-        drop(held);
-        removal.await.expect("removes once the lock is free");
-        assert!(ctx.store.get(&p.key).await.expect("reads").is_none(), "the unreferenced object is gone");
-    }
-
-    #[tokio::test]
-    async fn an_object_gone_at_its_read_back_is_a_race_retried_not_damage() {
-        let ctx = context();
-        let err = stored_fingerprint(&ctx, "t/1970/01/01/x.bson").await.expect_err("nothing stored");
-        assert!(matches!(err, PlaceError::Vanished { .. }) && err.is_transient(), "{err:?}");
-    }
 }

@@ -157,7 +157,9 @@ impl Server {
             public: message.topic.starts_with("public."),
             direct_upload: false,
         };
-        match place_upload(self.store.as_ref(), self.index.as_ref(), message, &provenance).await.expect("seed") {
+        let locks = archiver::pipeline::KeyLocks::default();
+        match place_upload(self.store.as_ref(), self.index.as_ref(), &locks, message, &provenance).await.expect("seed")
+        {
             UploadOutcome::Stored { uuid, .. } => uuid,
             other => panic!("seeding stored nothing: {other:?}"),
         }
