@@ -16,10 +16,14 @@ impl OffsetTracker {
         self.partitions.entry((topic.to_owned(), partition)).or_default().push_back((offset, false));
     }
 
-    /// A message is durably archived (or needs nothing archived).
+    /// A message is durably archived (or needs nothing archived). It must
+    /// have been dispatched and not completed yet: anything else would let
+    /// an offset be committed for a message nobody archived.
     pub fn completed(&mut self, topic: &str, partition: i32, offset: i64) {
         let queue = self.partitions.get_mut(&(topic.to_owned(), partition));
-        if let Some(entry) = queue.and_then(|q| q.iter_mut().find(|(o, done)| *o == offset && !done)) {
+        let entry = queue.and_then(|q| q.iter_mut().find(|(o, done)| *o == offset && !done));
+        assert!(entry.is_some(), "{topic}/{partition} offset {offset} completed but not dispatched or already done");
+        if let Some(entry) = entry {
             entry.1 = true;
         }
     }
@@ -71,5 +75,13 @@ mod tests {
             ]
         );
         assert_eq!(t.pending(), 2);
+    }
+
+    #[test]
+    #[should_panic(expected = "completed but not dispatched")]
+    fn completing_an_offset_never_dispatched_is_a_bug() {
+        let mut t = OffsetTracker::default();
+        t.dispatched("a", 0, 10);
+        t.completed("a", 0, 11);
     }
 }

@@ -9,7 +9,7 @@ use crate::identity::{self, Fingerprint, Identity};
 use crate::index::{Index, IndexError, IndexRow};
 use crate::ops::metrics::Metrics;
 use crate::source::Delivered;
-use crate::store::{ObjectStore, StoreError};
+use crate::store::ObjectStore;
 use crate::topics;
 use std::sync::Arc;
 use std::time::Instant;
@@ -70,18 +70,30 @@ pub async fn place_again(ctx: &Context, delivered: Delivered, ours: IndexRow) ->
 /// Places `delivered`, retrying every failure with backoff: nothing is ever
 /// skipped. Consumption pauses meanwhile because the in-flight limit fills
 /// up. A corrupt object is logged as an error and retried too, so the
-/// operator can fix it without losing the message; a store that refuses the
-/// archiver's credentials or requests ([`Refused`]) ends the run instead,
-/// since no retry can succeed until its configuration changes.
+/// operator can fix it without losing the message; a store or index that
+/// refuses the archiver ([`Refused`]) ends the run instead, since no retry
+/// can succeed until its configuration changes.
 pub async fn place_with_retry(ctx: &Context, delivered: Delivered) -> Result<Placed, Refused> {
     retry(ctx, delivered, Lookup::StoreFirst).await
 }
 
-/// The object store refuses the archiver (credentials, permissions, a
-/// missing bucket): permanent until its configuration is fixed.
+/// A backend refuses the archiver: the store (credentials, permissions, a
+/// missing bucket) or the index (permissions, a statement it rejects).
+/// Permanent until the configuration is fixed.
 #[derive(Debug, thiserror::Error)]
-#[error("the object store refuses the archiver: {0}")]
-pub struct Refused(pub StoreError);
+#[error("a backend refuses the archiver: {0}")]
+pub struct Refused(pub PlaceError);
+
+impl PlaceError {
+    /// A failure of a backend that no retry can fix.
+    fn is_refusal(&self) -> bool {
+        match self {
+            PlaceError::Store(e) => !e.is_transient(),
+            PlaceError::Index(e) => !e.is_transient(),
+            _ => false,
+        }
+    }
+}
 
 /// Whether to ask the index before writing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +112,7 @@ async fn retry(ctx: &Context, delivered: Delivered, lookup: Lookup) -> Result<Pl
     loop {
         let e = match place(ctx, &delivered, lookup).await {
             Ok(placed) => return Ok(placed),
-            Err(PlaceError::Store(e)) if !e.is_transient() => return Err(Refused(e)),
+            Err(e) if e.is_refusal() => return Err(Refused(e)),
             Err(e) => e,
         };
         let (topic, partition, offset) = (&delivered.message.topic, delivered.partition, delivered.offset);

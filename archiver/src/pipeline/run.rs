@@ -6,7 +6,7 @@ use super::backoff::Backoff;
 use super::claims::Claims;
 use super::offsets::OffsetTracker;
 use super::place::{Context, Kind, Placed, Refused, place_again, place_with_retry};
-use crate::index::IndexRow;
+use crate::index::{IndexError, IndexRow};
 use crate::source::{Delivered, MessageSource, SourceError};
 use futures::future::BoxFuture;
 use std::collections::HashMap;
@@ -54,6 +54,12 @@ pub enum RunError {
     Source(#[from] SourceError),
     #[error(transparent)]
     Refused(#[from] Refused),
+    #[error("the index refuses the archiver: {0}")]
+    Index(#[from] crate::index::IndexError),
+    /// A bug: the message it was placing is neither archived nor committed,
+    /// and a restart delivers it again.
+    #[error("a placing task panicked: {0}")]
+    Panicked(String),
 }
 
 /// Runs until the source is finished, `max_messages` are taken, or
@@ -71,7 +77,7 @@ pub async fn run(
         // which can leave a pooled connection unusable: its rows become
         // durable, its offsets stay uncommitted (redelivered).
         if let Some(flushing) = state.flushing.take() {
-            flushing.await;
+            let _ = flushing.await;
         }
         return Err(e);
     }
@@ -124,14 +130,14 @@ async fn drive(
                 break;
             }
             Some(done) = state.tasks.join_next(), if !state.tasks.is_empty() => {
-                match done {
-                    Ok(placed) => state.placed(placed?, source).await?,
-                    Err(e) => tracing::error!(error = %e, "placing task failed; its offset stays uncommitted"),
-                }
+                // Abandoned tasks are never joined: only a panic gets here. Its
+                // message would hold back its partition's commits for good.
+                let placed = done.map_err(|e| RunError::Panicked(e.to_string()))?;
+                state.placed(placed?, source).await?;
             }
             flushed = inserted(&mut state.flushing), if state.flushing.is_some() => {
                 state.flushing = None;
-                state.flushed(flushed, source).await?;
+                state.flushed(flushed?, source).await?;
             }
             () = tokio::time::sleep_until(deadline), if batch_due => state.start_flush(),
             next = source.next(), if room => match next {
@@ -173,7 +179,7 @@ struct Loop {
     /// on taking and placing messages keeps the store busy during the
     /// database round trips. A future polled by the loop rather than a
     /// spawned task, so that dropping the run (a crash) cancels it too.
-    flushing: Option<BoxFuture<'static, Flushed>>,
+    flushing: Option<BoxFuture<'static, Result<Flushed, IndexError>>>,
     /// Messages held back while an earlier one with their `_id` is placed.
     claims: Claims,
     summary: RunSummary,
@@ -263,6 +269,7 @@ impl Loop {
     /// contiguous; sends refused rows' messages round again.
     async fn flushed(&mut self, flushed: Flushed, source: &mut dyn MessageSource) -> Result<(), RunError> {
         let Flushed { batch, new, holders } = flushed;
+        assert_eq!(batch.len(), new.len(), "the index answers one outcome per row of a batch");
         for ((mut placed, row), is_new) in batch.into_iter().zip(new) {
             if !is_new {
                 if !holders.get(&row.uuid).is_some_and(|h| h.fingerprint == row.fingerprint && h.key == row.key) {
@@ -351,39 +358,44 @@ struct Flushed {
 }
 
 /// The outcome of the insert in flight; pending while there is none.
-async fn inserted(flushing: &mut Option<BoxFuture<'static, Flushed>>) -> Flushed {
+async fn inserted(
+    flushing: &mut Option<BoxFuture<'static, Result<Flushed, IndexError>>>,
+) -> Result<Flushed, IndexError> {
     match flushing {
         Some(flushing) => flushing.await,
         None => std::future::pending().await,
     }
 }
 
-/// Inserts `batch`'s rows, retrying until the index takes them.
-async fn insert(ctx: Arc<Context>, batch: Vec<(Placed, IndexRow)>) -> Flushed {
+/// Inserts `batch`'s rows, retrying until the index takes them or refuses
+/// them for good.
+async fn insert(ctx: Arc<Context>, batch: Vec<(Placed, IndexRow)>) -> Result<Flushed, IndexError> {
     let rows: Vec<IndexRow> = batch.iter().map(|(_, row)| row.clone()).collect();
     let started = Instant::now();
-    let new = retry_index(&ctx, "index batch", || ctx.index.insert_batch(&rows)).await;
+    let new = retry_index(&ctx, "index batch", || ctx.index.insert_batch(&rows)).await?;
     // Retries included: this is how long the batch's offsets waited.
     ctx.metrics.index_batch_seconds(started.elapsed().as_secs_f64());
     let refused: Vec<Uuid> = rows.iter().zip(&new).filter(|(_, is_new)| !**is_new).map(|(r, _)| r.uuid).collect();
     let holders = if refused.is_empty() {
         HashMap::new()
     } else {
-        let entries = retry_index(&ctx, "index lookup", || ctx.index.get_many(&refused)).await;
+        let entries = retry_index(&ctx, "index lookup", || ctx.index.get_many(&refused)).await?;
         entries.into_iter().map(|e| (e.row.uuid, e.row)).collect()
     };
-    Flushed { batch, new, holders }
+    Ok(Flushed { batch, new, holders })
 }
 
-/// Runs `call` until it succeeds, backing off between failures.
-async fn retry_index<T, F>(ctx: &Context, what: &str, call: impl Fn() -> F) -> T
+/// Runs `call` until it succeeds, backing off between transient failures;
+/// a permanent one (permissions, a rejected statement) is returned.
+async fn retry_index<T, F>(ctx: &Context, what: &str, call: impl Fn() -> F) -> Result<T, IndexError>
 where
-    F: Future<Output = Result<T, crate::index::IndexError>>,
+    F: Future<Output = Result<T, IndexError>>,
 {
     let mut backoff = Backoff::new(ctx.retry_initial_backoff_ms, ctx.retry_max_backoff_ms);
     loop {
         match call().await {
-            Ok(value) => return value,
+            Ok(value) => return Ok(value),
+            Err(e) if !e.is_transient() => return Err(e),
             Err(e) => {
                 ctx.metrics.retry("index");
                 tracing::warn!(error = %e, "{what} failed; retrying");

@@ -457,35 +457,49 @@ impl Twist for Hangs {
     }
 }
 
-/// An index that is down: every write fails as a lost connection does.
+/// An index whose every write fails: as a lost connection does (down), or
+/// as a statement the server rejects for good (refusing).
 #[derive(Debug)]
-struct IndexDown(Arc<dyn Index>);
+struct IndexDown {
+    inner: Arc<dyn Index>,
+    refusing: bool,
+}
+
+impl IndexDown {
+    async fn new(refusing: bool) -> IndexDown {
+        IndexDown { inner: archiver::index::open("sqlite::memory:").await.expect("sqlite"), refusing }
+    }
+}
 
 #[async_trait::async_trait]
 impl Index for IndexDown {
     async fn insert_batch(&self, _: &[archiver::index::IndexRow]) -> Result<Vec<bool>, archiver::index::IndexError> {
-        Err(archiver::index::IndexError::Unavailable(sqlx::Error::PoolTimedOut))
+        Err(if self.refusing {
+            archiver::index::IndexError::Query(sqlx::Error::Protocol("permission denied for table messages".into()))
+        } else {
+            archiver::index::IndexError::Unavailable(sqlx::Error::PoolTimedOut)
+        })
     }
     async fn get(&self, uuid: uuid::Uuid) -> Result<Option<archiver::index::IndexEntry>, archiver::index::IndexError> {
-        self.0.get(uuid).await
+        self.inner.get(uuid).await
     }
     async fn get_many(
         &self,
         uuids: &[uuid::Uuid],
     ) -> Result<Vec<archiver::index::IndexEntry>, archiver::index::IndexError> {
-        self.0.get_many(uuids).await
+        self.inner.get_many(uuids).await
     }
     async fn list(
         &self,
         query: &archiver::index::ListQuery,
     ) -> Result<archiver::index::Page, archiver::index::IndexError> {
-        self.0.list(query).await
+        self.inner.list(query).await
     }
     async fn topic_stats(&self) -> Result<Vec<archiver::index::TopicStats>, archiver::index::IndexError> {
-        self.0.topic_stats().await
+        self.inner.topic_stats().await
     }
     async fn set_retracted(&self, uuid: uuid::Uuid, retracted: bool) -> Result<bool, archiver::index::IndexError> {
-        self.0.set_retracted(uuid, retracted).await
+        self.inner.set_retracted(uuid, retracted).await
     }
 }
 
@@ -553,8 +567,7 @@ async fn regression_shutdown_is_bounded_while_the_store_hangs() {
 /// until it came back.
 #[tokio::test]
 async fn regression_shutdown_is_bounded_while_the_index_is_down() {
-    let sqlite = archiver::index::open("sqlite::memory:").await.expect("sqlite");
-    let archive = Archive { store: Arc::new(MemoryStore::new()), index: Arc::new(IndexDown(sqlite)) };
+    let archive = Archive { store: Arc::new(MemoryStore::new()), index: Arc::new(IndexDown::new(false).await) };
     assert_eq!(check_shutdown_is_bounded(&archive, false).await, 0, "no row is durable, nothing is committed");
 }
 
@@ -588,4 +601,36 @@ async fn regression_a_store_refusing_the_credentials_ends_the_run() {
     let err = ran.expect("the run ended").expect_err("refused").to_string();
     assert!(err.contains("refuses the archiver") && err.contains("SignatureDoesNotMatch"), "{err}");
     assert_eq!(log.committed(&deliveries[0].message.topic, 0), 0, "nothing committed");
+}
+
+/// Issue 12: a permanent index error (permissions, a rejected statement)
+/// was retried forever at `warn`; it ends the run with the cause.
+#[tokio::test]
+async fn a_permanent_index_error_ends_the_run() {
+    let log = log_of(&stream(14, 20));
+    let archive = Archive { store: Arc::new(MemoryStore::new()), index: Arc::new(IndexDown::new(true).await) };
+    let ran = tokio::time::timeout(Duration::from_secs(10), archive.run(&mut log.consumer())).await;
+    let err = ran.expect("the run ended").expect_err("refused").to_string();
+    assert!(err.contains("permission denied"), "{err}");
+}
+
+/// Panics in the middle of a write, as a bug would.
+#[derive(Debug)]
+struct Panics;
+
+#[async_trait::async_trait]
+impl Twist for Panics {
+    async fn put_if_absent(&self, _: &MemoryStore, key: &str, _: Bytes) -> Result<PutOutcome, StoreError> {
+        panic!("a bug while writing {key}")
+    }
+}
+
+/// Issue 12: a panicking placement task was logged and forgotten, and its
+/// offset held back its partition's commits for good while the run went on.
+#[tokio::test]
+async fn a_panicking_placement_ends_the_run_instead_of_stalling_its_partition() {
+    let log = log_of(&stream(15, 20));
+    let archive = Archive::new(Arc::new(Twisted::new(Panics))).await;
+    let err = archive.run(&mut log.consumer()).await.expect_err("the panic ends the run").to_string();
+    assert!(err.contains("panicked"), "{err}");
 }
