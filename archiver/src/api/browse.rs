@@ -10,14 +10,13 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use super::auth::Permission;
-use super::listing::{page, readable_topics};
+use super::listing::{page, readable_stats, readable_topics};
 use super::messages::readable;
 use super::params::{self, ListParams};
 use super::render::{clip, header_text, value_json};
 use super::{ApiError, ApiState, decode};
 use crate::identity::civil_date;
-use crate::index::IndexEntry;
+use crate::index::{IndexEntry, TopicStats};
 
 /// Messages per browse page.
 const BROWSE_PAGE_ROWS: u32 = 50;
@@ -52,6 +51,13 @@ fn utc(ms: i64) -> String {
     let in_day = ms.rem_euclid(MS_PER_DAY);
     let (h, m, s, milli) = (in_day / 3_600_000, in_day / 60_000 % 60, in_day / 1000 % 60, in_day % 1000);
     format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02}:{s:02}.{milli:03} UTC")
+}
+
+/// Where a page stops adding table rows: half the response bound, which
+/// leaves the other half for the last row, the page around the table and,
+/// on a message page, the payload (each piece is cut far below that).
+fn rows_bytes_max(size_max: u64) -> usize {
+    usize::try_from(size_max / 2).unwrap_or(usize::MAX)
 }
 
 /// `text` cut to `bytes_max` (marked with an ellipsis), then escaped.
@@ -90,15 +96,47 @@ fn html_response(html: String) -> Response {
         .into_response()
 }
 
-/// `GET /`: the topics the visitor can read, with counts and time spans.
-pub async fn index(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+/// `GET /`: the topics the visitor can read, with counts and time spans,
+/// in name order from `after` on (exclusive); rows stop at half the
+/// response bound, as on a message page, and link to the next page.
+pub async fn index(
+    State(state): State<Arc<ApiState>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let principal = state.access.principal(&headers)?;
+    let after = params::after(&params::query_pairs(query.as_deref())?)?;
     let stats = state.topic_stats().await?;
+    let rows_max = rows_bytes_max(state.limits.clients.response_size_bytes_max);
     let mut body =
         String::from("<table id=\"topics\"><tr><th>topic</th><th>messages</th><th>earliest</th><th>latest</th></tr>\n");
-    let mut shown = 0;
-    for s in stats.iter().filter(|s| state.access.may(principal, Permission::Read, &s.topic)) {
-        shown += 1;
+    let readable = readable_stats(&state, principal, &stats, after.as_deref());
+    let (shown, more) = push_topic_rows(&mut body, readable, rows_max);
+    body.push_str("</table>\n");
+    match shown {
+        None => body.push_str("<p>No topics to show.</p>\n"),
+        Some(last) if more => {
+            // `+` (of `+oversized`) would read back as a space in a query string.
+            let last: String = url::form_urlencoded::byte_serialize(last.as_bytes()).collect();
+            let _ = writeln!(body, "<p><a id=\"next\" href=\"/?after={}\">more topics →</a></p>", escape_html(&last));
+        }
+        Some(_) => {}
+    }
+    Ok(html_page("Archived topics", &body))
+}
+
+/// One row per topic until `body` exceeds `rows_max` bytes; returns the
+/// last topic shown and whether any were left out.
+fn push_topic_rows<'a>(
+    body: &mut String,
+    topics: impl Iterator<Item = &'a TopicStats>,
+    rows_max: usize,
+) -> (Option<&'a str>, bool) {
+    let mut shown = None;
+    for s in topics {
+        if body.len() > rows_max {
+            return (shown, true);
+        }
         let topic = escape_html(&s.topic);
         let _ = writeln!(
             body,
@@ -107,12 +145,9 @@ pub async fn index(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Re
             utc(s.earliest_ms),
             utc(s.latest_ms)
         );
+        shown = Some(s.topic.as_str());
     }
-    body.push_str("</table>\n");
-    if shown == 0 {
-        body.push_str("<p>No topics to show.</p>\n");
-    }
-    Ok(html_page("Archived topics", &body))
+    (shown, false)
 }
 
 /// `GET /browse/topic/{topic}`: its messages, newest first, with paging.
@@ -178,7 +213,7 @@ pub async fn message(
 
 fn message_html(entry: &IndexEntry, bytes: &[u8], size_max: u64) -> Result<String, ApiError> {
     let record = decode(entry, bytes)?;
-    let rows_max = usize::try_from(size_max / 2).unwrap_or(usize::MAX);
+    let rows_max = rows_bytes_max(size_max);
     let r = &entry.row;
     let mut body = String::from("<table id=\"metadata\">\n");
     let rows = [

@@ -1,6 +1,7 @@
 //! Listings: `GET /topic/{topic}`, `GET /messages`, `GET /messages/count`,
 //! `GET /topics`. Keyset paging on (timestamp, id) with opaque `next` /
-//! `prev` tokens, half-open time ranges, bounded pages and response sizes.
+//! `prev` tokens, half-open time ranges, bounded pages and response sizes;
+//! the topic list pages on topic names (`next` → `after`).
 
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ use super::params::{self, ListParams, PageToken};
 use super::render::{self, bson_document, json_response, wants_json};
 use super::token::TokenKey;
 use super::{ApiError, ApiState};
-use crate::index::{Cursor, IndexEntry, ListQuery, PAGE_ROWS_MAX};
+use crate::index::{Cursor, IndexEntry, ListQuery, PAGE_ROWS_MAX, TopicStats};
 use crate::record::Record;
 use crate::record::bson::{self, Document, Value};
 
@@ -70,23 +71,86 @@ pub async fn count(
     Ok(render::bson_response(bson_document(&Document(vec![("count".into(), Value::int(count))]))))
 }
 
-/// `GET /topics`: the archived topics the caller can read.
-pub async fn topics(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+/// `GET /topics`: the archived topics the caller can read, in name order,
+/// from `after` on (exclusive). As many as fit the response bound; a cut
+/// list adds `next`, the last topic sent, for the client to pass as
+/// `after` (a list that fits has no `next`, as before paging existed).
+pub async fn topics(
+    State(state): State<Arc<ApiState>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let principal = state.access.principal(&headers)?;
+    let after = params::after(&params::query_pairs(query.as_deref())?)?;
     let stats = state.topic_stats().await?;
-    let readable: Vec<_> = stats.iter().filter(|s| state.access.may(principal, Permission::Read, &s.topic)).collect();
-    if wants_json(&headers) {
-        let topics: Vec<Json> = readable
-            .iter()
-            .map(|s| {
-                json!({"topic": s.topic, "count": s.count, "size_bytes": s.size_bytes,
-                       "earliest_ms": s.earliest_ms, "latest_ms": s.latest_ms})
-            })
-            .collect();
-        return Ok(json_response(&json!({"topics": topics})));
+    let readable = readable_stats(&state, principal, &stats, after.as_deref());
+    let size_max = state.limits.clients.response_size_bytes_max;
+    match wants_json(&headers) {
+        true => Ok(topics_json(readable, size_max)),
+        false => Ok(topics_bson(readable, size_max)),
     }
-    let names = readable.into_iter().map(|s| Value::String(s.topic.clone())).collect();
-    Ok(render::bson_response(bson_document(&Document(vec![("topics".into(), Value::Array(names))]))))
+}
+
+/// `{"topics": [{topic, count, size_bytes, earliest_ms, latest_ms}…], "next"?}`.
+fn topics_json<'a>(readable: impl Iterator<Item = &'a TopicStats>, size_max: u64) -> Response {
+    let items = readable.map(|s| {
+        let item = json!({"topic": s.topic, "count": s.count, "size_bytes": s.size_bytes,
+                          "earliest_ms": s.earliest_ms, "latest_ms": s.latest_ms});
+        (s, item)
+    });
+    let size = |(_, item): &(_, Json)| render::json_bytes(item).len() as u64 + JSON_TOPIC_INDENT_BYTES;
+    let (kept, more) = fitting(items, size, size_max);
+    let next = kept.last().filter(|_| more).map(|(s, _)| s.topic.clone());
+    let topics: Vec<Json> = kept.into_iter().map(|(_, item)| item).collect();
+    json_response(&match next {
+        Some(next) => json!({"topics": topics, "next": next}),
+        None => json!({"topics": topics}),
+    })
+}
+
+/// What an entry of the JSON topic list takes beyond its own pretty
+/// rendering: four more spaces on each of its 7 lines inside the array,
+/// and the separator.
+const JSON_TOPIC_INDENT_BYTES: u64 = 7 * 4 + 2;
+
+/// `{topics: [name…], next?}`, upstream's shape plus `next` when cut.
+fn topics_bson<'a>(readable: impl Iterator<Item = &'a TopicStats>, size_max: u64) -> Response {
+    // A string element of an array: type, key ("0", "1", …), length, text, NUL.
+    let (kept, more) = fitting(readable, |s| s.topic.len() as u64 + 16, size_max);
+    let next = kept.last().filter(|_| more).map(|s| ("next".to_owned(), Value::String(s.topic.clone())));
+    let names = kept.into_iter().map(|s| Value::String(s.topic.clone())).collect();
+    let doc = std::iter::once(("topics".to_owned(), Value::Array(names))).chain(next).collect();
+    render::bson_response(bson_document(&Document(doc)))
+}
+
+/// The leading `items` that fit `size_max` with the list around them, each
+/// taking `size(item)` bytes (always at least one, so paging moves on),
+/// and whether any were left out.
+fn fitting<T>(items: impl Iterator<Item = T>, size: impl Fn(&T) -> u64, size_max: u64) -> (Vec<T>, bool) {
+    let mut kept = Vec::new();
+    let mut total = LISTING_OVERHEAD_BYTES;
+    for item in items {
+        total = total.saturating_add(size(&item));
+        if total > size_max && !kept.is_empty() {
+            return (kept, true);
+        }
+        kept.push(item);
+    }
+    (kept, false)
+}
+
+/// The stats of the topics the caller can read, named after `after` (all
+/// when `None`): the stats are in name order, so this is the next page.
+pub(super) fn readable_stats<'a>(
+    state: &'a ApiState,
+    principal: Principal<'a>,
+    stats: &'a [TopicStats],
+    after: Option<&'a str>,
+) -> impl Iterator<Item = &'a TopicStats> + 'a {
+    stats
+        .iter()
+        .filter(move |s| after.is_none_or(|after| s.topic.as_str() > after))
+        .filter(move |s| state.access.may(principal, Permission::Read, &s.topic))
 }
 
 /// The topics a multi-topic request covers. Named topics must all be
@@ -104,7 +168,7 @@ pub(super) async fn readable_topics(
         return Ok(named.to_vec());
     }
     let stats = state.topic_stats().await?;
-    Ok(stats.iter().map(|s| s.topic.clone()).filter(|t| state.access.may(principal, Permission::Read, t)).collect())
+    Ok(readable_stats(state, principal, &stats, None).map(|s| s.topic.clone()).collect())
 }
 
 fn query_for(p: &ListParams, topics: Vec<String>, limit: u32, after: Option<Cursor>, descending: bool) -> ListQuery {
@@ -243,33 +307,18 @@ async fn fetch_objects(state: &ApiState, entries: &[IndexEntry]) -> Result<Vec<B
 
 /// How many leading entries' objects fit `size_max` bytes (at least one).
 fn within(entries: &[IndexEntry], size_max: u64) -> usize {
-    let mut total = LISTING_OVERHEAD_BYTES;
-    for (i, e) in entries.iter().enumerate() {
-        total = total.saturating_add(u64::try_from(e.row.size).unwrap_or(0) + 16);
-        if total > size_max {
-            return i.max(1);
-        }
-    }
-    entries.len()
+    fitting(entries.iter(), |e| u64::try_from(e.row.size).unwrap_or(0) + 16, size_max).0.len()
 }
 
 /// Metadata records, as many as fit the response bound (rows carry at most
 /// [`render::ROW_TEXT_BYTES_MAX`] per text, so one always fits).
 fn render_meta(state: &ApiState, mut listed: Listed, asc: bool, json: bool) -> Result<Response, ApiError> {
     let size_max = state.limits.clients.response_size_bytes_max;
-    let mut items = Vec::with_capacity(listed.entries.len());
-    let mut total = LISTING_OVERHEAD_BYTES;
-    for e in &listed.entries {
-        let item = match json {
-            true => render::json_bytes(&render::entry_json(e)),
-            false => bson::encode(&render::meta_document(e)).unwrap_or_default(),
-        };
-        total = total.saturating_add(item.len() as u64 + 16);
-        if total > size_max && !items.is_empty() {
-            break;
-        }
-        items.push(item);
-    }
+    let rendered = listed.entries.iter().map(|e| match json {
+        true => render::json_bytes(&render::entry_json(e)),
+        false => bson::encode(&render::meta_document(e)).unwrap_or_default(),
+    });
+    let (items, _) = fitting(rendered, |item| item.len() as u64 + 16, size_max);
     listed.cut(items.len(), asc, &state.tokens)?;
     let (next, prev) = (listed.next.as_deref(), listed.prev.as_deref());
     if json {

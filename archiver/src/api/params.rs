@@ -20,18 +20,44 @@ const FILE_NAME_LEN_MAX: usize = 255;
 /// Upstream's default page size.
 pub const LIMIT_DEFAULT: u32 = 64;
 
+/// What a topic name may be, for the messages that refuse one.
+const TOPIC_RULE: &str = "expected 1..=249 of [A-Za-z0-9._-], optionally followed by +oversized";
+
 /// A topic as Kafka allows it (`[A-Za-z0-9._-]`, at most 249 bytes), or
 /// such a topic plus `+oversized`. Everything else (path separators, `..`,
 /// quotes, SQL, control characters) is refused.
 pub fn topic(name: &str) -> Result<&str, ApiError> {
+    match is_topic(name) {
+        true => Ok(name),
+        false => Err(ApiError::bad_request(format!("invalid topic: {TOPIC_RULE}"))),
+    }
+}
+
+fn is_topic(name: &str) -> bool {
     let base = name.strip_suffix(OVERSIZED_SUFFIX).unwrap_or(name);
     let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-    if base.is_empty() || base.len() > TOPIC_LEN_MAX || !base.chars().all(legal) || base == "." || base == ".." {
-        return Err(ApiError::bad_request(
-            "invalid topic: expected 1..=249 of [A-Za-z0-9._-], optionally followed by +oversized",
-        ));
+    !base.is_empty() && base.len() <= TOPIC_LEN_MAX && base.chars().all(legal) && base != "." && base != ".."
+}
+
+/// `after` of the topic lists (`/topics`, the browse index): list the topics
+/// named after this one, the `next` of the previous page. Any topic name is
+/// accepted, archived or not, so it reveals nothing.
+pub fn after(pairs: &[(String, String)]) -> Result<Option<String>, ApiError> {
+    let Some(name) = single(pairs, "after")? else { return Ok(None) };
+    match is_topic(name) {
+        true => Ok(Some(name.to_owned())),
+        false => Err(ApiError::bad_request(format!("invalid `after` (a topic name): {TOPIC_RULE}"))),
     }
-    Ok(name)
+}
+
+/// The value of parameter `name`, if given; twice is an error (which one was meant?).
+fn single<'a>(pairs: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, ApiError> {
+    let mut values = pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let first = values.next();
+    match values.next() {
+        Some(_) => Err(ApiError::bad_request(format!("`{name}` given more than once"))),
+        None => Ok(first),
+    }
 }
 
 pub fn uuid(text: &str) -> Result<Uuid, ApiError> {
@@ -88,14 +114,7 @@ impl ListParams {
     /// Reads the listing parameters; unknown names are ignored (as upstream),
     /// a known name given twice is an error (which one was meant?).
     pub fn parse(pairs: &[(String, String)], key: &TokenKey) -> Result<ListParams, ApiError> {
-        let single = |name: &str| -> Result<Option<&str>, ApiError> {
-            let mut values = pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());
-            let first = values.next();
-            match values.next() {
-                Some(_) => Err(ApiError::bad_request(format!("`{name}` given more than once"))),
-                None => Ok(first),
-            }
-        };
+        let single = |name: &str| single(pairs, name);
         let topics = pairs
             .iter()
             .filter(|(k, _)| k == "topic")
@@ -228,6 +247,19 @@ mod tests {
         assert!(topic("gcn.notice+oversized").is_ok());
         for bad in ["", "..", "a/b", "../etc", "a b", "x';DROP TABLE messages;--", "+oversized", "a+b"] {
             assert!(topic(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn after_is_one_topic_name() {
+        let pairs = |items: &[(&str, &str)]| -> Vec<(String, String)> {
+            items.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        };
+        assert_eq!(after(&pairs(&[])).ok(), Some(None));
+        assert_eq!(after(&pairs(&[("after", "a.b+oversized")])).ok(), Some(Some("a.b+oversized".into())));
+        for bad in [&[("after", "")][..], &[("after", "a b")], &[("after", "a"), ("after", "b")]] {
+            let error = after(&pairs(bad)).expect_err("refused").to_string();
+            assert!(error.contains("`after`"), "{bad:?}: the message names the parameter: {error}");
         }
     }
 }

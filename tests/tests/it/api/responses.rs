@@ -2,6 +2,7 @@
 //! `response_size_bytes_max` (listings page earlier instead), however long
 //! the annotations or payloads it is built from, and annotation text taken
 //! from headers is bounded in the index row while the object keeps it whole.
+//! Topic lists (`/topics`, the browse index) page by topic name (`after`).
 
 use archiver::api::ApiLimits;
 use archiver::config::ServeLimits;
@@ -9,7 +10,7 @@ use archiver::record::{Header, Record};
 use uuid::Uuid;
 
 use super::endpoints::row;
-use super::{Call, PUBLIC, Server, message};
+use super::{Call, PUBLIC, READER, Server, message};
 
 const BOUND: u64 = 1 << 20;
 
@@ -22,8 +23,13 @@ fn bounded() -> ApiLimits {
 
 /// `GET path` (JSON or not) must be answered 200 within [`BOUND`] bytes.
 async fn check(server: &Server, path: &str, json: bool) -> super::Reply {
-    let call = if json { Call::get(path).json() } else { Call::get(path) };
-    let reply = server.call(call).await;
+    check_as(server, path, json, None).await
+}
+
+/// [`check`] with a bearer `token`.
+async fn check_as(server: &Server, path: &str, json: bool, token: Option<&str>) -> super::Reply {
+    let call = Call::get(path).token(token);
+    let reply = server.call(if json { call.json() } else { call }).await;
     assert_eq!(reply.status, 200, "{path} (json: {json}): {}", reply.text().chars().take(200).collect::<String>());
     assert!(
         reply.body.len() as u64 <= BOUND,
@@ -137,4 +143,80 @@ async fn api_index_rows_bound_annotation_text_and_objects_keep_it() {
         other => panic!("title annotation: {other:?}"),
     };
     assert_eq!(stored_title, 5000, "the object's annotations keep the whole title");
+}
+
+/// 6000 topics with names of about 240 bytes, some private and some
+/// `+oversized`: every listing of them (BSON ~1.4 MB, JSON ~2 MB, HTML
+/// ~3.5 MB) is over the bound. Followed page by page (`next` → `after`, or
+/// the browse index's link), each list stays within it and gives every
+/// topic the caller may read exactly once, in name order.
+#[tokio::test]
+async fn api_topic_lists_page_within_the_bound() {
+    let server = Server::start_with(bounded()).await;
+    let topics: Vec<String> = (0..6000)
+        .map(|i| {
+            let kind = if i % 10 == 0 { "private" } else { "public" };
+            let suffix = if i % 7 == 0 { "+oversized" } else { "" };
+            format!("{kind}.{i:05}.{}{suffix}", "t".repeat(230))
+        })
+        .collect();
+    let rows: Vec<_> = topics.iter().map(|t| row(Uuid::new_v4(), t, &format!("{t}/x.bson"), 10)).collect();
+    server.index.insert_batch(&rows).await.expect("rows");
+    let mut everything = topics.clone();
+    everything.sort();
+    let public: Vec<String> = everything.iter().filter(|t| t.starts_with("public.")).cloned().collect();
+    for (json, token, want) in [(false, None, &public), (true, None, &public), (false, Some(READER), &everything)] {
+        let (seen, pages) = topic_pages(&server, json, token).await;
+        assert!(pages > 1, "json {json}, token {token:?}: the list needs more than one page");
+        assert_eq!(&seen, want, "json {json}, token {token:?}: every readable topic once, in order");
+    }
+    let (seen, pages) = browse_index_pages(&server).await;
+    assert!(pages > 1, "the browse index needs more than one page");
+    assert_eq!(seen, public, "browse index: every public topic once, in order");
+    for path in ["/topics?after=a%20b", "/topics?after=", "/?after=..", "/topics?after=a&after=b"] {
+        let reply = server.get(path).await;
+        assert_eq!(reply.status, 400, "{path}: {}", reply.text());
+        assert!(reply.text().contains("`after`"), "{path}: the answer names the parameter: {}", reply.text());
+    }
+}
+
+/// The topics `/topics` lists, page by page, and how many pages it took.
+async fn topic_pages(server: &Server, json: bool, token: Option<&str>) -> (Vec<String>, usize) {
+    let mut seen = Vec::new();
+    let mut path = "/topics".to_owned();
+    for pages in 1..=50 {
+        let reply = check_as(server, &path, json, token).await;
+        let (names, next): (Vec<String>, _) = if json {
+            let v = reply.json();
+            let topics = v["topics"].as_array().expect("topics");
+            (topics.iter().map(|t| t["topic"].as_str().expect("topic").to_owned()).collect(), v["next"].clone())
+        } else {
+            let doc = reply.bson();
+            let topics = doc.get_array("topics").expect("topics");
+            let next = doc.get_str("next").map_or(serde_json::Value::Null, |n| n.into());
+            (topics.iter().map(|t| t.as_str().expect("topic name").to_owned()).collect(), next)
+        };
+        assert!(!names.is_empty(), "json {json}: a page lists at least one topic");
+        seen.extend(names);
+        let Some(next) = next.as_str() else { return (seen, pages) };
+        assert_eq!(seen.last().map(String::as_str), Some(next), "`next` is the last topic sent");
+        // `+` would read back as a space.
+        path = format!("/topics?after={}", next.replace('+', "%2B"));
+    }
+    panic!("/topics (json: {json}) did not end within 50 pages");
+}
+
+/// The topics the browse index links to, page by page, and how many pages.
+async fn browse_index_pages(server: &Server) -> (Vec<String>, usize) {
+    let mut seen = Vec::new();
+    let mut path = "/".to_owned();
+    for pages in 1..=50 {
+        let html = check(server, &path, false).await.text();
+        let links = html.split("<a href=\"/browse/topic/").skip(1);
+        seen.extend(links.map(|link| link.split('"').next().expect("link").to_owned()));
+        let next = html.split("<a id=\"next\" href=\"").nth(1).and_then(|rest| rest.split('"').next());
+        let Some(next) = next else { return (seen, pages) };
+        path = next.to_owned();
+    }
+    panic!("the browse index did not end within 50 pages");
 }
