@@ -12,4 +12,5 @@ pub mod pipeline;
 pub mod record;
 pub mod source;
 pub mod store;
+pub mod telemetry;
 pub mod topics;

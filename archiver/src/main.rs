@@ -111,7 +111,7 @@ fn run_inspect(file: &PathBuf, json: bool, check: bool) -> anyhow::Result<ExitCo
 fn run_archiver(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let config = config::load(args)?;
     // Before any Kafka client exists: librdkafka takes its log level from it.
-    archiver::ops::logging::init(config.observability.log_format, "info");
+    archiver::telemetry::logging::init(config.observability.log_format, "info");
     let runtime = new_runtime()?;
     let ran = runtime.block_on(archiver::ops::run::run(&config, archiver::ops::run::signal()));
     // A final commit that timed out may still be waiting on a blocking
@@ -139,7 +139,7 @@ fn run_serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         stdout::print(&config.render_masked())?;
         return Ok(ExitCode::SUCCESS);
     }
-    archiver::ops::logging::init(config.log_format, "info");
+    archiver::telemetry::logging::init(config.log_format, "info");
     let runtime = new_runtime()?;
     runtime.block_on(archiver::api::serve(&config, archiver::ops::run::signal()))?;
     tracing::info!("stopped");

@@ -5,8 +5,8 @@
 
 use anyhow::{Context as _, bail};
 use archiver::config::{MetricsAddr, RunArgs, load_from};
-use archiver::ops::metrics::TopicTotals;
 use archiver::source::KafkaConnection;
+use archiver::telemetry::metrics::TopicTotals;
 use mockhop::expect::{ArchiveRules, expect};
 use mockhop::{StreamOptions, generate, produce, verify};
 use rdkafka::mocking::MockCluster;

@@ -11,6 +11,7 @@
 
 mod avro;
 mod dice;
+mod draft;
 mod duplicates;
 mod headers;
 pub mod labels;

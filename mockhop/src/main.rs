@@ -189,7 +189,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Expect { stream, rules } => print_expectation(&expectation(&stream, &rules)?)?,
         Command::Verify { stream, rules, archive } => return verify_archive(&stream, &rules, &archive),
         Command::Demo { dir, seed, count } => {
-            archiver::ops::logging::init(archiver::ops::logging::LogFormat::Text, "warn");
+            archiver::telemetry::logging::init(archiver::telemetry::logging::LogFormat::Text, "warn");
             demo::run(&dir, seed, count)?;
         }
         Command::PutCeiling { stream, store, concurrency, create_bucket } => {

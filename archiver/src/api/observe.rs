@@ -13,8 +13,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, ApiState};
-use crate::ops::metrics::escape_label;
-use crate::ops::server::PROMETHEUS_CONTENT_TYPE;
+use crate::telemetry::metrics::PROMETHEUS_CONTENT_TYPE;
+use crate::telemetry::metrics::escape_label;
 
 /// Requests and their total time, per (route, method, status). Routes are
 /// the fixed route templates, so the map is bounded by routes × methods ×

@@ -4,8 +4,8 @@ use super::file::{
     BackendsSection, KafkaSection, Layer, ObservabilitySection, PipelineSection, RunSection, TopicsSection,
 };
 use super::value::{Membership, MetricsAddr, TopicMode, parse_setting};
-use crate::ops::logging::LogFormat;
 use crate::source::SecurityProtocol;
+use crate::telemetry::logging::LogFormat;
 use std::path::PathBuf;
 
 /// Help text listing where settings come from; for `after_help`.

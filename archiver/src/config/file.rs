@@ -7,8 +7,8 @@
 
 use super::ConfigError;
 use super::value::{Membership, MetricsAddr, TopicMode, text};
-use crate::ops::logging::LogFormat;
 use crate::source::SecurityProtocol;
+use crate::telemetry::logging::LogFormat;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

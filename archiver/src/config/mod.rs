@@ -18,23 +18,19 @@ pub mod auth_toml;
 mod credentials;
 mod env;
 mod file;
-pub mod hopauth;
 mod render;
 mod resolve;
-pub mod scram;
-mod selection;
 mod serve;
 mod value;
 
+pub use crate::source::{Credential, TopicSelection};
 pub use args::{RunArgs, SOURCES_HELP};
-pub use hopauth::{HopauthClient, HopauthTopic, TopicsError, fetch_archivable};
-pub use selection::{INTERNAL_TOPIC_PREFIX, select_topics, wanted_but_invisible};
 pub use serve::{ServeArgs, ServeConfig, ServeLimits, load_serve, load_serve_from, serve_defaults};
 pub use value::{Membership, MetricsAddr, TopicMode};
 
-use crate::index::mask_password;
-use crate::ops::logging::LogFormat;
 use crate::source::KafkaConnection;
+use crate::telemetry::logging::LogFormat;
+use crate::telemetry::redact::mask_password;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -85,20 +81,6 @@ pub enum ConfigError {
     Incomplete(String),
 }
 
-/// A username and password (a Hopskotch SCRAM credential). `Debug` masks
-/// the password.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credential {
-    pub username: String,
-    pub password: String,
-}
-
-impl fmt::Debug for Credential {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credential").field("username", &self.username).field("password", &"***").finish()
-    }
-}
-
 /// Where the Kafka credential was found, for `archiver config` and logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CredentialSource {
@@ -108,20 +90,6 @@ pub enum CredentialSource {
     Environment,
     /// An entry of hop's auth.toml.
     AuthFile(PathBuf),
-}
-
-/// Which topics to archive; see [`select_topics`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TopicSelection {
-    /// Every topic the credential can see, minus `__*` internals and topics
-    /// matching a veto pattern (exact names or globs with `*`).
-    All { veto: Vec<String> },
-    /// These topics, as far as they exist, minus those matching a veto
-    /// pattern: the veto always applies.
-    Explicit { names: Vec<String>, veto: Vec<String> },
-    /// The topics hopauth marks `archivable` (`GET {url}/v1/topics`), minus
-    /// the veto patterns; `credential` signs the request (SCRAM-SHA-512).
-    Hopauth { url: String, veto: Vec<String>, credential: Option<Credential> },
 }
 
 /// The effective configuration of `archiver run`.

@@ -9,7 +9,7 @@ use super::file::{
 };
 use super::value::{MetricsAddr, TopicMode};
 use super::{Credential, CredentialSource, RunConfig, TopicSelection, env};
-use crate::index::mask_password;
+use crate::telemetry::redact::mask_password;
 
 /// What every secret is shown as.
 pub(super) const MASK: &str = "***";

@@ -11,8 +11,8 @@ use super::{
     Backends, ConfigError, Credential, KafkaSettings, ObservabilitySettings, PipelineSettings, RunConfig, RunControl,
     TopicSelection, TopicSettings, defaults,
 };
-use crate::index::mask_password;
 use crate::source::{KafkaConnection, SecurityProtocol};
+use crate::telemetry::redact::mask_password;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 

@@ -8,8 +8,9 @@ use super::file::{self, BackendsSection, Layer, ObservabilitySection, PipelineSe
 use super::resolve::{backends, out_of_range, patterns, ranged};
 use super::value::parse_setting;
 use super::{Backends, ConfigError, env};
-use crate::index::{PAGE_ROWS_MAX, mask_password};
-use crate::ops::logging::LogFormat;
+use crate::index::PAGE_ROWS_MAX;
+use crate::telemetry::logging::LogFormat;
+use crate::telemetry::redact::mask_password;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;

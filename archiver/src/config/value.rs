@@ -2,8 +2,8 @@
 //! flag, or a TOML string. One parser per type, so `ARCHIVER_IN_FLIGHT_MAX=x`
 //! and `--in-flight-max x` fail with the same words.
 
-use crate::ops::logging::LogFormat;
 use crate::source::SecurityProtocol;
+use crate::telemetry::logging::LogFormat;
 use clap::ValueEnum;
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -60,7 +60,7 @@ impl PgIndex {
             .connect_with(options)
             .await
             .map_err(pg_error)?;
-        Ok(Self { pool, url: super::mask_password(url) })
+        Ok(Self { pool, url: crate::telemetry::redact::mask_password(url) })
     }
 }
 

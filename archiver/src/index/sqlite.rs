@@ -67,7 +67,7 @@ impl SqliteIndex {
             file_pool(options).await?
         };
         migrate(&pool).await?;
-        Ok(Self { pool, url: super::mask_password(url) })
+        Ok(Self { pool, url: crate::telemetry::redact::mask_password(url) })
     }
 }
 

@@ -1,10 +1,11 @@
-//! Operator tools behind the `archiver` subcommands, and what `archiver run`
-//! exposes to operators: metrics, the liveness file, logs.
+//! The application layer: the wiring of `archiver run` over every other
+//! module, and the operator tools behind the `archiver` subcommands
+//! (inspect, the liveness file, the `/metrics` endpoint).
+//!
+//! Architecture Invariant: nothing else in the crate imports `ops`.
 
 pub mod inspect;
 pub mod liveness;
-pub mod logging;
-pub mod metrics;
 pub mod run;
 pub mod server;
 pub mod stdout;

@@ -3,13 +3,13 @@
 
 use crate::config::{Membership, RunConfig};
 use crate::index::{self, IndexError};
-use crate::ops::metrics::Metrics;
 use crate::ops::{liveness, server};
 use crate::pipeline::{self, Context, RunLimits, RunSummary};
 use crate::source::SourceError;
 use crate::source::kafka::{KafkaSource, KafkaSourceOptions};
 use crate::source::selector::ConfiguredSelector;
 use crate::store::{self, StoreError};
+use crate::telemetry::metrics::Metrics;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -16,10 +16,7 @@ use futures::FutureExt as _;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use super::metrics::Metrics;
-
-/// The content type Prometheus expects for the text exposition format.
-pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+use crate::telemetry::metrics::Metrics;
 
 /// A scrape that takes longer than this is answered 408 rather than left to
 /// pile up tasks; rendering takes microseconds, so only a stuck peer hits it.
@@ -76,7 +73,8 @@ pub(crate) async fn run(listener: TcpListener, app: Router, shutdown: impl Futur
 }
 
 async fn render_metrics(State(metrics): State<Arc<Metrics>>) -> Response {
-    ([(header::CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)], metrics.render_prometheus()).into_response()
+    ([(header::CONTENT_TYPE, crate::telemetry::metrics::PROMETHEUS_CONTENT_TYPE)], metrics.render_prometheus())
+        .into_response()
 }
 
 async fn request_timeout(request: Request, next: Next) -> Response {

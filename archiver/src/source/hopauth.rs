@@ -9,7 +9,7 @@
 
 use super::Credential;
 use super::scram::{ClientFinal, ScramClient, ScramHash};
-use crate::index::mask_password;
+use crate::telemetry::redact::mask_password;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use reqwest::StatusCode;

@@ -10,8 +10,8 @@
 
 use super::{Delivered, MessageSource, PartitionId, Position, SourceError};
 use crate::index::TimestampType;
-use crate::ops::metrics::Metrics;
 use crate::record::{Header, Key, Message};
+use crate::telemetry::metrics::Metrics;
 use async_trait::async_trait;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};

@@ -94,3 +94,17 @@ impl KafkaConnection {
         config
     }
 }
+
+/// A username and password (a Hopskotch SCRAM credential). `Debug` masks
+/// the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub username: String,
+    pub password: String,
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential").field("username", &self.username).field("password", &"***").finish()
+    }
+}

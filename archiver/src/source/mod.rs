@@ -6,12 +6,17 @@
 //! `memory.rs` (a deterministic in-process model of partitions, offsets,
 //! commits and redelivery, for tests).
 
+mod hopauth;
 pub mod kafka;
 mod kafka_connection;
 pub mod memory;
+pub mod scram;
+mod selection;
 pub mod selector;
 
-pub use kafka_connection::{KafkaConnection, SecurityProtocol};
+pub use hopauth::{HopauthClient, HopauthTopic, TopicsError, fetch_archivable};
+pub use kafka_connection::{Credential, KafkaConnection, SecurityProtocol};
+pub use selection::{INTERNAL_TOPIC_PREFIX, TopicSelection, select_topics, wanted_but_invisible};
 
 use crate::index::TimestampType;
 use crate::record::Message;

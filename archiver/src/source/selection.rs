@@ -2,10 +2,24 @@
 //! configured [`TopicSelection`], the broker's topic list and (in hopauth
 //! mode) hopauth's topic list, so the refresh timer and the tests share it.
 
-use super::TopicSelection;
+use super::Credential;
 use super::hopauth::HopauthTopic;
 use crate::topics::matches_any;
 use std::collections::BTreeSet;
+
+/// Which topics to archive; see [`select_topics`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicSelection {
+    /// Every topic the credential can see, minus `__*` internals and topics
+    /// matching a veto pattern (exact names or globs with `*`).
+    All { veto: Vec<String> },
+    /// These topics, as far as they exist, minus those matching a veto
+    /// pattern: the veto always applies.
+    Explicit { names: Vec<String>, veto: Vec<String> },
+    /// The topics hopauth marks `archivable` (`GET {url}/v1/topics`), minus
+    /// the veto patterns; `credential` signs the request (SCRAM-SHA-512).
+    Hopauth { url: String, veto: Vec<String>, credential: Option<Credential> },
+}
 
 /// Kafka's internal topics (`__consumer_offsets`, `__transaction_state`, …)
 /// start with this and are never archived.

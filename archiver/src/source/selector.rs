@@ -1,7 +1,7 @@
 //! The configured topic selection, as the Kafka source's [`TopicSelector`].
 
 use super::kafka::TopicSelector;
-use crate::config::{TopicSelection, fetch_archivable, select_topics, wanted_but_invisible};
+use super::{TopicSelection, fetch_archivable, select_topics, wanted_but_invisible};
 use async_trait::async_trait;
 
 /// Applies a [`TopicSelection`] to the broker's visible topics, asking

@@ -417,18 +417,5 @@ fn parse_bool(url: &str, value: &str) -> Result<bool, StoreError> {
 }
 
 fn invalid_url(url: &str, reason: String) -> StoreError {
-    StoreError::InvalidUrl { url: redact_url(url), reason }
-}
-
-/// `url` with any `user:password@` part replaced, so errors never carry secrets.
-fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    let authority_start = scheme_end + 3;
-    let authority_end = url[authority_start..].find(['/', '?', '#']).map_or(url.len(), |i| authority_start + i);
-    match url[authority_start..authority_end].rfind('@') {
-        Some(at) => format!("{}***@{}", &url[..authority_start], &url[authority_start + at + 1..]),
-        None => url.to_owned(),
-    }
+    StoreError::InvalidUrl { url: crate::telemetry::redact::mask_password(url), reason }
 }

@@ -92,6 +92,9 @@ struct ProgressMark {
     archived: u64,
 }
 
+/// The content type Prometheus expects for the text exposition format.
+pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
 /// The archiver's counters. Cheap to update from many tasks.
 #[derive(Debug, Default)]
 pub struct Metrics {

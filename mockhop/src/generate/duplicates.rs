@@ -5,9 +5,9 @@
 use archiver::record::{Header, HeaderValue, Message};
 
 use super::dice::Dice;
+use super::draft::Draft;
 use super::labels;
 use super::payloads;
-use super::stream::Draft;
 use crate::Delivery;
 
 /// The longest cursor-reset replay, in deliveries.

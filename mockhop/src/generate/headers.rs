@@ -5,7 +5,6 @@ use archiver::record::Header;
 
 use super::dice::Dice;
 use super::labels;
-use super::payloads::PayloadKind;
 
 /// Who produced a fresh message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,19 +29,6 @@ impl Era {
             Era::V08 => labels::ERA_08,
             Era::External => labels::ERA_EXTERNAL,
             Era::NonHop => labels::ERA_NON_HOP,
-        }
-    }
-
-    /// Whether this producer can send `kind`: pre-0.6 hop knew only JSON,
-    /// VOEvent and circulars, GCN notices came with 0.10, only non-hop
-    /// producers send null values, and placeholders carry only themselves.
-    pub(crate) fn carries(self, kind: PayloadKind) -> bool {
-        match self {
-            Era::Pre06 => matches!(kind, PayloadKind::Json | PayloadKind::VoEvent | PayloadKind::Circular),
-            Era::V06 => !matches!(kind, PayloadKind::GcnNotice | PayloadKind::Null),
-            Era::V08 => kind != PayloadKind::Null,
-            Era::External => false,
-            Era::NonHop => true,
         }
     }
 

@@ -35,6 +35,19 @@ pub enum PayloadKind {
 }
 
 impl PayloadKind {
+    /// Whether a producer of `era` can send this kind: pre-0.6 hop knew only
+    /// JSON, VOEvent and circulars, GCN notices came with 0.10, only non-hop
+    /// producers send null values, and placeholders carry only themselves.
+    pub(crate) fn sent_by(self, era: Era) -> bool {
+        match era {
+            Era::Pre06 => matches!(self, PayloadKind::Json | PayloadKind::VoEvent | PayloadKind::Circular),
+            Era::V06 => !matches!(self, PayloadKind::GcnNotice | PayloadKind::Null),
+            Era::V08 => self != PayloadKind::Null,
+            Era::External => false,
+            Era::NonHop => true,
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             PayloadKind::Json => labels::PAYLOAD_JSON,
@@ -102,7 +115,7 @@ pub(crate) fn json_alert(dice: &mut Dice, now: i64, target: usize) -> Vec<u8> {
 }
 
 /// The pre-0.6 envelope `{"format", "content"}`, where `"blob"` meant JSON.
-/// Only JSON, VOEvent and circulars existed then ([`Era::carries`]).
+/// Only JSON, VOEvent and circulars existed then ([`PayloadKind::sent_by`]).
 fn envelope(kind: PayloadKind, dice: &mut Dice, now: i64, target: usize) -> Vec<u8> {
     let wrap = |format: &str, content: Value| dumps(&json!({"format": format, "content": content}));
     match kind {

@@ -4,6 +4,7 @@
 use archiver::record::{Key, Message};
 
 use super::dice::Dice;
+use super::draft::Draft;
 use super::duplicates::{History, is_client_id};
 use super::headers::{Era, Parts, user_headers};
 use super::labels;
@@ -12,13 +13,6 @@ use super::profiles::Profile;
 use super::timestamps::Clock;
 use super::topics;
 use crate::{Delivery, StreamOptions};
-
-/// A delivery before it has its place in the stream.
-pub(crate) struct Draft {
-    pub message: Message,
-    pub partition_hint: u32,
-    pub labels: Vec<&'static str>,
-}
 
 /// A fresh message's value and where it goes.
 struct Content {
@@ -150,7 +144,7 @@ impl<'a> Stream<'a> {
             return Content { payload, format: "external", topics: topics::EXTERNAL, near_limit: false };
         }
         let kind =
-            self.dice.choose_where(&self.profile.payloads, |kind| era.carries(kind)).unwrap_or(PayloadKind::Json);
+            self.dice.choose_where(&self.profile.payloads, |kind| kind.sent_by(era)).unwrap_or(PayloadKind::Json);
         labels.push(kind.label());
         if era == Era::Pre06 {
             labels.push(labels::PAYLOAD_ENVELOPE);

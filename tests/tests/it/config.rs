@@ -11,12 +11,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use archiver::config::{
-    self, Credential, CredentialSource, HopauthTopic, Membership, RunArgs, RunConfig, ServeArgs, ServeConfig,
-    TopicSelection, TopicsError, select_topics, wanted_but_invisible,
+use archiver::config::{self, CredentialSource, Membership, RunArgs, RunConfig, ServeArgs, ServeConfig};
+use archiver::source::{
+    Credential, HopauthTopic, SecurityProtocol, TopicSelection, TopicsError, fetch_archivable, select_topics,
+    wanted_but_invisible,
 };
-use archiver::ops::logging::LogFormat;
-use archiver::source::SecurityProtocol;
+use archiver::telemetry::logging::LogFormat;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::{Parser, Subcommand};
@@ -847,7 +847,7 @@ fn credential(password: &str) -> Credential {
 async fn hopauth_scram_handshake_and_topic_list() {
     let server = hopauth_with(ScramServer::new("archiver-user", "right-password")).await;
     let url = format!("{}/api/", server.uri());
-    let topics = config::fetch_archivable(&url, Some(&credential("right-password"))).await.unwrap();
+    let topics = fetch_archivable(&url, Some(&credential("right-password"))).await.unwrap();
     assert_eq!(
         topics,
         vec![
@@ -869,7 +869,7 @@ async fn hopauth_scram_handshake_and_topic_list() {
 async fn hopauth_wrong_password_is_an_auth_error() {
     let server = hopauth_with(ScramServer::new("archiver-user", "right-password")).await;
     let url = format!("{}/api", server.uri());
-    let err = config::fetch_archivable(&url, Some(&credential("wrong-password"))).await.unwrap_err();
+    let err = fetch_archivable(&url, Some(&credential("wrong-password"))).await.unwrap_err();
     assert!(matches!(err, TopicsError::Auth { .. }), "{err:?}");
     assert!(!err.is_transient());
     let text = err.to_string();
@@ -881,18 +881,18 @@ async fn hopauth_impostor_signature_is_refused() {
     let impostor = ScramServer { impostor: true, ..ScramServer::new("archiver-user", "right-password") };
     let server = hopauth_with(impostor).await;
     let url = format!("{}/api", server.uri());
-    let err = config::fetch_archivable(&url, Some(&credential("right-password"))).await.unwrap_err();
+    let err = fetch_archivable(&url, Some(&credential("right-password"))).await.unwrap_err();
     assert!(err.to_string().contains("signature is wrong"), "{err}");
 }
 
 #[tokio::test]
 async fn hopauth_server_error_is_transient() {
     let server = hopauth_with(ResponseTemplate::new(500).set_body_string("boom")).await;
-    let err = config::fetch_archivable(&format!("{}/api", server.uri()), None).await.unwrap_err();
+    let err = fetch_archivable(&format!("{}/api", server.uri()), None).await.unwrap_err();
     assert!(matches!(err, TopicsError::Status { status: 500, .. }), "{err:?}");
     assert!(err.is_transient());
     let forbidden = hopauth_with(ResponseTemplate::new(403)).await;
-    let err = config::fetch_archivable(&format!("{}/api", forbidden.uri()), None).await.unwrap_err();
+    let err = fetch_archivable(&format!("{}/api", forbidden.uri()), None).await.unwrap_err();
     assert!(matches!(err, TopicsError::Status { status: 403, .. }) && !err.is_transient(), "{err:?}");
 }
 
@@ -900,7 +900,7 @@ async fn hopauth_server_error_is_transient() {
 async fn hopauth_malformed_json_is_an_error() {
     for body in ["<html>not json</html>", "{\"name\": \"x\"}", "[{\"archivable\": true}]"] {
         let server = hopauth_with(ResponseTemplate::new(200).set_body_string(body)).await;
-        let err = config::fetch_archivable(&format!("{}/api", server.uri()), None).await.unwrap_err();
+        let err = fetch_archivable(&format!("{}/api", server.uri()), None).await.unwrap_err();
         assert!(matches!(err, TopicsError::Malformed { .. }), "{body}: {err:?}");
     }
 }
@@ -908,7 +908,7 @@ async fn hopauth_malformed_json_is_an_error() {
 #[tokio::test]
 async fn hopauth_without_credential_sends_no_authorization() {
     let server = hopauth_with(ResponseTemplate::new(200).set_body_raw(TOPICS_JSON, "application/json")).await;
-    let topics = config::fetch_archivable(&format!("{}/api", server.uri()), None).await.unwrap();
+    let topics = fetch_archivable(&format!("{}/api", server.uri()), None).await.unwrap();
     assert_eq!(topics.len(), 3);
     let requests = server.received_requests().await.unwrap();
     assert!(requests.iter().all(|r| r.headers.get("authorization").is_none()));
@@ -916,7 +916,7 @@ async fn hopauth_without_credential_sends_no_authorization() {
 
 #[tokio::test]
 async fn hopauth_unreachable_is_transient_and_masks_the_url() {
-    let err = config::fetch_archivable("http://user:url-Secret@127.0.0.1:9/api", None).await.unwrap_err();
+    let err = fetch_archivable("http://user:url-Secret@127.0.0.1:9/api", None).await.unwrap_err();
     assert!(matches!(err, TopicsError::Unavailable { .. }) && err.is_transient(), "{err:?}");
     assert!(!err.to_string().contains("url-Secret"), "{err}");
 }

@@ -886,7 +886,7 @@ fn mask_password_hides_every_password() {
         ("not a url", "not a url"),
     ];
     for (url, want) in cases {
-        assert_eq!(index::mask_password(url), want, "mask_password({url:?})");
+        assert_eq!(archiver::telemetry::redact::mask_password(url), want, "mask_password({url:?})");
     }
 }
 

@@ -5,6 +5,7 @@
 //! (`make test` does this); see [`support::service`].
 
 mod api;
+mod architecture;
 mod config;
 mod identity;
 mod index;

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use archiver::ops::liveness::spawn_liveness;
-use archiver::ops::logging::{self, LogFormat};
-use archiver::ops::metrics::{LATENCY_BUCKETS, Metrics, TopicTotals};
 use archiver::ops::server::serve_metrics;
+use archiver::telemetry::logging::{self, LogFormat};
+use archiver::telemetry::metrics::{LATENCY_BUCKETS, Metrics, TopicTotals};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;

@@ -75,11 +75,11 @@ fn a_conflict_row_records_the_claimed_uuid() {
 
 use crate::twisted::{Twist, Twisted};
 use archiver::index::Index;
-use archiver::ops::metrics::Metrics;
 use archiver::pipeline::{Context, RunLimits, RunSummary, run};
 use archiver::source::memory::{MemoryLog, MemorySource};
 use archiver::source::{Delivered, MessageSource, Position, SourceError};
 use archiver::store::{MemoryStore, ObjectStore, PutOutcome, StoreError};
+use archiver::telemetry::metrics::Metrics;
 use bytes::Bytes;
 use mockhop::expect::{ArchiveRules, Expectation, expect};
 use mockhop::{Delivery, StreamOptions};

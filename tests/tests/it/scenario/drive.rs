@@ -5,12 +5,12 @@
 
 use super::spec::Scenario;
 use archiver::index::{Index, MemoryIndex};
-use archiver::ops::metrics::Metrics;
 use archiver::pipeline::{Context, RunError, RunLimits, RunSummary, run};
 use archiver::record::Message;
 use archiver::source::memory::MemoryLog;
 use archiver::source::{MessageSource, SourceError};
 use archiver::store::{MemoryStore, ObjectStore};
+use archiver::telemetry::metrics::Metrics;
 use futures::future::BoxFuture;
 use hop_archiver_tests::fault_index::FaultIndex;
 use hop_archiver_tests::fault_source::{CommitAudit, FaultSource};
