@@ -23,7 +23,7 @@ pub fn object_key(topic: &str, timestamp_ms: i64, uuid: Uuid) -> String {
 /// Proleptic Gregorian (year, month, day) of a day count since 1970-01-01,
 /// valid for every `i64` day count a millisecond timestamp can produce.
 /// Howard Hinnant's `civil_from_days`.
-pub(crate) fn civil_date(days: i64) -> (i64, u32, u32) {
+pub fn civil_date(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097); // [0, 146096]

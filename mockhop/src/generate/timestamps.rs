@@ -85,19 +85,12 @@ pub(crate) struct Civil {
 }
 
 impl Civil {
-    /// From Unix milliseconds (Howard Hinnant's `civil_from_days`).
+    /// From Unix milliseconds, with the archiver's own calendar (the one
+    /// its object keys use).
     pub(crate) fn from_ms(ms: i64) -> Civil {
         let days = ms.div_euclid(DAY_MS);
         let in_day = ms.rem_euclid(DAY_MS);
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-        let year = yoe + era * 400 + i64::from(month <= 2);
+        let (year, month, day) = archiver::identity::civil_date(days);
         let part = |unit: i64, modulo: i64| ((in_day / unit) % modulo) as u32;
         Civil {
             year,
