@@ -45,9 +45,7 @@ pub async fn messages(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let principal = state.access.principal(&headers)?;
-    let params = ListParams::parse(&params::query_pairs(query.as_deref())?, &state.tokens)?;
-    let topics = readable_topics(&state, principal, &params.topics).await?;
+    let (params, topics) = requested(&state, query.as_deref(), &headers).await?;
     list(&state, &params, topics, wants_json(&headers)).await
 }
 
@@ -57,9 +55,7 @@ pub async fn count(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let principal = state.access.principal(&headers)?;
-    let params = ListParams::parse(&params::query_pairs(query.as_deref())?, &state.tokens)?;
-    let topics = readable_topics(&state, principal, &params.topics).await?;
+    let (params, topics) = requested(&state, query.as_deref(), &headers).await?;
     let count = match topics.is_empty() {
         true => 0,
         false => state.index.count(&query_for(&params, topics, 1, None, false)).await?,
@@ -151,6 +147,19 @@ pub(super) fn readable_stats<'a>(
         .iter()
         .filter(move |s| after.is_none_or(|after| s.topic.as_str() > after))
         .filter(move |s| state.access.may(principal, Permission::Read, &s.topic))
+}
+
+/// What a `/messages` or `/messages/count` request asks for: its parameters
+/// and the topics it covers, each one readable by the caller.
+async fn requested(
+    state: &ApiState,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<(ListParams, Vec<String>), ApiError> {
+    let principal = state.access.principal(headers)?;
+    let params = ListParams::parse(&params::query_pairs(query)?, &state.tokens)?;
+    let topics = readable_topics(state, principal, &params.topics).await?;
+    Ok((params, topics))
 }
 
 /// The topics a multi-topic request covers. Named topics must all be
