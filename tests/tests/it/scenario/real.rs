@@ -215,4 +215,5 @@ backend_tests! {
     odd_headers => "odd-headers",
     crash_before_commit => "crash-before-commit",
     old_clients => "old-clients",
+    s3_faults => "s3-faults",
 }
