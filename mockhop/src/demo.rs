@@ -4,7 +4,7 @@
 //! (a directory of objects and a SQLite index).
 
 use anyhow::{Context as _, bail};
-use archiver::config::{MetricsAddr, RunArgs, load_from};
+use archiver::config::{BackendsArgs, KafkaArgs, MetricsAddr, ObservabilityArgs, RunArgs, StopArgs, load_from};
 use archiver::source::KafkaConnection;
 use archiver::telemetry::metrics::TopicTotals;
 use mockhop::expect::{ArchiveRules, expect};
@@ -45,13 +45,18 @@ async fn demo(dir: &Path, seed: u64, count: usize) -> anyhow::Result<()> {
 
     step("archiving with `archiver run --until-eos` (the first consumer-group join takes a few seconds)");
     let args = RunArgs {
-        kafka_brokers: Some(brokers),
-        kafka_group_id: Some("demo".into()),
-        kafka_session_timeout_ms: Some(6000),
-        index_url: Some(format!("sqlite://{}", dir.join("index.db").display())),
-        store_url: Some(format!("file://{}", dir.join("objects").display())),
-        metrics_addr: Some(MetricsAddr(None)),
-        until_eos: Some(true),
+        kafka: KafkaArgs {
+            kafka_brokers: Some(brokers),
+            kafka_group_id: Some("demo".into()),
+            kafka_session_timeout_ms: Some(6000),
+            ..KafkaArgs::default()
+        },
+        backends: BackendsArgs {
+            index_url: Some(format!("sqlite://{}", dir.join("index.db").display())),
+            store_url: Some(format!("file://{}", dir.join("objects").display())),
+        },
+        observability: ObservabilityArgs { metrics_addr: Some(MetricsAddr(None)), ..ObservabilityArgs::default() },
+        stop: StopArgs { until_eos: Some(true), ..StopArgs::default() },
         ..RunArgs::default()
     };
     let config = load_from(&args, &BTreeMap::new())?;

@@ -1,130 +1,336 @@
-//! The shape every configuration source is read into: [`Layer`], one
-//! optional value per key, grouped in the TOML file's sections. The config
-//! file, the environment and the flags each become a `Layer`; they are
-//! stacked with [`Layer::or`] (higher precedence first), and `archiver
-//! config` writes the effective values back out in the same shape, so its
-//! output is itself a valid config file.
+//! Every setting, declared once, and the shape every configuration source
+//! is read into: [`Layer`], one optional value per key, grouped in the TOML
+//! file's sections. The config file, the environment and the flags each
+//! become a `Layer`; they are stacked with [`Layer::or`] (higher precedence
+//! first), and `archiver config` writes the effective values back out in the
+//! same shape, so its output is itself a valid config file.
 
 use super::ConfigError;
-use super::value::{Membership, MetricsAddr, TopicMode, text};
+use super::env::Env;
+use super::value::{FlagValue, Membership, MetricsAddr, TopicMode, parse_setting, text};
 use crate::source::SecurityProtocol;
 use crate::telemetry::logging::LogFormat;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// Declares a section: every field optional, unknown keys rejected, and
-/// `or` taking each field from `self` unless it is unset.
+/// Declares a `[section]` of the file from its settings. Each setting is
+///
+/// ```text
+/// /// Help of the flag.
+/// #[arg(…)]              // optional: more clap attributes (value_name, alias…)
+/// #[serde(…)]            // optional: more serde attributes (`with = "text"`)
+/// key: Type => flag_name, "ARCHIVER_VARIABLE";
+/// ```
+///
+/// giving the TOML key `[section] key`, the flag `--flag-name` (parsed by
+/// [`parse_setting`], as the variable and the file are, so all fail with the
+/// same words), the variable, and the help text naming the variable. The
+/// settings are grouped into clap argument structs, which `RunArgs` and
+/// `ServeArgs` flatten under a help heading each; a group is the unit a
+/// command takes, so `serve` can take `--log-format` without `run`'s other
+/// `[observability]` flags. The macro writes the section struct (all keys
+/// optional, unknown keys rejected), `or`, the environment reading and, per
+/// group, the args struct and the flags-to-`Layer` step.
 macro_rules! section {
-    ($(#[$meta:meta])* $name:ident { $($(#[$field_meta:meta])* $field:ident: $ty:ty,)* }) => {
+    (
+        $(#[$meta:meta])*
+        [$layer_key:ident] $name:ident {
+            $(
+                $(#[doc = $group_doc:literal])*
+                $group:ident {
+                    $(
+                        $(#[doc = $doc:literal])*
+                        $(#[arg($($arg:tt)*)])*
+                        $(#[serde($($serde:tt)*)])*
+                        $key:ident: $ty:ty => $flag:ident, $env:literal;
+                    )*
+                }
+            )*
+        }
+    ) => {
         $(#[$meta])*
         #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
         #[serde(deny_unknown_fields)]
         pub struct $name {
-            $(
-                $(#[$field_meta])*
+            $($(
+                $(#[doc = $doc])*
+                $(#[serde($($serde)*)])*
                 #[serde(default, skip_serializing_if = "Option::is_none")]
-                pub $field: Option<$ty>,
-            )*
+                pub $key: Option<$ty>,
+            )*)*
         }
 
         impl $name {
             /// Each value from `self`, else from `lower`.
             pub fn or(self, lower: Self) -> Self {
-                Self { $($field: self.$field.or(lower.$field),)* }
+                Self { $($($key: self.$key.or(lower.$key),)*)* }
+            }
+
+            /// Every key the environment gives.
+            pub fn from_env(env: Env<'_>) -> Result<Self, ConfigError> {
+                Ok(Self { $($($key: env.get($env)?,)*)* })
             }
         }
+
+        $(
+            $(#[doc = $group_doc])*
+            #[derive(Debug, Clone, Default, clap::Args)]
+            pub struct $group {
+                $(
+                    #[arg(
+                        long,
+                        help = flag_help(concat!($($doc),*), $env),
+                        value_parser = parse_setting::< <$ty as FlagValue>::Item >,
+                    )]
+                    $(#[arg($($arg)*)])*
+                    pub $flag: Option<$ty>,
+                )*
+            }
+
+            impl FlagGroup for $group {
+                fn apply(&self, layer: &mut Layer) {
+                    $(layer.$layer_key.$key = self.$flag.clone().map(FlagValue::from_flag);)*
+                }
+            }
+        )*
     };
+}
+
+/// A group of flags: sets the keys its flags give.
+pub trait FlagGroup {
+    fn apply(&self, layer: &mut Layer);
+}
+
+/// The keys given by a command's flag groups (`RunArgs::layer`,
+/// `ServeArgs::layer`: each lists the groups it flattens).
+pub fn flags_layer(groups: &[&dyn FlagGroup]) -> Layer {
+    let mut layer = Layer::default();
+    for group in groups {
+        group.apply(&mut layer);
+    }
+    layer
+}
+
+/// A flag's help: its declared text, and the variable that sets it too.
+fn flag_help(doc: &str, env: &str) -> String {
+    format!("{} [env: {env}]", doc.trim().trim_end_matches('.'))
 }
 
 section! {
     /// `[kafka]`: the cluster and the consumer group.
-    KafkaSection {
-        brokers: String,
-        #[serde(with = "text")]
-        security_protocol: SecurityProtocol,
-        sasl_mechanism: String,
-        username: String,
-        ca_location: String,
-        group_id: String,
-        session_timeout_ms: u64,
-        #[serde(with = "text")]
-        membership: Membership,
-        auth_file: PathBuf,
+    [kafka] KafkaSection {
+        /// The cluster and the consumer group.
+        KafkaArgs {
+            /// Kafka bootstrap servers, host:port[,host:port...].
+            #[arg(value_name = "HOSTS")]
+            brokers: String => kafka_brokers, "ARCHIVER_KAFKA_BROKERS";
+            /// plaintext, ssl, sasl-plaintext or sasl-ssl [default: sasl-ssl with a credential, else plaintext].
+            #[arg(value_name = "PROTOCOL")]
+            #[serde(with = "text")]
+            security_protocol: SecurityProtocol => kafka_security_protocol, "ARCHIVER_KAFKA_SECURITY_PROTOCOL";
+            /// SASL mechanism [default: SCRAM-SHA-512].
+            #[arg(value_name = "MECHANISM")]
+            sasl_mechanism: String => kafka_sasl_mechanism, "ARCHIVER_KAFKA_SASL_MECHANISM";
+            /// Kafka username (the password comes from ARCHIVER_KAFKA_PASSWORD or auth.toml).
+            #[arg(value_name = "NAME")]
+            username: String => kafka_username, "ARCHIVER_KAFKA_USERNAME";
+            /// CA certificate file for TLS.
+            #[arg(value_name = "FILE")]
+            ca_location: String => kafka_ca_location, "ARCHIVER_KAFKA_CA_LOCATION";
+            /// Consumer group id [default: archiver].
+            #[arg(value_name = "ID")]
+            group_id: String => kafka_group_id, "ARCHIVER_KAFKA_GROUP_ID";
+            /// Consumer session timeout [default: 45000].
+            #[arg(value_name = "MS")]
+            session_timeout_ms: u64 => kafka_session_timeout_ms, "ARCHIVER_KAFKA_SESSION_TIMEOUT_MS";
+            /// group, or standalone: every partition, no group join, offsets still committed to the group [default: group].
+            #[arg(value_name = "MODE")]
+            #[serde(with = "text")]
+            membership: Membership => kafka_membership, "ARCHIVER_KAFKA_MEMBERSHIP";
+        }
+        /// Where the Kafka credential is looked up.
+        AuthFileArgs {
+            /// hop's auth.toml [default: $XDG_CONFIG_HOME/hop/auth.toml, else ~/.config/hop/auth.toml].
+            #[arg(value_name = "FILE")]
+            auth_file: PathBuf => auth_file, "ARCHIVER_AUTH_FILE";
+        }
     }
 }
 
 section! {
     /// `[topics]`: which topics to archive, and how often to look again.
-    TopicsSection {
-        #[serde(with = "text")]
-        select: TopicMode,
-        names: Vec<String>,
-        veto: Vec<String>,
-        hopauth_url: String,
-        hopauth_username: String,
-        refresh_interval_ms: u64,
+    [topics] TopicsSection {
+        /// Which topics to archive.
+        TopicsArgs {
+            /// all, explicit or hopauth [default: explicit with --topics, hopauth with --hopauth-url, else all].
+            #[arg(value_name = "MODE")]
+            #[serde(with = "text")]
+            select: TopicMode => topics_select, "ARCHIVER_TOPICS_SELECT";
+            /// These topics (comma-separated), minus the veto list.
+            #[arg(value_name = "NAMES")]
+            names: Vec<String> => topics, "ARCHIVER_TOPICS";
+            /// Topics never archived, whatever the selection: names or globs with `*` [default: sys.heartbeat].
+            #[arg(value_name = "PATTERNS")]
+            veto: Vec<String> => topics_veto, "ARCHIVER_TOPICS_VETO";
+            /// hopauth base URL; GET {url}/v1/topics tells which topics are archivable.
+            #[arg(value_name = "URL")]
+            hopauth_url: String => hopauth_url, "ARCHIVER_HOPAUTH_URL";
+            /// hopauth username [default: the Kafka credential].
+            #[arg(value_name = "NAME")]
+            hopauth_username: String => hopauth_username, "ARCHIVER_HOPAUTH_USERNAME";
+            /// How often the topic set is looked at again [default: 60000].
+            #[arg(value_name = "MS")]
+            refresh_interval_ms: u64 => topics_refresh_interval_ms, "ARCHIVER_TOPICS_REFRESH_INTERVAL_MS";
+        }
     }
 }
 
 section! {
     /// `[backends]`: where objects and index rows go.
-    BackendsSection {
-        index_url: String,
-        store_url: String,
+    [backends] BackendsSection {
+        /// Where objects and index rows go (`run` and `serve`).
+        BackendsArgs {
+            /// Index: postgres://… or sqlite://PATH [default: sqlite://./archive/index.db].
+            #[arg(visible_alias = "index", value_name = "URL")]
+            index_url: String => index_url, "ARCHIVER_INDEX_URL";
+            /// Object store: s3://BUCKET?endpoint=… or file://DIR [default: file://./archive/objects].
+            #[arg(visible_alias = "store", value_name = "URL")]
+            store_url: String => store_url, "ARCHIVER_STORE_URL";
+        }
     }
 }
 
 section! {
     /// `[pipeline]`: concurrency, batching, retries.
-    PipelineSection {
-        in_flight_max: u64,
-        batch_rows_max: u64,
-        batch_wait_ms: u64,
-        archive_test_messages: bool,
-        public_topics: Vec<String>,
-        retry_initial_backoff_ms: u64,
-        retry_max_backoff_ms: u64,
+    [pipeline] PipelineSection {
+        /// Concurrency, batching, retries.
+        PipelineArgs {
+            /// Object writes in flight at most, 1..=4096 [default: 64].
+            #[arg(value_name = "N")]
+            in_flight_max: u64 => in_flight_max, "ARCHIVER_IN_FLIGHT_MAX";
+            /// Index rows per batch at most, 1..=10000 [default: 500].
+            #[arg(value_name = "N")]
+            batch_rows_max: u64 => batch_rows_max, "ARCHIVER_BATCH_ROWS_MAX";
+            /// Longest wait before a partial index batch is written [default: 200].
+            #[arg(value_name = "MS")]
+            batch_wait_ms: u64 => batch_wait_ms, "ARCHIVER_BATCH_WAIT_MS";
+            /// Archive messages marked `_test` too [default: false].
+            #[arg(value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+            archive_test_messages: bool => archive_test_messages, "ARCHIVER_ARCHIVE_TEST_MESSAGES";
+            /// First retry delay after a transient error [default: 100].
+            #[arg(value_name = "MS")]
+            retry_initial_backoff_ms: u64 => retry_initial_backoff_ms, "ARCHIVER_RETRY_INITIAL_BACKOFF_MS";
+            /// Longest retry delay [default: 30000].
+            #[arg(value_name = "MS")]
+            retry_max_backoff_ms: u64 => retry_max_backoff_ms, "ARCHIVER_RETRY_MAX_BACKOFF_MS";
+        }
+        /// Which topics anyone may read (`run` marks their rows, `serve` serves them).
+        PublicTopicsArgs {
+            /// Topics readable without a credential: names or globs (comma-separated).
+            #[arg(value_name = "PATTERNS")]
+            public_topics: Vec<String> => public_topics, "ARCHIVER_PUBLIC_TOPICS";
+        }
     }
 }
 
 section! {
     /// `[observability]`: metrics, liveness, logs, progress.
-    ObservabilitySection {
-        #[serde(with = "text")]
-        metrics_addr: MetricsAddr,
-        liveness_file: PathBuf,
-        liveness_interval_ms: u64,
-        #[serde(with = "text")]
-        log_format: LogFormat,
-        progress_interval_ms: u64,
+    [observability] ObservabilitySection {
+        /// Metrics, liveness, progress.
+        ObservabilityArgs {
+            /// Where /metrics listens, or `none` [default: 127.0.0.1:9464].
+            #[arg(value_name = "ADDR")]
+            #[serde(with = "text")]
+            metrics_addr: MetricsAddr => metrics_addr, "ARCHIVER_METRICS_ADDR";
+            /// File touched on a timer while the archiver is healthy.
+            #[arg(value_name = "FILE")]
+            liveness_file: PathBuf => liveness_file, "ARCHIVER_LIVENESS_FILE";
+            /// How often the liveness file is refreshed [default: 10000].
+            #[arg(value_name = "MS")]
+            liveness_interval_ms: u64 => liveness_interval_ms, "ARCHIVER_LIVENESS_INTERVAL_MS";
+            /// How often a one-line progress summary is logged [default: 30000].
+            #[arg(value_name = "MS")]
+            progress_interval_ms: u64 => progress_interval_ms, "ARCHIVER_PROGRESS_INTERVAL_MS";
+        }
+        /// The log format (`run` and `serve`).
+        LogFormatArgs {
+            /// text or json [default: text].
+            #[arg(value_name = "FORMAT")]
+            #[serde(with = "text")]
+            log_format: LogFormat => log_format, "ARCHIVER_LOG_FORMAT";
+        }
     }
 }
 
 section! {
     /// `[run]`: when to stop (usually given as flags).
-    RunSection {
-        until_eos: bool,
-        max_messages: u64,
+    [run] RunSection {
+        /// When `archiver run` stops.
+        StopArgs {
+            /// Stop once every assigned partition is drained.
+            #[arg(value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+            until_eos: bool => until_eos, "ARCHIVER_UNTIL_EOS";
+            /// Stop after archiving this many messages.
+            #[arg(value_name = "N")]
+            max_messages: u64 => max_messages, "ARCHIVER_MAX_MESSAGES";
+        }
     }
 }
 
 section! {
     /// `[serve]`: the HTTP API of `archiver serve` (ignored by `archiver run`).
-    ServeSection {
-        listen_addr: String,
-        credentials_file: PathBuf,
-        read_only: bool,
-        upload_size_bytes_max: u64,
-        request_timeout_ms: u64,
-        page_rows_max: u64,
-        auth_realm: String,
-        connections_max: u64,
-        header_read_timeout_ms: u64,
-        client_rate_bytes_per_s_min: u64,
-        client_rate_window_ms: u64,
-        uploads_in_flight_max: u64,
-        response_size_bytes_max: u64,
-        response_memory_bytes_max: u64,
+    [serve] ServeSection {
+        /// Who may do what.
+        ServeAccessArgs {
+            /// TOML file of bearer-token hashes and their permissions.
+            #[arg(value_name = "FILE")]
+            credentials_file: PathBuf => credentials_file, "ARCHIVER_CREDENTIALS_FILE";
+            /// Realm named in `WWW-Authenticate` [default: hop-archiver].
+            #[arg(value_name = "REALM")]
+            auth_realm: String => auth_realm, "ARCHIVER_AUTH_REALM";
+            /// Refuse uploads and retractions [default: false].
+            #[arg(value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+            read_only: bool => read_only, "ARCHIVER_READ_ONLY";
+        }
+        /// The listener and its requests.
+        ServerArgs {
+            /// Address to listen on [default: 127.0.0.1:8000].
+            #[arg(value_name = "ADDR")]
+            listen_addr: String => listen_addr, "ARCHIVER_LISTEN_ADDR";
+            /// Largest accepted upload body [default: 67108864].
+            #[arg(value_name = "BYTES")]
+            upload_size_bytes_max: u64 => upload_size_bytes_max, "ARCHIVER_UPLOAD_SIZE_BYTES_MAX";
+            /// A request taking longer is answered 408 [default: 30000].
+            #[arg(value_name = "MS")]
+            request_timeout_ms: u64 => request_timeout_ms, "ARCHIVER_REQUEST_TIMEOUT_MS";
+            /// Full messages per listing page at most, 1..=1000 [default: 64].
+            #[arg(value_name = "N")]
+            page_rows_max: u64 => page_rows_max, "ARCHIVER_PAGE_ROWS_MAX";
+        }
+        /// Bounds against hostile clients.
+        ServeLimitsArgs {
+            /// Connections served at once; at the limit the longest-idle one is closed [default: 1024].
+            #[arg(value_name = "N")]
+            connections_max: u64 => connections_max, "ARCHIVER_CONNECTIONS_MAX";
+            /// Longest wait for a request head or, on keep-alive, for the next request [default: 10000].
+            #[arg(value_name = "MS")]
+            header_read_timeout_ms: u64 => header_read_timeout_ms, "ARCHIVER_HEADER_READ_TIMEOUT_MS";
+            /// Clients reading responses or sending uploads slower than this are dropped [default: 4096].
+            #[arg(value_name = "BYTES")]
+            client_rate_bytes_per_s_min: u64 => client_rate_bytes_per_s_min, "ARCHIVER_CLIENT_RATE_BYTES_PER_S_MIN";
+            /// The window over which that rate is judged [default: 10000].
+            #[arg(value_name = "MS")]
+            client_rate_window_ms: u64 => client_rate_window_ms, "ARCHIVER_CLIENT_RATE_WINDOW_MS";
+            /// Uploads received at once; more get 503 [default: 16].
+            #[arg(value_name = "N")]
+            uploads_in_flight_max: u64 => uploads_in_flight_max, "ARCHIVER_UPLOADS_IN_FLIGHT_MAX";
+            /// Largest response built in memory; listings page earlier [default: 33554432].
+            #[arg(value_name = "BYTES")]
+            response_size_bytes_max: u64 => response_size_bytes_max, "ARCHIVER_RESPONSE_SIZE_BYTES_MAX";
+            /// Memory for response bodies being built or sent, all requests together [default: 536870912].
+            #[arg(value_name = "BYTES")]
+            response_memory_bytes_max: u64 => response_memory_bytes_max, "ARCHIVER_RESPONSE_MEMORY_BYTES_MAX";
+        }
     }
 }
 
@@ -164,6 +370,19 @@ impl Layer {
             run: self.run.or(lower.run),
             serve: self.serve.or(lower.serve),
         }
+    }
+
+    /// Every key the environment gives.
+    pub fn from_env(env: Env<'_>) -> Result<Layer, ConfigError> {
+        Ok(Layer {
+            kafka: KafkaSection::from_env(env)?,
+            topics: TopicsSection::from_env(env)?,
+            backends: BackendsSection::from_env(env)?,
+            pipeline: PipelineSection::from_env(env)?,
+            observability: ObservabilitySection::from_env(env)?,
+            run: RunSection::from_env(env)?,
+            serve: ServeSection::from_env(env)?,
+        })
     }
 }
 
@@ -224,5 +443,28 @@ fn file_error(path: &Path, text: &str, key: Option<String>, error: &toml::de::Er
     match error.span().map(|span| text.bytes().take(span.start).filter(|&b| b == b'\n').count() + 1) {
         Some(line) => ConfigError::Invalid { origin, message: format!("{message} (line {line})") },
         None => ConfigError::Invalid { origin, message },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{RunArgs, ServeArgs};
+    use clap::{Args, Command};
+
+    /// Every setting's variable is its flag's name in upper case, as
+    /// `SOURCES_HELP` promises, and the help shows it.
+    #[test]
+    fn every_flag_names_its_variable() {
+        for command in [RunArgs::augment_args(Command::new("run")), ServeArgs::augment_args(Command::new("serve"))] {
+            let mut checked = 0;
+            for arg in command.get_arguments() {
+                let Some(long) = arg.get_long().filter(|l| !["config", "print-config"].contains(l)) else { continue };
+                let variable = format!("ARCHIVER_{}", long.replace('-', "_").to_ascii_uppercase());
+                let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+                assert!(help.ends_with(&format!("[env: {variable}]")), "--{long}: {help}");
+                checked += 1;
+            }
+            assert!(checked > 10, "{}: {checked} settings", command.get_name());
+        }
     }
 }

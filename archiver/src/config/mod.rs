@@ -25,6 +25,10 @@ mod value;
 
 pub use crate::source::{Credential, TopicSelection};
 pub use args::{RunArgs, SOURCES_HELP};
+pub use file::{
+    AuthFileArgs, BackendsArgs, KafkaArgs, LogFormatArgs, ObservabilityArgs, PipelineArgs, PublicTopicsArgs,
+    ServeAccessArgs, ServeLimitsArgs, ServerArgs, StopArgs, TopicsArgs,
+};
 pub use serve::{ServeArgs, ServeConfig, ServeLimits, load_serve, load_serve_from, serve_defaults};
 pub use value::{Membership, MetricsAddr, TopicMode};
 
@@ -185,9 +189,12 @@ pub struct RunControl {
 /// The configuration from `args`, the process environment, the config file
 /// and the defaults.
 pub fn load(args: &RunArgs) -> Result<RunConfig, ConfigError> {
-    let vars: BTreeMap<String, String> =
-        std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
-    load_from(args, &vars)
+    load_from(args, &process_env())
+}
+
+/// The process environment, without the variables that are not Unicode.
+fn process_env() -> BTreeMap<String, String> {
+    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
 }
 
 /// [`load`] with the environment given as a map (for tests, and anyone who
@@ -195,11 +202,22 @@ pub fn load(args: &RunArgs) -> Result<RunConfig, ConfigError> {
 /// are read from it too, to find hop's auth.toml.
 pub fn load_from(args: &RunArgs, vars: &BTreeMap<String, String>) -> Result<RunConfig, ConfigError> {
     let env = env::Env::new(vars);
-    let config_file = args.config.clone().or_else(|| env.raw(env::CONFIG).map(PathBuf::from));
+    let (layer, config_file) = stack(args.layer(), args.config.as_ref(), env)?;
+    resolve::resolve(layer, env, config_file)
+}
+
+/// The flags' layer over the environment's over the config file's (named by
+/// `--config`, else `ARCHIVER_CONFIG`), and the file that was read. `run`
+/// and `serve` both stack their sources here.
+fn stack(
+    flags: file::Layer,
+    config: Option<&PathBuf>,
+    env: env::Env<'_>,
+) -> Result<(file::Layer, Option<PathBuf>), ConfigError> {
+    let config_file = config.cloned().or_else(|| env.raw(env::CONFIG).map(PathBuf::from));
     let from_file = match &config_file {
         Some(path) => file::read(path)?,
         None => file::Layer::default(),
     };
-    let layer = args.layer().or(env::layer(env)?).or(from_file);
-    resolve::resolve(layer, env, config_file)
+    Ok((flags.or(file::Layer::from_env(env)?).or(from_file), config_file))
 }

@@ -3,11 +3,13 @@
 //! `[backends]`, `[pipeline] public_topics` and `[observability] log_format`
 //! with it, plus its own `[serve]` section.
 
-use super::args::non_empty_items;
-use super::file::{self, BackendsSection, Layer, ObservabilitySection, PipelineSection, ServeSection};
+use super::env::Env;
+use super::file::{
+    BackendsArgs, BackendsSection, FlagGroup, Layer, LogFormatArgs, ObservabilitySection, PipelineSection,
+    PublicTopicsArgs, ServeAccessArgs, ServeLimitsArgs, ServeSection, ServerArgs, flags_layer,
+};
 use super::resolve::{backends, out_of_range, patterns, ranged};
-use super::value::parse_setting;
-use super::{Backends, ConfigError, env};
+use super::{Backends, ConfigError, process_env, stack};
 use crate::index::PAGE_ROWS_MAX;
 use crate::telemetry::logging::LogFormat;
 use crate::telemetry::redact::mask_password;
@@ -49,64 +51,21 @@ pub struct ServeArgs {
     /// TOML configuration file (the same file as `archiver run`'s; section [serve]).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Index: postgres://… or sqlite://PATH [default: sqlite://./archive/index.db].
-    #[arg(long, visible_alias = "index", value_name = "URL", help_heading = "Backends")]
-    pub index_url: Option<String>,
-    /// Object store: s3://BUCKET?endpoint=… or file://DIR [default: file://./archive/objects].
-    #[arg(long, visible_alias = "store", value_name = "URL", help_heading = "Backends")]
-    pub store_url: Option<String>,
-    /// Topics readable without a credential: names or globs (comma-separated).
-    #[arg(long, value_name = "PATTERNS", value_delimiter = ',', help_heading = "Access")]
-    pub public_topics: Option<Vec<String>>,
-    /// TOML file of bearer-token hashes and their permissions.
-    #[arg(long, value_name = "FILE", help_heading = "Access")]
-    pub credentials_file: Option<PathBuf>,
-    /// Realm named in `WWW-Authenticate` [default: hop-archiver].
-    #[arg(long, value_name = "REALM", help_heading = "Access")]
-    pub auth_realm: Option<String>,
-    /// Refuse uploads and retractions [default: false].
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true",
-          value_parser = parse_setting::<bool>, help_heading = "Access")]
-    pub read_only: Option<bool>,
-    /// Address to listen on [default: 127.0.0.1:8000].
-    #[arg(long, value_name = "ADDR", help_heading = "Server")]
-    pub listen_addr: Option<String>,
-    /// Largest accepted upload body [default: 67108864].
-    #[arg(long, value_name = "BYTES", value_parser = parse_setting::<u64>, help_heading = "Server")]
-    pub upload_size_bytes_max: Option<u64>,
-    /// A request taking longer is answered 408 [default: 30000].
-    #[arg(long, value_name = "MS", value_parser = parse_setting::<u64>, help_heading = "Server")]
-    pub request_timeout_ms: Option<u64>,
-    /// Full messages per listing page at most, 1..=1000 [default: 64].
-    #[arg(long, value_name = "N", value_parser = parse_setting::<u64>, help_heading = "Server")]
-    pub page_rows_max: Option<u64>,
-    /// text or json [default: text].
-    #[arg(long, value_name = "FORMAT", value_parser = parse_setting::<LogFormat>, help_heading = "Server")]
-    pub log_format: Option<LogFormat>,
-    /// Connections served at once; at the limit the longest-idle one is closed [default: 1024].
-    #[arg(long, value_name = "N", value_parser = parse_setting::<u64>, help_heading = "Limits")]
-    pub connections_max: Option<u64>,
-    /// Longest wait for a request head or, on keep-alive, for the next request [default: 10000].
-    #[arg(long, value_name = "MS", value_parser = parse_setting::<u64>, help_heading = "Limits")]
-    pub header_read_timeout_ms: Option<u64>,
-    /// Clients reading responses or sending uploads slower than this are dropped [default: 4096].
-    #[arg(long, value_name = "BYTES", value_parser = parse_setting::<u64>, help_heading = "Limits")]
-    pub client_rate_bytes_per_s_min: Option<u64>,
-    /// The window over which that rate is judged [default: 10000].
-    #[arg(long, value_name = "MS", value_parser = parse_setting::<u64>, help_heading = "Limits")]
-    pub client_rate_window_ms: Option<u64>,
-    /// Uploads received at once; more get 503 [default: 16].
-    #[arg(long, value_name = "N", value_parser = parse_setting::<u64>, help_heading = "Limits")]
-    pub uploads_in_flight_max: Option<u64>,
-    /// Largest response built in memory; listings page earlier [default: 33554432].
-    #[arg(long, value_name = "BYTES", value_parser = parse_setting::<u64>, help_heading = "Limits")]
-    pub response_size_bytes_max: Option<u64>,
-    /// Memory for response bodies being built or sent, all requests together [default: 536870912].
-    #[arg(long, value_name = "BYTES", value_parser = parse_setting::<u64>, help_heading = "Limits")]
-    pub response_memory_bytes_max: Option<u64>,
     /// Print the effective configuration (secrets masked) and exit.
     #[arg(long)]
     pub print_config: bool,
+    #[command(flatten, next_help_heading = "Backends")]
+    pub backends: BackendsArgs,
+    #[command(flatten, next_help_heading = "Access")]
+    pub public_topics: PublicTopicsArgs,
+    #[command(flatten, next_help_heading = "Access")]
+    pub access: ServeAccessArgs,
+    #[command(flatten, next_help_heading = "Server")]
+    pub server: ServerArgs,
+    #[command(flatten, next_help_heading = "Server")]
+    pub log_format: LogFormatArgs,
+    #[command(flatten, next_help_heading = "Limits")]
+    pub limits: ServeLimitsArgs,
 }
 
 /// The resolved bounds against hostile clients (`[serve]` keys).
@@ -192,29 +151,11 @@ fn resolve_limits(l: &ServeSection) -> Result<ServeLimits, ConfigError> {
 }
 
 impl ServeArgs {
+    /// The settings given as flags.
     fn layer(&self) -> Layer {
-        Layer {
-            backends: BackendsSection { index_url: self.index_url.clone(), store_url: self.store_url.clone() },
-            pipeline: PipelineSection { public_topics: non_empty_items(&self.public_topics), ..Default::default() },
-            observability: ObservabilitySection { log_format: self.log_format, ..Default::default() },
-            serve: ServeSection {
-                listen_addr: self.listen_addr.clone(),
-                credentials_file: self.credentials_file.clone(),
-                read_only: self.read_only,
-                upload_size_bytes_max: self.upload_size_bytes_max,
-                request_timeout_ms: self.request_timeout_ms,
-                page_rows_max: self.page_rows_max,
-                auth_realm: self.auth_realm.clone(),
-                connections_max: self.connections_max,
-                header_read_timeout_ms: self.header_read_timeout_ms,
-                client_rate_bytes_per_s_min: self.client_rate_bytes_per_s_min,
-                client_rate_window_ms: self.client_rate_window_ms,
-                uploads_in_flight_max: self.uploads_in_flight_max,
-                response_size_bytes_max: self.response_size_bytes_max,
-                response_memory_bytes_max: self.response_memory_bytes_max,
-            },
-            ..Default::default()
-        }
+        let groups: [&dyn FlagGroup; 6] =
+            [&self.backends, &self.public_topics, &self.access, &self.server, &self.log_format, &self.limits];
+        flags_layer(&groups)
     }
 }
 
@@ -239,20 +180,12 @@ pub struct ServeConfig {
 /// The configuration from `args`, the process environment, the config file
 /// and the defaults.
 pub fn load_serve(args: &ServeArgs) -> Result<ServeConfig, ConfigError> {
-    let vars: BTreeMap<String, String> =
-        std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
-    load_serve_from(args, &vars)
+    load_serve_from(args, &process_env())
 }
 
 /// [`load_serve`] with the environment given as a map.
 pub fn load_serve_from(args: &ServeArgs, vars: &BTreeMap<String, String>) -> Result<ServeConfig, ConfigError> {
-    let env = env::Env::new(vars);
-    let config_file = args.config.clone().or_else(|| env.raw(env::CONFIG).map(PathBuf::from));
-    let from_file = match &config_file {
-        Some(path) => file::read(path)?,
-        None => Layer::default(),
-    };
-    let layer = args.layer().or(env::layer(env)?).or(from_file);
+    let (layer, config_file) = stack(args.layer(), args.config.as_ref(), Env::new(vars))?;
     resolve(layer, config_file)
 }
 

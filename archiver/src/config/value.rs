@@ -16,6 +16,42 @@ pub trait Setting: Sized {
     fn parse(text: &str) -> Option<Self>;
     /// The text that [`Setting::parse`] reads back as this value.
     fn render(&self) -> String;
+    /// What an empty environment variable means: by default nothing, as a
+    /// `FOO=` line in a compose file usually means "not configured".
+    fn empty() -> Option<Self> {
+        None
+    }
+}
+
+/// How a setting is given as a flag. clap takes one `Item` per occurrence,
+/// and a `Vec` field collects repeated occurrences; `from_flag` turns what
+/// clap collected into the setting.
+pub trait FlagValue: Sized {
+    type Item: Setting + Clone + Send + Sync + 'static;
+    fn from_flag(given: Self) -> Self;
+}
+
+/// Single-valued settings: the flag's value is the setting.
+macro_rules! scalar_flags {
+    ($($t:ty),*) => {$(
+        impl FlagValue for $t {
+            type Item = $t;
+            fn from_flag(given: Self) -> Self {
+                given
+            }
+        }
+    )*};
+}
+
+scalar_flags!(u64, bool, String, PathBuf, MetricsAddr, SecurityProtocol, LogFormat, TopicMode, Membership);
+
+/// `--topics a,b --topics c` and `--topics "a b"` give the same list as
+/// `ARCHIVER_TOPICS`; `--topics-veto=` is the empty list.
+impl FlagValue for Vec<String> {
+    type Item = String;
+    fn from_flag(given: Self) -> Self {
+        given.iter().flat_map(|item| split_list(item)).collect()
+    }
 }
 
 /// "invalid value 'x': expected …", the one wording of a bad value.
@@ -91,6 +127,10 @@ impl Setting for Vec<String> {
     }
     fn render(&self) -> String {
         self.join(",")
+    }
+    /// `ARCHIVER_TOPICS_VETO=` archives the heartbeat too.
+    fn empty() -> Option<Self> {
+        Some(Vec::new())
     }
 }
 

@@ -11,7 +11,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use archiver::config::{self, CredentialSource, Membership, RunArgs, RunConfig, ServeArgs, ServeConfig};
+use archiver::config::{
+    self, AuthFileArgs, CredentialSource, KafkaArgs, Membership, PipelineArgs, RunArgs, RunConfig, ServeArgs,
+    ServeConfig, ServeLimitsArgs, TopicsArgs,
+};
 use archiver::source::{
     Credential, HopauthTopic, SecurityProtocol, TopicSelection, TopicsError, fetch_archivable, select_topics,
     wanted_but_invisible,
@@ -155,7 +158,8 @@ fn flag_beats_env_beats_file_beats_default() {
          [observability]\nlog_format = \"json\"\nmetrics_addr = \"none\"\n[topics]\nveto = [\"a.*\"]\n",
     );
     let vars = env(&[("ARCHIVER_IN_FLIGHT_MAX", "20"), ("ARCHIVER_KAFKA_GROUP_ID", "from-env")]);
-    let flags = RunArgs { in_flight_max: Some(30), ..with_config(&file) };
+    let flags =
+        RunArgs { pipeline: PipelineArgs { in_flight_max: Some(30), ..Default::default() }, ..with_config(&file) };
 
     let all = load(&flags, &vars);
     assert_eq!(all.pipeline.in_flight_max, 30, "flag wins");
@@ -208,10 +212,13 @@ fn membership_from_file_environment_and_flag() {
     assert_eq!(load(&with_config(&file), &env(&[])).kafka.membership, Membership::Standalone);
     let group = env(&[("ARCHIVER_KAFKA_MEMBERSHIP", "group")]);
     assert_eq!(load(&with_config(&file), &group).kafka.membership, Membership::Group, "environment over file");
-    let flag = RunArgs { kafka_membership: Some(Membership::Standalone), ..with_config(&file) };
+    let flag = RunArgs {
+        kafka: KafkaArgs { kafka_membership: Some(Membership::Standalone), ..Default::default() },
+        ..with_config(&file)
+    };
     assert_eq!(load(&flag, &group).kafka.membership, Membership::Standalone, "flag over environment");
     let parsed = parse_run(&["--kafka-membership", "standalone"]).expect("parses");
-    assert_eq!(parsed.kafka_membership, Some(Membership::Standalone));
+    assert_eq!(parsed.kafka.kafka_membership, Some(Membership::Standalone));
 
     let err = load_err(&RunArgs::default(), &env(&[("ARCHIVER_KAFKA_MEMBERSHIP", "solo")]));
     assert!(err.contains("ARCHIVER_KAFKA_MEMBERSHIP") && err.contains("expected one of group, standalone"), "{err}");
@@ -422,7 +429,7 @@ password = "any-host-secret"
 fn auth_toml_entry_chosen_by_broker_host() {
     let files = Files::new();
     let auth = files.write("auth.toml", AUTH_TOML);
-    let args = RunArgs { auth_file: Some(auth.clone()), ..RunArgs::default() };
+    let args = RunArgs { auth: AuthFileArgs { auth_file: Some(auth.clone()) }, ..RunArgs::default() };
     let config = load(&args, &env(&[]));
     let connection = &config.kafka.connection;
     assert_eq!(connection.username.as_deref(), Some("scimma-user"));
@@ -451,7 +458,7 @@ fn auth_toml_ambiguity_and_permissions() {
     let two =
         "[[auth]]\nusername = \"a\"\npassword = \"a-Secret\"\n[[auth]]\nusername = \"b\"\npassword = \"b-Secret\"\n";
     let auth = files.write("auth.toml", two);
-    let args = RunArgs { auth_file: Some(auth.clone()), ..RunArgs::default() };
+    let args = RunArgs { auth: AuthFileArgs { auth_file: Some(auth.clone()) }, ..RunArgs::default() };
     let err = load_err(&args, &env(&[]));
     assert!(err.contains("several entries") && err.contains("kafka.username"), "{err}");
     assert!(!err.contains("Secret"), "{err}");
@@ -468,7 +475,7 @@ fn auth_toml_ambiguity_and_permissions() {
 fn auth_toml_errors_never_show_values() {
     let files = Files::new();
     let auth = files.write("auth.toml", "[[auth]]\nusername = \"u\"\npassword = 12345678\n");
-    let args = RunArgs { auth_file: Some(auth), ..RunArgs::default() };
+    let args = RunArgs { auth: AuthFileArgs { auth_file: Some(auth) }, ..RunArgs::default() };
     let err = load_err(&args, &env(&[]));
     assert!(err.contains("entry 1: `password` is not a string"), "{err}");
     assert!(!err.contains("12345678"), "{err}");
@@ -497,7 +504,7 @@ fn auth_toml_found_in_hop_default_location() {
 fn environment_credential_skips_auth_toml() {
     let files = Files::new();
     let broken = files.write("auth.toml", "this is not toml [[[");
-    let args = RunArgs { auth_file: Some(broken), ..RunArgs::default() };
+    let args = RunArgs { auth: AuthFileArgs { auth_file: Some(broken) }, ..RunArgs::default() };
     let vars = env(&[("ARCHIVER_KAFKA_USERNAME", "u"), ("ARCHIVER_KAFKA_PASSWORD", "p")]);
     assert_eq!(load(&args, &vars).kafka.credential_source, CredentialSource::Environment);
     // Explicitly plaintext: no credential needed, auth.toml not read.
@@ -538,7 +545,10 @@ fn topic_selection_modes() {
     };
     assert_eq!(credential, Some(Credential { username: "h".into(), password: "hopauth-pw".into() }));
 
-    let chosen = RunArgs { topics_select: Some(config::TopicMode::All), ..RunArgs::default() };
+    let chosen = RunArgs {
+        topics: TopicsArgs { topics_select: Some(config::TopicMode::All), ..Default::default() },
+        ..RunArgs::default()
+    };
     let both = env(&[("ARCHIVER_TOPICS", "a"), ("ARCHIVER_HOPAUTH_URL", "https://h.example")]);
     assert!(matches!(load(&chosen, &both).topics.selection, TopicSelection::All { .. }));
     let globs = env(&[("ARCHIVER_TOPICS", "gcn.*")]);
@@ -583,7 +593,7 @@ fn rendered_configuration_loads_back_to_the_same() {
         ("ARCHIVER_MAX_MESSAGES", "5"),
         ("ARCHIVER_LOG_FORMAT", "json"),
     ]);
-    let args = RunArgs { auth_file: Some(auth), ..RunArgs::default() };
+    let args = RunArgs { auth: AuthFileArgs { auth_file: Some(auth) }, ..RunArgs::default() };
     let config = load(&args, &vars);
     let rendered = config.render_masked();
     assert!(!rendered.contains("scimma-secret"), "{rendered}");
@@ -615,7 +625,10 @@ fn serve_limits_are_serve_keys_with_precedence_and_round_trip() {
         ("ARCHIVER_CONNECTIONS_MAX", "200"),
         ("ARCHIVER_UPLOADS_IN_FLIGHT_MAX", "8"),
     ]);
-    let args = ServeArgs { connections_max: Some(300), ..ServeArgs::default() };
+    let args = ServeArgs {
+        limits: ServeLimitsArgs { connections_max: Some(300), ..Default::default() },
+        ..ServeArgs::default()
+    };
     let config = load_serve(&args, &vars);
     let l = &config.limits;
     assert_eq!(l.connections_max, 300, "flag wins");

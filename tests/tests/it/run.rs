@@ -3,7 +3,10 @@
 //! once, across stops, restarts and a second instance in the group.
 
 use crate::support::{self, service};
-use archiver::config::{Membership, MetricsAddr, RunArgs, load_from};
+use archiver::config::{
+    BackendsArgs, KafkaArgs, Membership, MetricsAddr, ObservabilityArgs, PipelineArgs, RunArgs, StopArgs, TopicsArgs,
+    load_from,
+};
 use archiver::ops::run::run;
 use archiver::pipeline::RunSummary;
 use archiver::source::KafkaConnection;
@@ -44,16 +47,24 @@ impl Fixture {
 
     fn args(&self, group: &str) -> RunArgs {
         RunArgs {
-            kafka_brokers: Some(self.brokers.clone()),
-            kafka_group_id: Some(format!("{}{group}", self.prefix)),
-            kafka_session_timeout_ms: Some(SESSION_TIMEOUT_MS),
-            topics_veto: Some(vec![format!("{}sys.heartbeat", self.prefix)]),
-            topics_refresh_interval_ms: Some(1000),
-            index_url: Some(format!("sqlite://{}", self.dir.path().join("index.db").display())),
-            store_url: Some(format!("file://{}", self.dir.path().join("objects").display())),
-            metrics_addr: Some(MetricsAddr(None)),
-            until_eos: Some(true),
-            retry_initial_backoff_ms: Some(10),
+            kafka: KafkaArgs {
+                kafka_brokers: Some(self.brokers.clone()),
+                kafka_group_id: Some(format!("{}{group}", self.prefix)),
+                kafka_session_timeout_ms: Some(SESSION_TIMEOUT_MS),
+                ..KafkaArgs::default()
+            },
+            topics: TopicsArgs {
+                topics_veto: Some(vec![format!("{}sys.heartbeat", self.prefix)]),
+                topics_refresh_interval_ms: Some(1000),
+                ..TopicsArgs::default()
+            },
+            backends: BackendsArgs {
+                index_url: Some(format!("sqlite://{}", self.dir.path().join("index.db").display())),
+                store_url: Some(format!("file://{}", self.dir.path().join("objects").display())),
+            },
+            observability: ObservabilityArgs { metrics_addr: Some(MetricsAddr(None)), ..ObservabilityArgs::default() },
+            stop: StopArgs { until_eos: Some(true), ..StopArgs::default() },
+            pipeline: PipelineArgs { retry_initial_backoff_ms: Some(10), ..PipelineArgs::default() },
             ..RunArgs::default()
         }
     }
@@ -124,7 +135,7 @@ async fn stopping_and_restarting_loses_nothing() {
     let f = Fixture::produced("run-stops", 32, 250).await;
     let mut taken = 0;
     for max in [40, 7, 60] {
-        taken += f.run("g", |a| a.max_messages = Some(max)).await.taken;
+        taken += f.run("g", |a| a.stop.max_messages = Some(max)).await.taken;
     }
     let rest = f.run("g", |_| {}).await;
     assert!(taken + rest.taken >= f.consumed(), "every message was read at least once");
@@ -135,7 +146,7 @@ async fn stopping_and_restarting_loses_nothing() {
 async fn a_shutdown_signal_drains_and_commits() {
     let f = Fixture::produced("run-signal", 33, 200).await;
     let mut args = f.args("g");
-    args.until_eos = Some(false);
+    args.stop.until_eos = Some(false);
     let mut config = load_from(&args, &BTreeMap::new()).expect("config loads");
     config.topics.selection = archiver::config::TopicSelection::Explicit { names: f.topics(), veto: Vec::new() };
     // Without --until-eos the archiver runs until told to stop.
@@ -344,11 +355,11 @@ async fn a_standalone_archiver_takes_up_a_topic_created_while_running() {
 #[tokio::test(flavor = "multi_thread")]
 async fn standalone_and_group_runs_resume_from_each_others_offsets() {
     let f = Fixture::produced("run-alone", 39, 250).await;
-    let standalone = |a: &mut RunArgs| a.kafka_membership = Some(Membership::Standalone);
+    let standalone = |a: &mut RunArgs| a.kafka.kafka_membership = Some(Membership::Standalone);
     let first = f
         .run("g", |a| {
             standalone(a);
-            a.max_messages = Some(40);
+            a.stop.max_messages = Some(40);
         })
         .await;
     assert_eq!(first.taken, 40);
@@ -363,15 +374,15 @@ async fn check_a_topic_created_while_running(name: &str, membership: Membership)
     let f = Fixture::produced(name, 37, 120).await;
     let late = format!("{}late.topic", f.prefix);
     let mut args = f.args("g");
-    args.until_eos = Some(false);
-    args.kafka_membership = Some(membership);
+    args.stop.until_eos = Some(false);
+    args.kafka.kafka_membership = Some(membership);
     let mut config = load_from(&args, &BTreeMap::new()).expect("config loads");
     // The late topic is wanted from the start but does not exist yet: that is not an error.
     let mut topics = f.topics();
     topics.push(late.clone());
     config.topics.selection = archiver::config::TopicSelection::Explicit { names: topics, veto: Vec::new() };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let index = archiver::index::open(&f.args("g").index_url.expect("index url")).await.expect("index");
+    let index = archiver::index::open(&f.args("g").backends.index_url.expect("index url")).await.expect("index");
     let late_rows = || async {
         index.topic_stats().await.expect("stats").iter().filter(|s| s.topic == late).map(|s| s.count).sum::<i64>()
     };

@@ -2,7 +2,7 @@
 //! environment and file; the real binary serving, and stopping on SIGTERM.
 
 use crate::support;
-use archiver::config::{ServeArgs, load_serve_from};
+use archiver::config::{ServeArgs, ServerArgs, load_serve_from};
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
@@ -23,7 +23,10 @@ fn api_serve_config_precedence_flags_env_file_defaults() {
         ("ARCHIVER_PAGE_ROWS_MAX".to_owned(), "20".to_owned()),
         ("ARCHIVER_LISTEN_ADDR".to_owned(), "127.0.0.1:9002".to_owned()),
     ]);
-    let args = ServeArgs { listen_addr: Some("127.0.0.1:9003".into()), ..ServeArgs::default() };
+    let args = ServeArgs {
+        server: ServerArgs { listen_addr: Some("127.0.0.1:9003".into()), ..Default::default() },
+        ..ServeArgs::default()
+    };
     let config = load_serve_from(&args, &vars).expect("loads");
     assert_eq!(config.listen_addr.to_string(), "127.0.0.1:9003", "flag wins");
     assert_eq!(config.page_rows_max, 20, "environment beats the file");
@@ -40,7 +43,8 @@ fn api_serve_config_precedence_flags_env_file_defaults() {
             .expect("rendered configuration loads");
     assert_eq!(reloaded, archiver::config::ServeConfig { config_file: Some(saved), ..config.clone() });
 
-    let bad = ServeArgs { page_rows_max: Some(5000), ..ServeArgs::default() };
+    let bad =
+        ServeArgs { server: ServerArgs { page_rows_max: Some(5000), ..Default::default() }, ..ServeArgs::default() };
     let err = load_serve_from(&bad, &BTreeMap::new()).expect_err("out of range");
     assert!(err.to_string().contains("serve.page_rows_max"), "{err}");
     // `archiver run` reads the same file and ignores [serve].

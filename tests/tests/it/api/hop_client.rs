@@ -144,7 +144,9 @@ print(json.dumps({"payload": payload.hex(), "headers": [[k, v.hex()] for k, v in
 #[tokio::test]
 async fn api_hop_client_publish_archive_fetch_round_trip() {
     use archiver::api::{Access, ApiLimits, ApiState};
-    use archiver::config::{MetricsAddr, RunArgs, TopicSelection, load_from};
+    use archiver::config::{
+        BackendsArgs, KafkaArgs, MetricsAddr, ObservabilityArgs, RunArgs, StopArgs, TopicSelection, load_from,
+    };
     use std::sync::Arc;
 
     let broker = crate::support::service("ARCHIVER_TEST_KAFKA");
@@ -168,13 +170,18 @@ async fn api_hop_client_publish_archive_fetch_round_trip() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let args = RunArgs {
-        kafka_brokers: Some(broker),
-        kafka_group_id: Some(format!("{topic}-group")),
-        kafka_session_timeout_ms: Some(6_000),
-        index_url: Some(format!("sqlite://{}", dir.path().join("index.db").display())),
-        store_url: Some(format!("file://{}", dir.path().join("objects").display())),
-        metrics_addr: Some(MetricsAddr(None)),
-        until_eos: Some(true),
+        kafka: KafkaArgs {
+            kafka_brokers: Some(broker),
+            kafka_group_id: Some(format!("{topic}-group")),
+            kafka_session_timeout_ms: Some(6_000),
+            ..KafkaArgs::default()
+        },
+        backends: BackendsArgs {
+            index_url: Some(format!("sqlite://{}", dir.path().join("index.db").display())),
+            store_url: Some(format!("file://{}", dir.path().join("objects").display())),
+        },
+        observability: ObservabilityArgs { metrics_addr: Some(MetricsAddr(None)), ..ObservabilityArgs::default() },
+        stop: StopArgs { until_eos: Some(true), ..StopArgs::default() },
         ..RunArgs::default()
     };
     let mut config = load_from(&args, &Default::default()).expect("config");
