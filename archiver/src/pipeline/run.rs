@@ -75,9 +75,10 @@ pub async fn run(
     if let Err(e) = drive(&mut state, limits, source, shutdown).await {
         // Let the insert in flight finish rather than cut it off midway,
         // which can leave a pooled connection unusable: its rows become
-        // durable, its offsets stay uncommitted (redelivered).
+        // durable, its offsets stay uncommitted (redelivered). Bounded like
+        // a drain, for an index that is down too.
         if let Some(flushing) = state.flushing.take() {
-            let _ = flushing.await;
+            let _ = tokio::time::timeout(Duration::from_millis(limits.drain_timeout_ms), flushing).await;
         }
         return Err(e);
     }
@@ -102,6 +103,9 @@ async fn drive(
 ) -> Result<(), RunError> {
     tokio::pin!(shutdown);
     let mut source_backoff = Backoff::new(state.ctx.retry_initial_backoff_ms, state.ctx.retry_max_backoff_ms);
+    // After a transient source error, when to ask again: a branch of the
+    // loop rather than a sleep in it, so a shutdown is seen meanwhile.
+    let mut source_paused_until: Option<tokio::time::Instant> = None;
     let mut taking = true;
     // Set by the shutdown signal: from then on the run ends by this time,
     // whatever the backends do; what is not durable by then is not committed.
@@ -112,7 +116,10 @@ async fn drive(
         let in_flight = state.tasks.len() + state.claims.waiting();
         // A full batch waiting for the insert in flight stops intake: rows
         // pending stay below `batch_rows_max` + `in_flight_max`.
-        let room = taking && in_flight < limits.in_flight_max && state.batch.len() < limits.batch_rows_max;
+        let room = taking
+            && source_paused_until.is_none()
+            && in_flight < limits.in_flight_max
+            && state.batch.len() < limits.batch_rows_max;
         // Once nothing more can join the batch, waiting for it to fill only
         // delays the end of the run.
         let deadline =
@@ -140,6 +147,7 @@ async fn drive(
                 state.flushed(flushed?, source).await?;
             }
             () = tokio::time::sleep_until(deadline), if batch_due => state.start_flush(),
+            () = sleep_until_some(source_paused_until) => source_paused_until = None,
             next = source.next(), if room => match next {
                 Ok(Some(delivered)) => {
                     source_backoff = Backoff::new(state.ctx.retry_initial_backoff_ms, state.ctx.retry_max_backoff_ms);
@@ -150,7 +158,7 @@ async fn drive(
                 Err(e) if e.is_transient() => {
                     state.ctx.metrics.retry("source");
                     tracing::warn!(error = %e, "message source unavailable; retrying");
-                    tokio::time::sleep(source_backoff.next_delay()).await;
+                    source_paused_until = Some(tokio::time::Instant::now() + source_backoff.next_delay());
                 }
                 Err(e) => return Err(e.into()),
             },

@@ -124,14 +124,18 @@ impl Archive {
     }
 
     fn context(&self) -> Arc<Context> {
+        self.context_with_backoff_ms(1, 5)
+    }
+
+    fn context_with_backoff_ms(&self, initial: u64, max: u64) -> Arc<Context> {
         Arc::new(Context {
             store: Arc::clone(&self.store),
             index: Arc::clone(&self.index),
             metrics: Arc::new(Metrics::new()),
             archive_test_messages: false,
             public_topics: vec!["gcn.*".into()],
-            retry_initial_backoff_ms: 1,
-            retry_max_backoff_ms: 5,
+            retry_initial_backoff_ms: initial,
+            retry_max_backoff_ms: max,
             key_locks: Default::default(),
         })
     }
@@ -633,4 +637,29 @@ async fn a_panicking_placement_ends_the_run_instead_of_stalling_its_partition() 
     let archive = Archive::new(Arc::new(Twisted::new(Panics))).await;
     let err = archive.run(&mut log.consumer()).await.expect_err("the panic ends the run").to_string();
     assert!(err.contains("panicked"), "{err}");
+}
+
+/// A broker that stays out of reach: every fetch fails, transiently.
+struct Unreachable;
+
+#[async_trait::async_trait]
+impl MessageSource for Unreachable {
+    async fn next(&mut self) -> Result<Option<Delivered>, SourceError> {
+        Err(SourceError::Unavailable("connection refused".into()))
+    }
+    async fn commit(&mut self, _: &[Position]) -> Result<(), SourceError> {
+        Ok(())
+    }
+}
+
+/// Issue 11, point 15: the backoff after a source error was a sleep inside
+/// the loop, so a shutdown signal waited for it (up to 30 s by default)
+/// before the drain even began.
+#[tokio::test]
+async fn regression_shutdown_is_seen_during_the_backoff_after_a_source_error() {
+    let archive = Archive::new(Arc::new(MemoryStore::new())).await;
+    let slow = archive.context_with_backoff_ms(60_000, 60_000);
+    let shutdown = tokio::time::sleep(Duration::from_millis(200));
+    let ran = tokio::time::timeout(Duration::from_secs(10), run(slow, &limits(), &mut Unreachable, shutdown)).await;
+    ran.expect("ended soon after the signal, not after the 60 s backoff").expect("a normal end");
 }
