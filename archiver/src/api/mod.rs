@@ -96,14 +96,20 @@ pub struct ApiLimits {
 }
 
 impl Default for ApiLimits {
+    /// The declared defaults of `archiver serve`.
     fn default() -> ApiLimits {
-        use crate::config::serve_defaults as d;
+        ApiLimits::from(&crate::config::serve_defaults())
+    }
+}
+
+impl From<&ServeConfig> for ApiLimits {
+    fn from(config: &ServeConfig) -> ApiLimits {
         ApiLimits {
-            read_only: false,
-            upload_size_bytes_max: d::UPLOAD_SIZE_BYTES_MAX,
-            request_timeout_ms: d::REQUEST_TIMEOUT_MS,
-            page_rows_max: d::PAGE_ROWS_MAX as u32,
-            clients: ServeLimits::default(),
+            read_only: config.read_only,
+            upload_size_bytes_max: config.upload_size_bytes_max,
+            request_timeout_ms: config.request_timeout_ms,
+            page_rows_max: config.page_rows_max,
+            clients: config.limits,
         }
     }
 }
@@ -210,14 +216,7 @@ pub async fn state_from_config(config: &ServeConfig) -> Result<ApiState, ServeEr
         None => Credentials::default(),
     };
     let access = Access { public_topics: config.public_topics.clone(), credentials, realm: config.auth_realm.clone() };
-    let limits = ApiLimits {
-        read_only: config.read_only,
-        upload_size_bytes_max: config.upload_size_bytes_max,
-        request_timeout_ms: config.request_timeout_ms,
-        page_rows_max: config.page_rows_max,
-        clients: config.limits,
-    };
-    Ok(ApiState::new(index, store, access, limits))
+    Ok(ApiState::new(index, store, access, ApiLimits::from(config)))
 }
 
 /// Binds `addr` (port 0 picks a free port) and serves the API until

@@ -7,9 +7,10 @@
 
 use super::ConfigError;
 use super::env::Env;
-use super::value::{FlagValue, Membership, MetricsAddr, TopicMode, parse_setting, text};
+use super::value::{FlagValue, Membership, MetricsAddr, Setting, TopicMode, parse_setting, text};
 use crate::source::SecurityProtocol;
 use crate::telemetry::logging::LogFormat;
+use crate::telemetry::redact::mask_password;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -19,18 +20,25 @@ use std::path::{Path, PathBuf};
 /// /// Help of the flag.
 /// #[arg(…)]              // optional: more clap attributes (value_name, alias…)
 /// #[serde(…)]            // optional: more serde attributes (`with = "text"`)
-/// key: Type => flag_name, "ARCHIVER_VARIABLE";
+/// key: Type = default => flag_name, "ARCHIVER_VARIABLE", mask;
 /// ```
 ///
 /// giving the TOML key `[section] key`, the flag `--flag-name` (parsed by
 /// [`parse_setting`], as the variable and the file are, so all fail with the
-/// same words), the variable, and the help text naming the variable. The
-/// settings are grouped into clap argument structs, which `RunArgs` and
-/// `ServeArgs` flatten under a help heading each; a group is the unit a
-/// command takes, so `serve` can take `--log-format` without `run`'s other
-/// `[observability]` flags. The macro writes the section struct (all keys
-/// optional, unknown keys rejected), `or`, the environment reading and, per
-/// group, the args struct and the flags-to-`Layer` step.
+/// same words), the variable, and the help text naming the variable. `=
+/// default` is optional: a plain value, filled in below every source by
+/// [`Layer::defaults`] and shown in the help as `[default: …]`; a setting
+/// whose default is computed (from other settings or the credential) has
+/// none here, says so in its help and is defaulted in `resolve`. `, mask`
+/// is optional too: the function that masks the value in `archiver config`
+/// (passwords in URLs). The settings are grouped into clap argument
+/// structs, which `RunArgs` and `ServeArgs` flatten under a help heading
+/// each (see `command_args!`); a group is the unit a command takes, so
+/// `serve` can take `--log-format` without `run`'s other `[observability]`
+/// flags. The macro writes the section struct (all keys optional, unknown
+/// keys rejected), `or`, the defaults, the masking, the environment reading
+/// and, per group, the args struct, the flags-to-`Layer` step and the copy
+/// of the group's keys.
 macro_rules! section {
     (
         $(#[$meta:meta])*
@@ -42,7 +50,7 @@ macro_rules! section {
                         $(#[doc = $doc:literal])*
                         $(#[arg($($arg:tt)*)])*
                         $(#[serde($($serde:tt)*)])*
-                        $key:ident: $ty:ty => $flag:ident, $env:literal;
+                        $key:ident: $ty:ty $(= $default:expr)? => $flag:ident, $env:literal $(, $mask:path)?;
                     )*
                 }
             )*
@@ -66,6 +74,16 @@ macro_rules! section {
                 Self { $($($key: self.$key.or(lower.$key),)*)* }
             }
 
+            /// The declared defaults; computed ones are left unset.
+            pub fn defaults() -> Self {
+                Self { $($($key: declared_default!($ty $(, $default)?),)*)* }
+            }
+
+            /// Every value that could hold a secret masked.
+            fn mask(&mut self) {
+                $($($(self.$key = self.$key.as_deref().map($mask);)?)*)*
+            }
+
             /// Every key the environment gives.
             pub fn from_env(env: Env<'_>) -> Result<Self, ConfigError> {
                 Ok(Self { $($($key: env.get($env)?,)*)* })
@@ -79,7 +97,11 @@ macro_rules! section {
                 $(
                     #[arg(
                         long,
-                        help = flag_help(concat!($($doc),*), $env),
+                        help = flag_help(
+                            concat!($($doc),*),
+                            $env,
+                            declared_default!($ty $(, $default)?).as_ref().map(Setting::render),
+                        ),
                         value_parser = parse_setting::< <$ty as FlagValue>::Item >,
                     )]
                     $(#[arg($($arg)*)])*
@@ -91,29 +113,66 @@ macro_rules! section {
                 fn apply(&self, layer: &mut Layer) {
                     $(layer.$layer_key.$key = self.$flag.clone().map(FlagValue::from_flag);)*
                 }
+
+                fn copy_keys(from: &Layer, into: &mut Layer) {
+                    $(into.$layer_key.$key = from.$layer_key.$key.clone();)*
+                }
             }
         )*
     };
 }
 
+/// A declared default as the setting's value: `64`, `"archiver"`,
+/// `&["sys.heartbeat"]`, or none.
+macro_rules! declared_default {
+    ($ty:ty) => {
+        None::<$ty>
+    };
+    ($ty:ty, $default:expr) => {
+        Some(<$ty as DefaultFrom<_>>::default_from($default))
+    };
+}
+
+/// What a declaration may write as a default for a setting of type `Self`.
+pub trait DefaultFrom<T> {
+    fn default_from(value: T) -> Self;
+}
+
+impl<T> DefaultFrom<T> for T {
+    fn default_from(value: T) -> T {
+        value
+    }
+}
+
+impl DefaultFrom<&str> for String {
+    fn default_from(value: &str) -> String {
+        value.to_owned()
+    }
+}
+
+impl<const N: usize> DefaultFrom<[&str; N]> for Vec<String> {
+    fn default_from(value: [&str; N]) -> Vec<String> {
+        value.iter().map(|v| v.to_string()).collect()
+    }
+}
+
 /// A group of flags: sets the keys its flags give.
 pub trait FlagGroup {
     fn apply(&self, layer: &mut Layer);
+    /// Copies the keys of this group's settings.
+    fn copy_keys(from: &Layer, into: &mut Layer)
+    where
+        Self: Sized;
 }
 
-/// The keys given by a command's flag groups (`RunArgs::layer`,
-/// `ServeArgs::layer`: each lists the groups it flattens).
-pub fn flags_layer(groups: &[&dyn FlagGroup]) -> Layer {
-    let mut layer = Layer::default();
-    for group in groups {
-        group.apply(&mut layer);
+/// A flag's help: its declared text, its declared default, and the variable
+/// that sets it too.
+fn flag_help(doc: &str, env: &str, default: Option<String>) -> String {
+    let doc = doc.trim().trim_end_matches('.');
+    match default {
+        Some(default) => format!("{doc} [default: {default}] [env: {env}]"),
+        None => format!("{doc} [env: {env}]"),
     }
-    layer
-}
-
-/// A flag's help: its declared text, and the variable that sets it too.
-fn flag_help(doc: &str, env: &str) -> String {
-    format!("{} [env: {env}]", doc.trim().trim_end_matches('.'))
 }
 
 section! {
@@ -137,16 +196,16 @@ section! {
             /// CA certificate file for TLS.
             #[arg(value_name = "FILE")]
             ca_location: String => kafka_ca_location, "ARCHIVER_KAFKA_CA_LOCATION";
-            /// Consumer group id [default: archiver].
+            /// Consumer group id.
             #[arg(value_name = "ID")]
-            group_id: String => kafka_group_id, "ARCHIVER_KAFKA_GROUP_ID";
-            /// Consumer session timeout [default: 45000].
+            group_id: String = "archiver" => kafka_group_id, "ARCHIVER_KAFKA_GROUP_ID";
+            /// Consumer session timeout.
             #[arg(value_name = "MS")]
-            session_timeout_ms: u64 => kafka_session_timeout_ms, "ARCHIVER_KAFKA_SESSION_TIMEOUT_MS";
-            /// group, or standalone: every partition, no group join, offsets still committed to the group [default: group].
+            session_timeout_ms: u64 = 45_000 => kafka_session_timeout_ms, "ARCHIVER_KAFKA_SESSION_TIMEOUT_MS";
+            /// group, or standalone: every partition, no group join, offsets still committed to the group.
             #[arg(value_name = "MODE")]
             #[serde(with = "text")]
-            membership: Membership => kafka_membership, "ARCHIVER_KAFKA_MEMBERSHIP";
+            membership: Membership = Membership::Group => kafka_membership, "ARCHIVER_KAFKA_MEMBERSHIP";
         }
         /// Where the Kafka credential is looked up.
         AuthFileArgs {
@@ -169,18 +228,19 @@ section! {
             /// These topics (comma-separated), minus the veto list.
             #[arg(value_name = "NAMES")]
             names: Vec<String> => topics, "ARCHIVER_TOPICS";
-            /// Topics never archived, whatever the selection: names or globs with `*` [default: sys.heartbeat].
+            /// Topics never archived, whatever the selection: names or globs with `*`.
+            // The heartbeat is public, so every credential sees it; it is noise.
             #[arg(value_name = "PATTERNS")]
-            veto: Vec<String> => topics_veto, "ARCHIVER_TOPICS_VETO";
+            veto: Vec<String> = ["sys.heartbeat"] => topics_veto, "ARCHIVER_TOPICS_VETO";
             /// hopauth base URL; GET {url}/v1/topics tells which topics are archivable.
             #[arg(value_name = "URL")]
-            hopauth_url: String => hopauth_url, "ARCHIVER_HOPAUTH_URL";
+            hopauth_url: String => hopauth_url, "ARCHIVER_HOPAUTH_URL", mask_password;
             /// hopauth username [default: the Kafka credential].
             #[arg(value_name = "NAME")]
             hopauth_username: String => hopauth_username, "ARCHIVER_HOPAUTH_USERNAME";
-            /// How often the topic set is looked at again [default: 60000].
+            /// How often the topic set is looked at again.
             #[arg(value_name = "MS")]
-            refresh_interval_ms: u64 => topics_refresh_interval_ms, "ARCHIVER_TOPICS_REFRESH_INTERVAL_MS";
+            refresh_interval_ms: u64 = 60_000 => topics_refresh_interval_ms, "ARCHIVER_TOPICS_REFRESH_INTERVAL_MS";
         }
     }
 }
@@ -190,12 +250,13 @@ section! {
     [backends] BackendsSection {
         /// Where objects and index rows go (`run` and `serve`).
         BackendsArgs {
-            /// Index: postgres://… or sqlite://PATH [default: sqlite://./archive/index.db].
+            /// Index: postgres://… or sqlite://PATH.
             #[arg(visible_alias = "index", value_name = "URL")]
-            index_url: String => index_url, "ARCHIVER_INDEX_URL";
-            /// Object store: s3://BUCKET?endpoint=… or file://DIR [default: file://./archive/objects].
+            index_url: String = "sqlite://./archive/index.db" => index_url, "ARCHIVER_INDEX_URL", mask_password;
+            /// Object store: s3://BUCKET?endpoint=… or file://DIR.
+            // Resolved against the working directory when loaded.
             #[arg(visible_alias = "store", value_name = "URL")]
-            store_url: String => store_url, "ARCHIVER_STORE_URL";
+            store_url: String = "file://./archive/objects" => store_url, "ARCHIVER_STORE_URL", mask_password;
         }
     }
 }
@@ -205,24 +266,24 @@ section! {
     [pipeline] PipelineSection {
         /// Concurrency, batching, retries.
         PipelineArgs {
-            /// Object writes in flight at most, 1..=4096 [default: 64].
+            /// Object writes in flight at most, 1..=4096.
             #[arg(value_name = "N")]
-            in_flight_max: u64 => in_flight_max, "ARCHIVER_IN_FLIGHT_MAX";
-            /// Index rows per batch at most, 1..=10000 [default: 500].
+            in_flight_max: u64 = 64 => in_flight_max, "ARCHIVER_IN_FLIGHT_MAX";
+            /// Index rows per batch at most, 1..=10000.
             #[arg(value_name = "N")]
-            batch_rows_max: u64 => batch_rows_max, "ARCHIVER_BATCH_ROWS_MAX";
-            /// Longest wait before a partial index batch is written [default: 200].
+            batch_rows_max: u64 = 500 => batch_rows_max, "ARCHIVER_BATCH_ROWS_MAX";
+            /// Longest wait before a partial index batch is written.
             #[arg(value_name = "MS")]
-            batch_wait_ms: u64 => batch_wait_ms, "ARCHIVER_BATCH_WAIT_MS";
-            /// Archive messages marked `_test` too [default: false].
+            batch_wait_ms: u64 = 200 => batch_wait_ms, "ARCHIVER_BATCH_WAIT_MS";
+            /// Archive messages marked `_test` too.
             #[arg(value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-            archive_test_messages: bool => archive_test_messages, "ARCHIVER_ARCHIVE_TEST_MESSAGES";
-            /// First retry delay after a transient error [default: 100].
+            archive_test_messages: bool = false => archive_test_messages, "ARCHIVER_ARCHIVE_TEST_MESSAGES";
+            /// First retry delay after a transient error.
             #[arg(value_name = "MS")]
-            retry_initial_backoff_ms: u64 => retry_initial_backoff_ms, "ARCHIVER_RETRY_INITIAL_BACKOFF_MS";
-            /// Longest retry delay [default: 30000].
+            retry_initial_backoff_ms: u64 = 100 => retry_initial_backoff_ms, "ARCHIVER_RETRY_INITIAL_BACKOFF_MS";
+            /// Longest retry delay.
             #[arg(value_name = "MS")]
-            retry_max_backoff_ms: u64 => retry_max_backoff_ms, "ARCHIVER_RETRY_MAX_BACKOFF_MS";
+            retry_max_backoff_ms: u64 = 30_000 => retry_max_backoff_ms, "ARCHIVER_RETRY_MAX_BACKOFF_MS";
         }
         /// Which topics anyone may read (`run` marks their rows, `serve` serves them).
         PublicTopicsArgs {
@@ -238,26 +299,26 @@ section! {
     [observability] ObservabilitySection {
         /// Metrics, liveness, progress.
         ObservabilityArgs {
-            /// Where /metrics listens, or `none` [default: 127.0.0.1:9464].
+            /// Where /metrics listens, or `none`.
             #[arg(value_name = "ADDR")]
             #[serde(with = "text")]
-            metrics_addr: MetricsAddr => metrics_addr, "ARCHIVER_METRICS_ADDR";
+            metrics_addr: MetricsAddr = MetricsAddr::local(9464) => metrics_addr, "ARCHIVER_METRICS_ADDR";
             /// File touched on a timer while the archiver is healthy.
             #[arg(value_name = "FILE")]
             liveness_file: PathBuf => liveness_file, "ARCHIVER_LIVENESS_FILE";
-            /// How often the liveness file is refreshed [default: 10000].
+            /// How often the liveness file is refreshed.
             #[arg(value_name = "MS")]
-            liveness_interval_ms: u64 => liveness_interval_ms, "ARCHIVER_LIVENESS_INTERVAL_MS";
-            /// How often a one-line progress summary is logged [default: 30000].
+            liveness_interval_ms: u64 = 10_000 => liveness_interval_ms, "ARCHIVER_LIVENESS_INTERVAL_MS";
+            /// How often a one-line progress summary is logged.
             #[arg(value_name = "MS")]
-            progress_interval_ms: u64 => progress_interval_ms, "ARCHIVER_PROGRESS_INTERVAL_MS";
+            progress_interval_ms: u64 = 30_000 => progress_interval_ms, "ARCHIVER_PROGRESS_INTERVAL_MS";
         }
         /// The log format (`run` and `serve`).
         LogFormatArgs {
-            /// text or json [default: text].
+            /// text or json.
             #[arg(value_name = "FORMAT")]
             #[serde(with = "text")]
-            log_format: LogFormat => log_format, "ARCHIVER_LOG_FORMAT";
+            log_format: LogFormat = LogFormat::Text => log_format, "ARCHIVER_LOG_FORMAT";
         }
     }
 }
@@ -269,7 +330,7 @@ section! {
         StopArgs {
             /// Stop once every assigned partition is drained.
             #[arg(value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-            until_eos: bool => until_eos, "ARCHIVER_UNTIL_EOS";
+            until_eos: bool = false => until_eos, "ARCHIVER_UNTIL_EOS";
             /// Stop after archiving this many messages.
             #[arg(value_name = "N")]
             max_messages: u64 => max_messages, "ARCHIVER_MAX_MESSAGES";
@@ -285,51 +346,56 @@ section! {
             /// TOML file of bearer-token hashes and their permissions.
             #[arg(value_name = "FILE")]
             credentials_file: PathBuf => credentials_file, "ARCHIVER_CREDENTIALS_FILE";
-            /// Realm named in `WWW-Authenticate` [default: hop-archiver].
+            /// Realm named in `WWW-Authenticate`.
             #[arg(value_name = "REALM")]
-            auth_realm: String => auth_realm, "ARCHIVER_AUTH_REALM";
-            /// Refuse uploads and retractions [default: false].
+            auth_realm: String = "hop-archiver" => auth_realm, "ARCHIVER_AUTH_REALM";
+            /// Refuse uploads and retractions.
             #[arg(value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-            read_only: bool => read_only, "ARCHIVER_READ_ONLY";
+            read_only: bool = false => read_only, "ARCHIVER_READ_ONLY";
         }
         /// The listener and its requests.
         ServerArgs {
-            /// Address to listen on [default: 127.0.0.1:8000].
+            /// Address to listen on.
             #[arg(value_name = "ADDR")]
-            listen_addr: String => listen_addr, "ARCHIVER_LISTEN_ADDR";
-            /// Largest accepted upload body [default: 67108864].
+            listen_addr: String = "127.0.0.1:8000" => listen_addr, "ARCHIVER_LISTEN_ADDR";
+            /// Largest accepted upload body.
+            // Large enough for hop-client's offloaded messages; far below the
+            // index's 2 GiB `size` column.
             #[arg(value_name = "BYTES")]
-            upload_size_bytes_max: u64 => upload_size_bytes_max, "ARCHIVER_UPLOAD_SIZE_BYTES_MAX";
-            /// A request taking longer is answered 408 [default: 30000].
+            upload_size_bytes_max: u64 = 64 * 1024 * 1024 => upload_size_bytes_max, "ARCHIVER_UPLOAD_SIZE_BYTES_MAX";
+            /// A request taking longer is answered 408.
             #[arg(value_name = "MS")]
-            request_timeout_ms: u64 => request_timeout_ms, "ARCHIVER_REQUEST_TIMEOUT_MS";
-            /// Full messages per listing page at most, 1..=1000 [default: 64].
+            request_timeout_ms: u64 = 30_000 => request_timeout_ms, "ARCHIVER_REQUEST_TIMEOUT_MS";
+            /// Full messages per listing page at most, 1..=1000.
+            // Upstream's cap; metadata-only pages may hold up to the index's `PAGE_ROWS_MAX`.
             #[arg(value_name = "N")]
-            page_rows_max: u64 => page_rows_max, "ARCHIVER_PAGE_ROWS_MAX";
+            page_rows_max: u64 = 64 => page_rows_max, "ARCHIVER_PAGE_ROWS_MAX";
         }
         /// Bounds against hostile clients.
         ServeLimitsArgs {
-            /// Connections served at once; at the limit the longest-idle one is closed [default: 1024].
+            /// Connections served at once; at the limit the longest-idle one is closed.
+            // So idle clients never lock out a request. Keep it below the
+            // process's file-descriptor limit (`ulimit -n`).
             #[arg(value_name = "N")]
-            connections_max: u64 => connections_max, "ARCHIVER_CONNECTIONS_MAX";
-            /// Longest wait for a request head or, on keep-alive, for the next request [default: 10000].
+            connections_max: u64 = 1024 => connections_max, "ARCHIVER_CONNECTIONS_MAX";
+            /// Longest wait for a request head or, on keep-alive, for the next request.
             #[arg(value_name = "MS")]
-            header_read_timeout_ms: u64 => header_read_timeout_ms, "ARCHIVER_HEADER_READ_TIMEOUT_MS";
-            /// Clients reading responses or sending uploads slower than this are dropped [default: 4096].
+            header_read_timeout_ms: u64 = 10_000 => header_read_timeout_ms, "ARCHIVER_HEADER_READ_TIMEOUT_MS";
+            /// Clients reading responses or sending uploads slower than this are dropped.
             #[arg(value_name = "BYTES")]
-            client_rate_bytes_per_s_min: u64 => client_rate_bytes_per_s_min, "ARCHIVER_CLIENT_RATE_BYTES_PER_S_MIN";
-            /// The window over which that rate is judged [default: 10000].
+            client_rate_bytes_per_s_min: u64 = 4096 => client_rate_bytes_per_s_min, "ARCHIVER_CLIENT_RATE_BYTES_PER_S_MIN";
+            /// The window over which that rate is judged.
             #[arg(value_name = "MS")]
-            client_rate_window_ms: u64 => client_rate_window_ms, "ARCHIVER_CLIENT_RATE_WINDOW_MS";
-            /// Uploads received at once; more get 503 [default: 16].
+            client_rate_window_ms: u64 = 10_000 => client_rate_window_ms, "ARCHIVER_CLIENT_RATE_WINDOW_MS";
+            /// Uploads received at once; more get 503.
             #[arg(value_name = "N")]
-            uploads_in_flight_max: u64 => uploads_in_flight_max, "ARCHIVER_UPLOADS_IN_FLIGHT_MAX";
-            /// Largest response built in memory; listings page earlier [default: 33554432].
+            uploads_in_flight_max: u64 = 16 => uploads_in_flight_max, "ARCHIVER_UPLOADS_IN_FLIGHT_MAX";
+            /// Largest response built in memory; listings page earlier.
             #[arg(value_name = "BYTES")]
-            response_size_bytes_max: u64 => response_size_bytes_max, "ARCHIVER_RESPONSE_SIZE_BYTES_MAX";
-            /// Memory for response bodies being built or sent, all requests together [default: 536870912].
+            response_size_bytes_max: u64 = 32 * 1024 * 1024 => response_size_bytes_max, "ARCHIVER_RESPONSE_SIZE_BYTES_MAX";
+            /// Memory for response bodies being built or sent, all requests together.
             #[arg(value_name = "BYTES")]
-            response_memory_bytes_max: u64 => response_memory_bytes_max, "ARCHIVER_RESPONSE_MEMORY_BYTES_MAX";
+            response_memory_bytes_max: u64 = 512 * 1024 * 1024 => response_memory_bytes_max, "ARCHIVER_RESPONSE_MEMORY_BYTES_MAX";
         }
     }
 }
@@ -370,6 +436,37 @@ impl Layer {
             run: self.run.or(lower.run),
             serve: self.serve.or(lower.serve),
         }
+    }
+
+    /// The declared defaults, to stack below every source: settings whose
+    /// default is computed stay unset, for `resolve` to fill in.
+    pub fn defaults() -> Layer {
+        Layer {
+            kafka: KafkaSection::defaults(),
+            topics: TopicsSection::defaults(),
+            backends: BackendsSection::defaults(),
+            pipeline: PipelineSection::defaults(),
+            observability: ObservabilitySection::defaults(),
+            run: RunSection::defaults(),
+            serve: ServeSection::defaults(),
+        }
+    }
+
+    /// The layer as a config file, with every value that could hold a
+    /// secret masked (the keys declared with a mask: passwords in URLs).
+    /// Sections left empty are left out.
+    pub fn render_masked(&self) -> String {
+        let mut layer = self.clone();
+        layer.kafka.mask();
+        layer.topics.mask();
+        layer.backends.mask();
+        layer.pipeline.mask();
+        layer.observability.mask();
+        layer.run.mask();
+        layer.serve.mask();
+        let body = toml::to_string(&layer).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
+        let blocks: Vec<&str> = body.split("\n\n").filter(|block| block.contains('=')).collect();
+        blocks.join("\n\n")
     }
 
     /// Every key the environment gives.
@@ -466,5 +563,26 @@ mod tests {
             }
             assert!(checked > 10, "{}: {checked} settings", command.get_name());
         }
+    }
+
+    /// A declared default is filled in below every source and shown in the
+    /// help; a computed one is neither.
+    #[test]
+    fn declared_defaults_in_layer_and_help() {
+        let defaults = super::Layer::defaults();
+        assert_eq!(defaults.pipeline.in_flight_max, Some(64));
+        assert_eq!(defaults.topics.veto, Some(vec!["sys.heartbeat".to_owned()]));
+        assert_eq!(defaults.kafka.security_protocol, None);
+        let command = RunArgs::augment_args(Command::new("run"));
+        let help = |long: &str| {
+            let arg = command.get_arguments().find(|a| a.get_long() == Some(long)).unwrap();
+            arg.get_help().unwrap().to_string()
+        };
+        assert_eq!(
+            help("in-flight-max"),
+            "Object writes in flight at most, 1..=4096 [default: 64] [env: ARCHIVER_IN_FLIGHT_MAX]"
+        );
+        assert!(help("metrics-addr").contains("[default: 127.0.0.1:9464]"));
+        assert!(help("topics-veto").contains("[default: sys.heartbeat]"));
     }
 }

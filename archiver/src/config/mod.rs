@@ -29,6 +29,7 @@ pub use file::{
     AuthFileArgs, BackendsArgs, KafkaArgs, LogFormatArgs, ObservabilityArgs, PipelineArgs, PublicTopicsArgs,
     ServeAccessArgs, ServeLimitsArgs, ServerArgs, StopArgs, TopicsArgs,
 };
+pub use render::Effective;
 pub use serve::{ServeArgs, ServeConfig, ServeLimits, load_serve, load_serve_from, serve_defaults};
 pub use value::{Membership, MetricsAddr, TopicMode};
 
@@ -39,27 +40,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-
-/// Built-in defaults, where a default exists.
-pub mod defaults {
-    pub const GROUP_ID: &str = "archiver";
-    pub const SESSION_TIMEOUT_MS: u64 = 45_000;
-    pub const SASL_MECHANISM: &str = "SCRAM-SHA-512";
-    /// The heartbeat is public, so every credential sees it; it is noise.
-    pub const VETO: &[&str] = &["sys.heartbeat"];
-    pub const REFRESH_INTERVAL_MS: u64 = 60_000;
-    pub const INDEX_URL: &str = "sqlite://./archive/index.db";
-    /// Resolved against the working directory when loaded.
-    pub const STORE_URL: &str = "file://./archive/objects";
-    pub const IN_FLIGHT_MAX: u64 = 64;
-    pub const BATCH_ROWS_MAX: u64 = 500;
-    pub const BATCH_WAIT_MS: u64 = 200;
-    pub const RETRY_INITIAL_BACKOFF_MS: u64 = 100;
-    pub const RETRY_MAX_BACKOFF_MS: u64 = 30_000;
-    pub const METRICS_ADDR: &str = "127.0.0.1:9464";
-    pub const LIVENESS_INTERVAL_MS: u64 = 10_000;
-    pub const PROGRESS_INTERVAL_MS: u64 = 30_000;
-}
 
 /// A configuration that cannot be used, and why. Never contains a secret.
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +87,8 @@ pub struct RunConfig {
     pub pipeline: PipelineSettings,
     pub observability: ObservabilitySettings,
     pub run: RunControl,
+    /// The same configuration as keys, for [`RunConfig::render_masked`].
+    pub effective: Effective,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -207,8 +189,8 @@ pub fn load_from(args: &RunArgs, vars: &BTreeMap<String, String>) -> Result<RunC
 }
 
 /// The flags' layer over the environment's over the config file's (named by
-/// `--config`, else `ARCHIVER_CONFIG`), and the file that was read. `run`
-/// and `serve` both stack their sources here.
+/// `--config`, else `ARCHIVER_CONFIG`) over the declared defaults, and the
+/// file that was read. `run` and `serve` both stack their sources here.
 fn stack(
     flags: file::Layer,
     config: Option<&PathBuf>,
@@ -219,5 +201,6 @@ fn stack(
         Some(path) => file::read(path)?,
         None => file::Layer::default(),
     };
-    Ok((flags.or(file::Layer::from_env(env)?).or(from_file), config_file))
+    let layer = flags.or(file::Layer::from_env(env)?).or(from_file).or(file::Layer::defaults());
+    Ok((layer, config_file))
 }

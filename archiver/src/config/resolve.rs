@@ -1,15 +1,16 @@
-//! From the stacked layers to a checked [`RunConfig`]: defaults filled in,
-//! every range and combination checked, credentials found.
+//! From the stacked layers (declared defaults included) to a checked
+//! [`RunConfig`]: computed defaults filled in, every range and combination
+//! checked, credentials found, and the effective keys kept for rendering.
 
 use super::credentials::{self, KafkaCredential};
 use super::env::Env;
 use super::file::{
     BackendsSection, KafkaSection, Layer, ObservabilitySection, PipelineSection, RunSection, TopicsSection,
 };
-use super::value::{Membership, MetricsAddr, Setting, TopicMode};
+use super::value::{MetricsAddr, TopicMode};
 use super::{
-    Backends, ConfigError, Credential, KafkaSettings, ObservabilitySettings, PipelineSettings, RunConfig, RunControl,
-    TopicSelection, TopicSettings, defaults,
+    Backends, ConfigError, Credential, CredentialSource, Effective, KafkaSettings, ObservabilitySettings,
+    PipelineSettings, RunArgs, RunConfig, RunControl, TopicSelection, TopicSettings,
 };
 use crate::source::{KafkaConnection, SecurityProtocol};
 use crate::telemetry::redact::mask_password;
@@ -19,19 +20,66 @@ use std::path::PathBuf;
 /// Periodic timers: fast enough for tests, slow enough not to spin.
 pub(super) const INTERVAL_MS: RangeInclusive<u64> = 10..=86_400_000;
 
+/// The SASL mechanism when neither the settings nor hop's auth.toml name one.
+const SASL_MECHANISM: &str = "SCRAM-SHA-512";
+
 pub fn resolve(layer: Layer, env: Env<'_>, config_file: Option<PathBuf>) -> Result<RunConfig, ConfigError> {
     let kafka = kafka(&layer.kafka, env)?;
     let credential = kafka.connection.username.clone().zip(kafka.connection.password.clone());
     let credential = credential.map(|(username, password)| Credential { username, password });
+    let topics = topics(&layer.topics, env, credential.as_ref())?;
+    let mut effective = RunArgs::own_keys(&layer);
+    let backends = backends(layer.backends)?;
+    let pipeline = pipeline(layer.pipeline)?;
+    let observability = observability(layer.observability)?;
+    write_back_kafka(&mut effective.kafka, &kafka);
+    write_back_topics(&mut effective.topics, &topics, credential.as_ref());
+    effective.backends.store_url = Some(backends.store_url.clone());
+    effective.pipeline.public_topics = Some(pipeline.public_topics.clone());
+    effective.observability.liveness_file = observability.liveness_file.clone();
     Ok(RunConfig {
         config_file,
-        topics: topics(&layer.topics, env, credential.as_ref())?,
         kafka,
-        backends: backends(layer.backends)?,
-        pipeline: pipeline(layer.pipeline)?,
-        observability: observability(layer.observability)?,
+        topics,
+        backends,
+        pipeline,
+        observability,
         run: run(layer.run)?,
+        effective: Effective(effective),
     })
+}
+
+/// The Kafka keys that are computed (from the credential and auth.toml) or
+/// normalized, as resolved.
+fn write_back_kafka(section: &mut KafkaSection, kafka: &KafkaSettings) {
+    let connection = &kafka.connection;
+    section.brokers = Some(connection.brokers.clone());
+    section.security_protocol = Some(connection.security_protocol);
+    section.sasl_mechanism = Some(connection.sasl_mechanism.clone());
+    section.username = connection.username.clone();
+    section.ca_location = connection.ca_location.clone();
+    section.auth_file = match &kafka.credential_source {
+        CredentialSource::AuthFile(path) => Some(path.clone()),
+        _ => None,
+    };
+}
+
+/// The topic keys that give `topics`' selection.
+fn write_back_topics(section: &mut TopicsSection, topics: &TopicSettings, kafka: Option<&Credential>) {
+    let (select, names, veto, hopauth_url, hopauth_username) = match &topics.selection {
+        TopicSelection::All { veto } => (TopicMode::All, None, veto, None, None),
+        TopicSelection::Explicit { names, veto } => (TopicMode::Explicit, Some(names.clone()), veto, None, None),
+        TopicSelection::Hopauth { url, veto, credential } => {
+            // Its own username only: the Kafka credential is used by default.
+            let own = credential.as_ref().filter(|c| Some(*c) != kafka);
+            (TopicMode::Hopauth, None, veto, Some(url.clone()), own.map(|c| c.username.clone()))
+        }
+    };
+    section.select = Some(select);
+    section.names = names;
+    section.veto = Some(veto.clone());
+    section.hopauth_url = hopauth_url;
+    section.hopauth_username = hopauth_username;
 }
 
 fn kafka(section: &KafkaSection, env: Env<'_>) -> Result<KafkaSettings, ConfigError> {
@@ -42,7 +90,7 @@ fn kafka(section: &KafkaSection, env: Env<'_>) -> Result<KafkaSettings, ConfigEr
         section.security_protocol.or(entry.as_ref().map(|e| e.protocol)).unwrap_or(fallback_protocol);
     let sasl_mechanism = section.sasl_mechanism.clone().or(entry.as_ref().map(|e| e.mechanism.clone()));
     let ca_location = section.ca_location.clone().or(entry.and_then(|e| e.ssl_ca_location));
-    let group_id = section.group_id.clone().unwrap_or_else(|| defaults::GROUP_ID.into());
+    let group_id = required("kafka.group_id", section.group_id.clone())?;
     if group_id.trim().is_empty() {
         return Err(ConfigError::Incomplete("kafka.group_id must not be empty".into()));
     }
@@ -51,19 +99,14 @@ fn kafka(section: &KafkaSection, env: Env<'_>) -> Result<KafkaSettings, ConfigEr
         connection: KafkaConnection {
             brokers,
             security_protocol,
-            sasl_mechanism: sasl_mechanism.unwrap_or_else(|| defaults::SASL_MECHANISM.into()),
+            sasl_mechanism: sasl_mechanism.unwrap_or_else(|| SASL_MECHANISM.into()),
             username,
             password,
             ca_location,
         },
         group_id,
-        session_timeout_ms: ranged(
-            "kafka.session_timeout_ms",
-            section.session_timeout_ms,
-            defaults::SESSION_TIMEOUT_MS,
-            1_000..=3_600_000,
-        )?,
-        membership: section.membership.unwrap_or(Membership::Group),
+        session_timeout_ms: ranged("kafka.session_timeout_ms", section.session_timeout_ms, 1_000..=3_600_000)?,
+        membership: required("kafka.membership", section.membership)?,
         credential_source: source,
     })
 }
@@ -86,8 +129,7 @@ fn brokers(brokers: Option<&str>) -> Result<String, ConfigError> {
 }
 
 fn topics(section: &TopicsSection, env: Env<'_>, kafka: Option<&Credential>) -> Result<TopicSettings, ConfigError> {
-    let veto =
-        patterns("topics.veto", section.veto.clone(), || defaults::VETO.iter().map(|v| v.to_string()).collect())?;
+    let veto = patterns("topics.veto", section.veto.clone())?;
     let selection = match mode(section)? {
         TopicMode::All => TopicSelection::All { veto },
         TopicMode::Explicit => TopicSelection::Explicit { names: explicit_names(section.names.clone())?, veto },
@@ -97,8 +139,7 @@ fn topics(section: &TopicsSection, env: Env<'_>, kafka: Option<&Credential>) -> 
             credential: credentials::hopauth(section, env, kafka)?,
         },
     };
-    let refresh_interval_ms =
-        ranged("topics.refresh_interval_ms", section.refresh_interval_ms, defaults::REFRESH_INTERVAL_MS, INTERVAL_MS)?;
+    let refresh_interval_ms = ranged("topics.refresh_interval_ms", section.refresh_interval_ms, INTERVAL_MS)?;
     Ok(TopicSettings { selection, refresh_interval_ms })
 }
 
@@ -119,7 +160,7 @@ fn mode(section: &TopicsSection) -> Result<TopicMode, ConfigError> {
 }
 
 fn explicit_names(names: Option<Vec<String>>) -> Result<Vec<String>, ConfigError> {
-    let mut names = patterns("topics.names", names, Vec::new)?;
+    let mut names = patterns("topics.names", names)?;
     if names.is_empty() {
         return Err(ConfigError::Incomplete("topics.select is \"explicit\" but topics.names is empty".into()));
     }
@@ -149,13 +190,10 @@ fn hopauth_url(url: Option<&str>) -> Result<String, ConfigError> {
     }
 }
 
-/// A list of names or globs; blank entries are mistakes, not wildcards.
-pub(super) fn patterns(
-    key: &str,
-    given: Option<Vec<String>>,
-    default: impl FnOnce() -> Vec<String>,
-) -> Result<Vec<String>, ConfigError> {
-    let list = given.unwrap_or_else(default);
+/// A list of names or globs (none if unset); blank entries are mistakes,
+/// not wildcards.
+pub(super) fn patterns(key: &str, given: Option<Vec<String>>) -> Result<Vec<String>, ConfigError> {
+    let list = given.unwrap_or_default();
     if list.iter().any(|p| p.trim().is_empty()) {
         return Err(ConfigError::Invalid { origin: key.into(), message: "contains an empty name".into() });
     }
@@ -163,14 +201,14 @@ pub(super) fn patterns(
 }
 
 pub(super) fn backends(section: BackendsSection) -> Result<Backends, ConfigError> {
-    let index_url = section.index_url.unwrap_or_else(|| defaults::INDEX_URL.into());
+    let index_url = required("backends.index_url", section.index_url)?;
     if !["postgres://", "postgresql://", "sqlite:"].iter().any(|p| index_url.starts_with(p)) {
         return Err(invalid_url("backends.index_url", &index_url, "postgres://…, postgresql://… or sqlite://PATH"));
     }
     if index_url.contains(":memory:") || index_url.contains("mode=memory") {
         return Err(volatile("backends.index_url", &index_url));
     }
-    let store_url = absolute_file_url(section.store_url.unwrap_or_else(|| defaults::STORE_URL.into()));
+    let store_url = absolute_file_url(required("backends.store_url", section.store_url)?);
     match url::Url::parse(&store_url) {
         Ok(parsed) if parsed.scheme() == "memory" => Err(volatile("backends.store_url", &store_url)),
         Ok(parsed) if matches!(parsed.scheme(), "file" | "s3") => Ok(Backends { index_url, store_url }),
@@ -212,47 +250,29 @@ pub(super) fn invalid_url(key: &str, url: &str, expected: &str) -> ConfigError {
 }
 
 fn pipeline(section: PipelineSection) -> Result<PipelineSettings, ConfigError> {
-    let retry_initial_backoff_ms = ranged(
-        "pipeline.retry_initial_backoff_ms",
-        section.retry_initial_backoff_ms,
-        defaults::RETRY_INITIAL_BACKOFF_MS,
-        1..=3_600_000,
-    )?;
-    let retry_max_backoff_ms = ranged(
-        "pipeline.retry_max_backoff_ms",
-        section.retry_max_backoff_ms,
-        defaults::RETRY_MAX_BACKOFF_MS,
-        retry_initial_backoff_ms..=3_600_000,
-    )?;
+    let retry_initial_backoff_ms =
+        ranged("pipeline.retry_initial_backoff_ms", section.retry_initial_backoff_ms, 1..=3_600_000)?;
+    let retry_max_backoff_ms =
+        ranged("pipeline.retry_max_backoff_ms", section.retry_max_backoff_ms, retry_initial_backoff_ms..=3_600_000)?;
     Ok(PipelineSettings {
-        in_flight_max: count("pipeline.in_flight_max", section.in_flight_max, defaults::IN_FLIGHT_MAX, 1..=4096)?,
-        batch_rows_max: count("pipeline.batch_rows_max", section.batch_rows_max, defaults::BATCH_ROWS_MAX, 1..=10_000)?,
-        batch_wait_ms: ranged("pipeline.batch_wait_ms", section.batch_wait_ms, defaults::BATCH_WAIT_MS, 0..=60_000)?,
-        archive_test_messages: section.archive_test_messages.unwrap_or(false),
-        public_topics: patterns("pipeline.public_topics", section.public_topics, Vec::new)?,
+        in_flight_max: count("pipeline.in_flight_max", section.in_flight_max, 1..=4096)?,
+        batch_rows_max: count("pipeline.batch_rows_max", section.batch_rows_max, 1..=10_000)?,
+        batch_wait_ms: ranged("pipeline.batch_wait_ms", section.batch_wait_ms, 0..=60_000)?,
+        archive_test_messages: required("pipeline.archive_test_messages", section.archive_test_messages)?,
+        public_topics: patterns("pipeline.public_topics", section.public_topics)?,
         retry_initial_backoff_ms,
         retry_max_backoff_ms,
     })
 }
 
 fn observability(section: ObservabilitySection) -> Result<ObservabilitySettings, ConfigError> {
-    let default_metrics = MetricsAddr::parse(defaults::METRICS_ADDR).unwrap_or(MetricsAddr(None));
+    let MetricsAddr(metrics_addr) = required("observability.metrics_addr", section.metrics_addr)?;
     Ok(ObservabilitySettings {
-        metrics_addr: section.metrics_addr.unwrap_or(default_metrics).0,
+        metrics_addr,
         liveness_file: section.liveness_file.filter(|p| !p.as_os_str().is_empty()),
-        liveness_interval_ms: ranged(
-            "observability.liveness_interval_ms",
-            section.liveness_interval_ms,
-            defaults::LIVENESS_INTERVAL_MS,
-            INTERVAL_MS,
-        )?,
-        log_format: section.log_format.unwrap_or_default(),
-        progress_interval_ms: ranged(
-            "observability.progress_interval_ms",
-            section.progress_interval_ms,
-            defaults::PROGRESS_INTERVAL_MS,
-            INTERVAL_MS,
-        )?,
+        liveness_interval_ms: ranged("observability.liveness_interval_ms", section.liveness_interval_ms, INTERVAL_MS)?,
+        log_format: required("observability.log_format", section.log_format)?,
+        progress_interval_ms: ranged("observability.progress_interval_ms", section.progress_interval_ms, INTERVAL_MS)?,
     })
 }
 
@@ -260,17 +280,18 @@ fn run(section: RunSection) -> Result<RunControl, ConfigError> {
     if section.max_messages == Some(0) {
         return Err(out_of_range("run.max_messages", "at least 1", 0));
     }
-    Ok(RunControl { until_eos: section.until_eos.unwrap_or(false), max_messages: section.max_messages })
+    Ok(RunControl { until_eos: required("run.until_eos", section.until_eos)?, max_messages: section.max_messages })
 }
 
-/// `value` (or `default`) if within `range`, else an error naming `key`.
-pub(super) fn ranged(
-    key: &'static str,
-    value: Option<u64>,
-    default: u64,
-    range: RangeInclusive<u64>,
-) -> Result<u64, ConfigError> {
-    let value = value.unwrap_or(default);
+/// The value of a setting that has a default, so is always set once the
+/// declared defaults are stacked; else an error naming `key`.
+pub(super) fn required<T>(key: &str, value: Option<T>) -> Result<T, ConfigError> {
+    value.ok_or_else(|| ConfigError::Incomplete(format!("{key} is not set")))
+}
+
+/// `value` (see [`required`]) if within `range`, else an error naming `key`.
+pub(super) fn ranged(key: &'static str, value: Option<u64>, range: RangeInclusive<u64>) -> Result<u64, ConfigError> {
+    let value = required(key, value)?;
     if range.contains(&value) {
         return Ok(value);
     }
@@ -279,13 +300,8 @@ pub(super) fn ranged(
 }
 
 /// A count that sizes memory, as `usize`.
-fn count(
-    key: &'static str,
-    value: Option<u64>,
-    default: u64,
-    range: RangeInclusive<u64>,
-) -> Result<usize, ConfigError> {
-    let value = ranged(key, value, default, range)?;
+pub(super) fn count(key: &'static str, value: Option<u64>, range: RangeInclusive<u64>) -> Result<usize, ConfigError> {
+    let value = ranged(key, value, range)?;
     usize::try_from(value).map_err(|_| out_of_range(key, "addressable", value))
 }
 

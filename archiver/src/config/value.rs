@@ -143,6 +143,13 @@ pub fn split_list(text: &str) -> Vec<String> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetricsAddr(pub Option<SocketAddr>);
 
+impl MetricsAddr {
+    /// Port `port` on 127.0.0.1.
+    pub const fn local(port: u16) -> MetricsAddr {
+        MetricsAddr(Some(SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, port))))
+    }
+}
+
 impl Setting for MetricsAddr {
     fn expected() -> String {
         "an address such as 127.0.0.1:9464, or none".into()
