@@ -4,11 +4,11 @@
 //! and `INSERT … ON CONFLICT (uuid) DO NOTHING` turns a race between writers
 //! into one winner, with no error for the loser.
 
-use super::sql::{Dialect, Sql};
-use super::{Index, IndexEntry, IndexError, IndexRow, ListQuery, Page, TopicStats};
+use super::sql::{Dialect, SqlBackend};
+use super::{IndexError, IndexRow};
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgQueryResult, PgRow};
-use sqlx::{Connection, PgConnection, PgPool, Postgres, QueryBuilder, Row};
+use sqlx::{Connection, PgConnection, PgPool, Pool, Postgres, QueryBuilder, Row};
 use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::LazyLock;
@@ -127,34 +127,16 @@ impl Dialect for Postgres {
 }
 
 #[async_trait]
-impl Index for PgIndex {
+impl SqlBackend for PgIndex {
+    type Db = Postgres;
+
+    fn pool(&self) -> &Pool<Postgres> {
+        &self.pool
+    }
+
     async fn insert_batch(&self, rows: &[IndexRow]) -> Result<Vec<bool>, IndexError> {
         let (pool, rows) = (self.pool.clone(), rows.to_vec());
         super::detached(async move { insert_batch(&pool, &rows).await }).await
-    }
-
-    async fn get(&self, uuid: Uuid) -> Result<Option<IndexEntry>, IndexError> {
-        Sql(&self.pool).get(uuid).await
-    }
-
-    async fn get_many(&self, uuids: &[Uuid]) -> Result<Vec<IndexEntry>, IndexError> {
-        Sql(&self.pool).get_many(uuids).await
-    }
-
-    async fn list(&self, list: &ListQuery) -> Result<Page, IndexError> {
-        Sql(&self.pool).list(list).await
-    }
-
-    async fn count(&self, list: &ListQuery) -> Result<u64, IndexError> {
-        Sql(&self.pool).count(list).await
-    }
-
-    async fn topic_stats(&self) -> Result<Vec<TopicStats>, IndexError> {
-        Sql(&self.pool).topic_stats().await
-    }
-
-    async fn set_retracted(&self, uuid: Uuid, retracted: bool) -> Result<bool, IndexError> {
-        Sql(&self.pool).set_retracted(uuid, retracted).await
     }
 }
 

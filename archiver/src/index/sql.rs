@@ -1,13 +1,18 @@
 //! The queries PostgreSQL and SQLite share: lookups, listing (filters,
 //! keyset paging), counting, topic totals, retraction, and decoding a row.
 //!
-//! Written once over [`Dialect`], which each backend implements for its
-//! `sqlx` database type with the few places where the SQL differs: how a
-//! UUID is bound and read back, how a value list is matched, which errors
-//! are transient, the statement for topic totals. Connecting, migrating and
-//! batch inserts stay in the backend's own file.
+//! One implementation of [`Index`] for every [`SqlBackend`] (a pool and a
+//! batch insert), written over [`Dialect`], which each backend implements
+//! for its `sqlx` database type with the few places where the SQL differs:
+//! how a UUID is bound and read back, how a value list is matched, which
+//! errors are transient, the statement for topic totals. Connecting,
+//! migrating and batch inserts stay in the backend's own file.
 
-use super::{Cursor, IndexEntry, IndexError, ListQuery, Page, TimestampType, TopicStats, finish_page, page_limit};
+use super::{
+    Cursor, Index, IndexEntry, IndexError, IndexRow, ListQuery, Page, TimestampType, TopicStats, finish_page,
+    page_limit,
+};
+use async_trait::async_trait;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, QueryBuilder, Row, Type};
 use std::collections::HashSet;
 use uuid::Uuid;
@@ -43,75 +48,87 @@ pub(super) trait Dialect: Database {
     }
 }
 
-/// The shared queries on a pool of `DB`. The bounds say that `DB` is an
-/// sqlx driver that encodes and decodes the column types `messages` uses.
-pub(super) struct Sql<'p, DB: Database>(pub &'p Pool<DB>);
+/// A SQL backend: its pool and its own batch insert. The rest of [`Index`]
+/// is the shared queries, in the one implementation below, whose bounds say
+/// that the backend's database is an sqlx driver that encodes and decodes
+/// the column types `messages` uses.
+#[async_trait]
+pub(super) trait SqlBackend: Send + Sync + std::fmt::Debug {
+    type Db: Dialect;
+    fn pool(&self) -> &Pool<Self::Db>;
+    async fn insert_batch(&self, rows: &[IndexRow]) -> Result<Vec<bool>, IndexError>;
+}
 
-impl<DB> Sql<'_, DB>
+#[async_trait]
+impl<B> Index for B
 where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
-    &'static str: ColumnIndex<DB::Row>,
-    for<'r> i64: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> i32: Decode<'r, DB> + Type<DB>,
-    for<'r> bool: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> String: Decode<'r, DB> + Type<DB>,
-    for<'r> Vec<u8>: Decode<'r, DB> + Type<DB>,
+    B: SqlBackend,
+    for<'c> &'c mut <B::Db as Database>::Connection: Executor<'c, Database = B::Db>,
+    <B::Db as Database>::Arguments: IntoArguments<B::Db>,
+    &'static str: ColumnIndex<<B::Db as Database>::Row>,
+    for<'r> i64: Encode<'r, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'r> i32: Decode<'r, B::Db> + Type<B::Db>,
+    for<'r> bool: Encode<'r, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'r> String: Decode<'r, B::Db> + Type<B::Db>,
+    for<'r> Vec<u8>: Decode<'r, B::Db> + Type<B::Db>,
 {
-    pub async fn get(&self, uuid: Uuid) -> Result<Option<IndexEntry>, IndexError> {
-        let mut query = select();
-        query.push(" WHERE uuid = ");
-        DB::push_uuid(&mut query, uuid);
-        let row = query.build().fetch_optional(self.0).await.map_err(DB::error)?;
-        row.as_ref().map(decode_entry::<DB>).transpose()
+    async fn insert_batch(&self, rows: &[IndexRow]) -> Result<Vec<bool>, IndexError> {
+        SqlBackend::insert_batch(self, rows).await
     }
 
-    pub async fn get_many(&self, uuids: &[Uuid]) -> Result<Vec<IndexEntry>, IndexError> {
+    async fn get(&self, uuid: Uuid) -> Result<Option<IndexEntry>, IndexError> {
+        let mut query = select();
+        query.push(" WHERE uuid = ");
+        B::Db::push_uuid(&mut query, uuid);
+        let row = query.build().fetch_optional(self.pool()).await.map_err(B::Db::error)?;
+        row.as_ref().map(decode_entry::<B::Db>).transpose()
+    }
+
+    async fn get_many(&self, uuids: &[Uuid]) -> Result<Vec<IndexEntry>, IndexError> {
         let unique: Vec<Uuid> = uuids.iter().copied().collect::<HashSet<_>>().into_iter().collect();
         let mut entries = Vec::with_capacity(unique.len());
         for chunk in unique.chunks(super::LOOKUP_CHUNK) {
             let mut query = select();
             query.push(" WHERE ");
-            DB::push_uuid_in(&mut query, "uuid", chunk);
-            let rows = query.build().fetch_all(self.0).await.map_err(DB::error)?;
+            B::Db::push_uuid_in(&mut query, "uuid", chunk);
+            let rows = query.build().fetch_all(self.pool()).await.map_err(B::Db::error)?;
             for row in &rows {
-                entries.push(decode_entry::<DB>(row)?);
+                entries.push(decode_entry::<B::Db>(row)?);
             }
         }
         Ok(entries)
     }
 
-    pub async fn list(&self, list: &ListQuery) -> Result<Page, IndexError> {
+    async fn list(&self, list: &ListQuery) -> Result<Page, IndexError> {
         let limit = page_limit(list);
         let mut query = select();
         push_filters(&mut query, list);
         push_keyset(&mut query, list.after, list.descending);
         query.push(" LIMIT ").push_bind(i64::from(limit) + 1);
-        let rows = query.build().fetch_all(self.0).await.map_err(DB::error)?;
-        let entries = rows.iter().map(decode_entry::<DB>).collect::<Result<Vec<_>, _>>()?;
+        let rows = query.build().fetch_all(self.pool()).await.map_err(B::Db::error)?;
+        let entries = rows.iter().map(decode_entry::<B::Db>).collect::<Result<Vec<_>, _>>()?;
         Ok(finish_page(entries, limit))
     }
 
-    pub async fn count(&self, list: &ListQuery) -> Result<u64, IndexError> {
-        let mut query = QueryBuilder::<DB>::new("SELECT COUNT(*) AS count FROM messages");
+    async fn count(&self, list: &ListQuery) -> Result<u64, IndexError> {
+        let mut query = QueryBuilder::<B::Db>::new("SELECT COUNT(*) AS count FROM messages");
         push_filters(&mut query, list);
-        let row = query.build().fetch_one(self.0).await.map_err(DB::error)?;
-        let count: i64 = row.try_get("count").map_err(DB::error)?;
+        let row = query.build().fetch_one(self.pool()).await.map_err(B::Db::error)?;
+        let count: i64 = row.try_get("count").map_err(B::Db::error)?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
-    pub async fn topic_stats(&self) -> Result<Vec<TopicStats>, IndexError> {
-        let rows = sqlx::query::<DB>(DB::TOPIC_STATS).fetch_all(self.0).await.map_err(DB::error)?;
-        rows.iter().map(stats_row::<DB>).collect::<Result<_, _>>().map_err(DB::error)
+    async fn topic_stats(&self) -> Result<Vec<TopicStats>, IndexError> {
+        let rows = sqlx::query::<B::Db>(B::Db::TOPIC_STATS).fetch_all(self.pool()).await.map_err(B::Db::error)?;
+        rows.iter().map(stats_row::<B::Db>).collect::<Result<_, _>>().map_err(B::Db::error)
     }
 
-    pub async fn set_retracted(&self, uuid: Uuid, retracted: bool) -> Result<bool, IndexError> {
-        let mut query = QueryBuilder::<DB>::new("UPDATE messages SET retracted = ");
+    async fn set_retracted(&self, uuid: Uuid, retracted: bool) -> Result<bool, IndexError> {
+        let mut query = QueryBuilder::<B::Db>::new("UPDATE messages SET retracted = ");
         query.push_bind(retracted).push(" WHERE uuid = ");
-        DB::push_uuid(&mut query, uuid);
-        let done = query.build().execute(self.0).await.map_err(DB::error)?;
-        Ok(DB::rows_affected(&done) > 0)
+        B::Db::push_uuid(&mut query, uuid);
+        let done = query.build().execute(self.pool()).await.map_err(B::Db::error)?;
+        Ok(B::Db::rows_affected(&done) > 0)
     }
 }
 

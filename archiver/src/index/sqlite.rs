@@ -6,11 +6,11 @@
 //! lower-case hyphenated TEXT so the file stays readable with the `sqlite3`
 //! shell.
 
-use super::sql::{Dialect, Sql};
-use super::{Index, IndexEntry, IndexError, IndexRow, ListQuery, Page, TopicStats};
+use super::sql::{Dialect, SqlBackend};
+use super::{IndexError, IndexRow};
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult, SqliteRow};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{Pool, QueryBuilder, Row, Sqlite, SqlitePool};
 use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -199,34 +199,16 @@ fn push_in(query: &mut QueryBuilder<Sqlite>, column: &str, values: impl Iterator
 }
 
 #[async_trait]
-impl Index for SqliteIndex {
+impl SqlBackend for SqliteIndex {
+    type Db = Sqlite;
+
+    fn pool(&self) -> &Pool<Sqlite> {
+        &self.pool
+    }
+
     async fn insert_batch(&self, rows: &[IndexRow]) -> Result<Vec<bool>, IndexError> {
         let (pool, rows) = (self.pool.clone(), rows.to_vec());
         super::detached(async move { insert_batch(&pool, &rows).await }).await
-    }
-
-    async fn get(&self, uuid: Uuid) -> Result<Option<IndexEntry>, IndexError> {
-        Sql(&self.pool).get(uuid).await
-    }
-
-    async fn get_many(&self, uuids: &[Uuid]) -> Result<Vec<IndexEntry>, IndexError> {
-        Sql(&self.pool).get_many(uuids).await
-    }
-
-    async fn list(&self, list: &ListQuery) -> Result<Page, IndexError> {
-        Sql(&self.pool).list(list).await
-    }
-
-    async fn count(&self, list: &ListQuery) -> Result<u64, IndexError> {
-        Sql(&self.pool).count(list).await
-    }
-
-    async fn topic_stats(&self) -> Result<Vec<TopicStats>, IndexError> {
-        Sql(&self.pool).topic_stats().await
-    }
-
-    async fn set_retracted(&self, uuid: Uuid, retracted: bool) -> Result<bool, IndexError> {
-        Sql(&self.pool).set_retracted(uuid, retracted).await
     }
 }
 
