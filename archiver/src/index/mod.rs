@@ -2,13 +2,17 @@
 //! SQLite (the embedded default).
 //!
 //! One trait, [`Index`], with one implementation per file (`postgres.rs`,
-//! `sqlite.rs`, and `memory.rs` for tests, scenarios and the demo). The
-//! schema keeps upstream's `messages` columns so upstream's
-//! API could read it, plus the Kafka position and identity facts upstream
-//! never kept. Uniqueness of `uuid` is enforced by the database.
+//! `sqlite.rs`, and `memory.rs` for tests, scenarios and the demo). The two
+//! SQL backends share their read and update queries (`sql.rs`, written once
+//! over a `Dialect` each implements); each keeps its own connecting,
+//! migrating and batch insert. The schema keeps upstream's `messages`
+//! columns so upstream's API could read it, plus the Kafka position and
+//! identity facts upstream never kept. Uniqueness of `uuid` is enforced by
+//! the database.
 
 mod memory;
 mod postgres;
+mod sql;
 mod sqlite;
 
 pub use memory::MemoryIndex;
@@ -253,13 +257,6 @@ fn classify(err: sqlx::Error, transient_code: fn(&str) -> bool) -> IndexError {
     if transient { IndexError::Unavailable(err) } else { IndexError::Query(err) }
 }
 
-/// Columns as `SELECT`ed by both backends; [`decode_entry`] reads them by
-/// name. `"timestamp"`, `"key"` and `"partition"` are keywords somewhere.
-const SELECT_COLUMNS: &str = "id, uuid, topic, \"timestamp\", size, \"key\", bucket, crc32, \
-     is_client_uuid, public, direct_upload, message_crc32, title, sender, media_type, \
-     file_name, originator, retracted, \"partition\", kafka_offset, timestamp_type, \
-     ingested_at, fingerprint, claimed_uuid";
-
 /// Columns each backend writes, in the order its `push_values` binds them.
 const INSERT_COLUMNS: &str = "uuid, topic, \"timestamp\", size, \"key\", bucket, crc32, \
      is_client_uuid, public, direct_upload, message_crc32, title, sender, media_type, \
@@ -311,75 +308,4 @@ fn finish_page(mut entries: Vec<IndexEntry>, limit: u32) -> Page {
 /// A u32 CRC in a `bigint`/INTEGER column (upstream's representation).
 fn crc_to_db(crc: u32) -> i64 {
     i64::from(crc)
-}
-
-/// Reads a backend's UUID column (`None` for SQL NULL); an `Err` is the
-/// reason the stored value is not a UUID.
-type UuidReader<R> = fn(&R, &'static str) -> Result<Option<Uuid>, String>;
-
-/// Decodes one row selected with [`SELECT_COLUMNS`]. Anything that does not
-/// fit [`IndexRow`] is reported as [`IndexError::CorruptRow`] with the id.
-fn decode_entry<R>(row: &R, read_uuid: UuidReader<R>) -> Result<IndexEntry, IndexError>
-where
-    R: sqlx::Row,
-    &'static str: sqlx::ColumnIndex<R>,
-    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> i32: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    let id: i64 = row.try_get("id").map_err(IndexError::Query)?;
-    let corrupt = |reason: String| IndexError::CorruptRow { id, reason };
-    let uuid = |col| match read_uuid(row, col) {
-        Ok(value) => Ok(value),
-        Err(reason) => Err(corrupt(format!("{col}: {reason}"))),
-    };
-    let crc = |col| {
-        let value: i64 = field(row, id, col)?;
-        u32::try_from(value).map_err(|_| corrupt(format!("{col} {value} is not a u32")))
-    };
-    let fingerprint: Vec<u8> = field(row, id, "fingerprint")?;
-    let fingerprint = <[u8; 32]>::try_from(fingerprint.as_slice())
-        .map_err(|_| corrupt(format!("fingerprint has {} bytes, not 32", fingerprint.len())))?;
-    let timestamp_type: String = field(row, id, "timestamp_type")?;
-    let timestamp_type = TimestampType::parse(&timestamp_type)
-        .ok_or_else(|| corrupt(format!("unknown timestamp_type {timestamp_type:?}")))?;
-    let row = IndexRow {
-        uuid: uuid("uuid")?.ok_or_else(|| corrupt("uuid is NULL".into()))?,
-        topic: field(row, id, "topic")?,
-        timestamp: field(row, id, "timestamp")?,
-        size: field(row, id, "size")?,
-        key: field(row, id, "key")?,
-        bucket: field(row, id, "bucket")?,
-        crc32: crc("crc32")?,
-        is_client_uuid: field(row, id, "is_client_uuid")?,
-        public: field(row, id, "public")?,
-        direct_upload: field(row, id, "direct_upload")?,
-        message_crc32: crc("message_crc32")?,
-        title: field(row, id, "title")?,
-        sender: field(row, id, "sender")?,
-        media_type: field(row, id, "media_type")?,
-        file_name: field(row, id, "file_name")?,
-        originator: field(row, id, "originator")?,
-        retracted: field(row, id, "retracted")?,
-        partition: field(row, id, "partition")?,
-        kafka_offset: field(row, id, "kafka_offset")?,
-        timestamp_type,
-        ingested_at: field(row, id, "ingested_at")?,
-        fingerprint,
-        claimed_uuid: uuid("claimed_uuid")?,
-    };
-    Ok(IndexEntry { id, row })
-}
-
-/// One column of row `id`; a value that does not decode as `T` (wrong type,
-/// unexpected NULL) marks the row corrupt.
-fn field<R, T>(row: &R, id: i64, col: &'static str) -> Result<T, IndexError>
-where
-    R: sqlx::Row,
-    &'static str: sqlx::ColumnIndex<R>,
-    for<'r> T: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    row.try_get(col).map_err(|e| IndexError::CorruptRow { id, reason: format!("{col}: {e}") })
 }

@@ -4,13 +4,11 @@
 //! and `INSERT … ON CONFLICT (uuid) DO NOTHING` turns a race between writers
 //! into one winner, with no error for the loser.
 
-use super::{
-    Cursor, Index, IndexEntry, IndexError, IndexRow, ListQuery, Page, TopicStats, classify, decode_entry, finish_page,
-    page_limit,
-};
+use super::sql::{Dialect, SqlBackend};
+use super::{IndexError, IndexRow};
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::{Connection, PgConnection, PgPool, Postgres, QueryBuilder, Row};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgQueryResult, PgRow};
+use sqlx::{Connection, PgConnection, PgPool, Pool, Postgres, QueryBuilder, Row};
 use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::LazyLock;
@@ -85,89 +83,60 @@ fn connect_timed_out() -> sqlx::Error {
     sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, message))
 }
 
-/// SQLSTATEs worth retrying: connection exceptions (08), insufficient
-/// resources (53), operator intervention such as a restart (57P0x),
-/// serialization failure and deadlock (40001, 40P01).
-fn transient_code(code: &str) -> bool {
-    code.starts_with("08") || code.starts_with("53") || code.starts_with("57P0") || code == "40001" || code == "40P01"
-}
-
 fn pg_error(err: sqlx::Error) -> IndexError {
-    classify(err, transient_code)
+    Postgres::error(err)
 }
 
-fn decode(row: &PgRow) -> Result<IndexEntry, IndexError> {
-    decode_entry(row, |row, col| row.try_get::<Option<Uuid>, _>(col).map_err(|e| e.to_string()))
+impl Dialect for Postgres {
+    // COLLATE "C": byte order, whatever the database's locale, so both
+    // backends sort alike.
+    const TOPIC_STATS: &'static str = "SELECT topic, COUNT(*) AS count, COALESCE(SUM(size), 0)::bigint AS size_bytes, \
+         MIN(\"timestamp\") AS earliest_ms, MAX(\"timestamp\") AS latest_ms \
+         FROM messages GROUP BY topic ORDER BY topic COLLATE \"C\"";
+
+    /// SQLSTATEs worth retrying: connection exceptions (08), insufficient
+    /// resources (53), operator intervention such as a restart (57P0x),
+    /// serialization failure and deadlock (40001, 40P01).
+    fn transient_code(code: &str) -> bool {
+        code.starts_with("08")
+            || code.starts_with("53")
+            || code.starts_with("57P0")
+            || code == "40001"
+            || code == "40P01"
+    }
+
+    fn push_uuid(query: &mut QueryBuilder<Postgres>, uuid: Uuid) {
+        query.push_bind(uuid);
+    }
+
+    fn push_uuid_in(query: &mut QueryBuilder<Postgres>, column: &str, uuids: &[Uuid]) {
+        query.push(format_args!("{column} = ANY(")).push_bind(uuids).push(")");
+    }
+
+    fn push_text_in(query: &mut QueryBuilder<Postgres>, column: &str, values: &[String]) {
+        query.push(format_args!("{column} = ANY(")).push_bind(values).push(")");
+    }
+
+    fn read_uuid(row: &PgRow, col: &'static str) -> Result<Option<Uuid>, String> {
+        row.try_get(col).map_err(|e| e.to_string())
+    }
+
+    fn rows_affected(done: &PgQueryResult) -> u64 {
+        done.rows_affected()
+    }
 }
 
 #[async_trait]
-impl Index for PgIndex {
+impl SqlBackend for PgIndex {
+    type Db = Postgres;
+
+    fn pool(&self) -> &Pool<Postgres> {
+        &self.pool
+    }
+
     async fn insert_batch(&self, rows: &[IndexRow]) -> Result<Vec<bool>, IndexError> {
         let (pool, rows) = (self.pool.clone(), rows.to_vec());
         super::detached(async move { insert_batch(&pool, &rows).await }).await
-    }
-
-    async fn get(&self, uuid: Uuid) -> Result<Option<IndexEntry>, IndexError> {
-        let mut query = select();
-        query.push(" WHERE uuid = ").push_bind(uuid);
-        let row = query.build().fetch_optional(&self.pool).await.map_err(pg_error)?;
-        row.as_ref().map(decode).transpose()
-    }
-
-    async fn get_many(&self, uuids: &[Uuid]) -> Result<Vec<IndexEntry>, IndexError> {
-        let unique: Vec<Uuid> = uuids.iter().copied().collect::<HashSet<_>>().into_iter().collect();
-        let mut entries = Vec::with_capacity(unique.len());
-        for chunk in unique.chunks(super::LOOKUP_CHUNK) {
-            let mut query = select();
-            query.push(" WHERE uuid = ANY(").push_bind(chunk).push(")");
-            let rows = query.build().fetch_all(&self.pool).await.map_err(pg_error)?;
-            for row in &rows {
-                entries.push(decode(row)?);
-            }
-        }
-        Ok(entries)
-    }
-
-    async fn list(&self, list: &ListQuery) -> Result<Page, IndexError> {
-        let limit = page_limit(list);
-        let mut query = select();
-        push_filters(&mut query, list);
-        push_keyset(&mut query, list.after, list.descending);
-        query.push(" LIMIT ").push_bind(i64::from(limit) + 1);
-        let rows = query.build().fetch_all(&self.pool).await.map_err(pg_error)?;
-        let entries = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
-        Ok(finish_page(entries, limit))
-    }
-
-    async fn count(&self, list: &ListQuery) -> Result<u64, IndexError> {
-        let mut query = QueryBuilder::<Postgres>::new("SELECT COUNT(*) FROM messages");
-        push_filters(&mut query, list);
-        let count: i64 = query.build_query_scalar().fetch_one(&self.pool).await.map_err(pg_error)?;
-        Ok(u64::try_from(count).unwrap_or(0))
-    }
-
-    async fn topic_stats(&self) -> Result<Vec<TopicStats>, IndexError> {
-        // COLLATE "C": byte order, whatever the database's locale, so both
-        // backends sort alike. Retracted messages count: they are still held.
-        let rows = sqlx::query(
-            "SELECT topic, COUNT(*) AS count, COALESCE(SUM(size), 0)::bigint AS size_bytes, \
-             MIN(\"timestamp\") AS earliest_ms, MAX(\"timestamp\") AS latest_ms \
-             FROM messages GROUP BY topic ORDER BY topic COLLATE \"C\"",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(pg_error)?;
-        rows.iter().map(stats_row).collect::<Result<_, _>>().map_err(pg_error)
-    }
-
-    async fn set_retracted(&self, uuid: Uuid, retracted: bool) -> Result<bool, IndexError> {
-        let done = sqlx::query("UPDATE messages SET retracted = $1 WHERE uuid = $2")
-            .bind(retracted)
-            .bind(uuid)
-            .execute(&self.pool)
-            .await
-            .map_err(pg_error)?;
-        Ok(done.rows_affected() > 0)
     }
 }
 
@@ -186,42 +155,6 @@ async fn insert_batch(pool: &PgPool, rows: &[IndexRow]) -> Result<Vec<bool>, Ind
     planned.sort_by_key(|(_, row)| row.uuid);
     let inserted: HashSet<Uuid> = insert_rows(&mut conn, &planned).await?.into_iter().collect();
     Ok(super::batch_outcome(rows, &firsts, &inserted))
-}
-
-/// `SELECT <all columns> FROM messages`, ready for a WHERE clause.
-fn select() -> QueryBuilder<Postgres> {
-    QueryBuilder::new(format!("SELECT {} FROM messages", super::SELECT_COLUMNS))
-}
-
-/// The WHERE clause of a listing: topics, half-open time range, retraction.
-fn push_filters(query: &mut QueryBuilder<Postgres>, list: &ListQuery) {
-    query.push(" WHERE TRUE");
-    if !list.topics.is_empty() {
-        query.push(" AND topic = ANY(").push_bind(&list.topics).push(")");
-    }
-    if let Some(start) = list.start_ms {
-        query.push(" AND \"timestamp\" >= ").push_bind(start);
-    }
-    if let Some(end) = list.end_ms {
-        query.push(" AND \"timestamp\" < ").push_bind(end);
-    }
-    if !list.include_retracted {
-        query.push(" AND NOT retracted");
-    }
-}
-
-/// Appends the keyset condition and ordering for `("timestamp", id)`.
-fn push_keyset(query: &mut QueryBuilder<Postgres>, after: Option<Cursor>, descending: bool) {
-    let (cmp, order) = if descending { ("<", "DESC") } else { (">", "ASC") };
-    if let Some(after) = after {
-        query
-            .push(format_args!(" AND (\"timestamp\", id) {cmp} ("))
-            .push_bind(after.timestamp)
-            .push(", ")
-            .push_bind(after.id)
-            .push(")");
-    }
-    query.push(format_args!(" ORDER BY \"timestamp\" {order}, id {order}"));
 }
 
 /// Draws `n` ids from the `id` sequence, ascending, so that a batch's ids
@@ -290,13 +223,3 @@ static INSERT_UNNEST: LazyLock<String> = LazyLock::new(|| {
         super::INSERT_COLUMNS
     )
 });
-
-fn stats_row(row: &PgRow) -> Result<TopicStats, sqlx::Error> {
-    Ok(TopicStats {
-        topic: row.try_get("topic")?,
-        count: row.try_get("count")?,
-        size_bytes: row.try_get("size_bytes")?,
-        earliest_ms: row.try_get("earliest_ms")?,
-        latest_ms: row.try_get("latest_ms")?,
-    })
-}

@@ -6,13 +6,11 @@
 //! lower-case hyphenated TEXT so the file stays readable with the `sqlite3`
 //! shell.
 
-use super::{
-    Cursor, Index, IndexEntry, IndexError, IndexRow, ListQuery, Page, TopicStats, classify, decode_entry, finish_page,
-    page_limit,
-};
+use super::sql::{Dialect, SqlBackend};
+use super::{IndexError, IndexRow};
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult, SqliteRow};
+use sqlx::{Pool, QueryBuilder, Row, Sqlite, SqlitePool};
 use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -146,15 +144,8 @@ async fn migrate(pool: &SqlitePool) -> Result<(), IndexError> {
     tx.commit().await.map_err(sqlite_error)
 }
 
-/// Primary result codes worth retrying: SQLITE_BUSY (5), SQLITE_LOCKED (6),
-/// SQLITE_IOERR (10), SQLITE_FULL (13). sqlx reports extended codes, whose
-/// low byte is the primary code.
-fn transient_code(code: &str) -> bool {
-    code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 10 | 13))
-}
-
 fn sqlite_error(err: sqlx::Error) -> IndexError {
-    classify(err, transient_code)
+    Sqlite::error(err)
 }
 
 /// The stored form of a UUID.
@@ -162,85 +153,62 @@ fn uuid_text(uuid: Uuid) -> String {
     uuid.hyphenated().to_string()
 }
 
-fn read_uuid(row: &SqliteRow, col: &'static str) -> Result<Option<Uuid>, String> {
-    let text: Option<String> = row.try_get(col).map_err(|e| e.to_string())?;
-    text.map(|t| Uuid::parse_str(&t).map_err(|e| format!("{t:?}: {e}"))).transpose()
+impl Dialect for Sqlite {
+    // The default BINARY collation is byte order, as PostgreSQL's "C".
+    const TOPIC_STATS: &'static str = "SELECT topic, COUNT(*) AS count, COALESCE(SUM(size), 0) AS size_bytes, \
+         MIN(\"timestamp\") AS earliest_ms, MAX(\"timestamp\") AS latest_ms \
+         FROM messages GROUP BY topic ORDER BY topic";
+
+    /// Primary result codes worth retrying: SQLITE_BUSY (5), SQLITE_LOCKED
+    /// (6), SQLITE_IOERR (10), SQLITE_FULL (13). sqlx reports extended
+    /// codes, whose low byte is the primary code.
+    fn transient_code(code: &str) -> bool {
+        code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 10 | 13))
+    }
+
+    fn push_uuid(query: &mut QueryBuilder<Sqlite>, uuid: Uuid) {
+        query.push_bind(uuid_text(uuid));
+    }
+
+    fn push_uuid_in(query: &mut QueryBuilder<Sqlite>, column: &str, uuids: &[Uuid]) {
+        push_in(query, column, uuids.iter().map(|u| uuid_text(*u)));
+    }
+
+    fn push_text_in(query: &mut QueryBuilder<Sqlite>, column: &str, values: &[String]) {
+        push_in(query, column, values.iter().cloned());
+    }
+
+    fn read_uuid(row: &SqliteRow, col: &'static str) -> Result<Option<Uuid>, String> {
+        let text: Option<String> = row.try_get(col).map_err(|e| e.to_string())?;
+        text.map(|t| Uuid::parse_str(&t).map_err(|e| format!("{t:?}: {e}"))).transpose()
+    }
+
+    fn rows_affected(done: &SqliteQueryResult) -> u64 {
+        done.rows_affected()
+    }
 }
 
-fn decode(row: &SqliteRow) -> Result<IndexEntry, IndexError> {
-    decode_entry(row, read_uuid)
+/// Appends `column IN (?, ?, …)` bound to `values`: SQLite has no arrays.
+fn push_in(query: &mut QueryBuilder<Sqlite>, column: &str, values: impl Iterator<Item = String>) {
+    query.push(format_args!("{column} IN ("));
+    let mut list = query.separated(", ");
+    for value in values {
+        list.push_bind(value);
+    }
+    query.push(")");
 }
 
 #[async_trait]
-impl Index for SqliteIndex {
+impl SqlBackend for SqliteIndex {
+    type Db = Sqlite;
+
+    fn pool(&self) -> &Pool<Sqlite> {
+        &self.pool
+    }
+
     async fn insert_batch(&self, rows: &[IndexRow]) -> Result<Vec<bool>, IndexError> {
         let (pool, rows) = (self.pool.clone(), rows.to_vec());
         super::detached(async move { insert_batch(&pool, &rows).await }).await
-    }
-
-    async fn get(&self, uuid: Uuid) -> Result<Option<IndexEntry>, IndexError> {
-        let mut query = select();
-        query.push(" WHERE uuid = ").push_bind(uuid_text(uuid));
-        let row = query.build().fetch_optional(&self.pool).await.map_err(sqlite_error)?;
-        row.as_ref().map(decode).transpose()
-    }
-
-    async fn get_many(&self, uuids: &[Uuid]) -> Result<Vec<IndexEntry>, IndexError> {
-        let unique: Vec<Uuid> = uuids.iter().copied().collect::<HashSet<_>>().into_iter().collect();
-        let mut entries = Vec::with_capacity(unique.len());
-        for chunk in unique.chunks(super::LOOKUP_CHUNK) {
-            let mut query = select();
-            query.push(" WHERE uuid IN (");
-            push_list(&mut query, chunk.iter().map(|u| uuid_text(*u)));
-            query.push(")");
-            let rows = query.build().fetch_all(&self.pool).await.map_err(sqlite_error)?;
-            for row in &rows {
-                entries.push(decode(row)?);
-            }
-        }
-        Ok(entries)
-    }
-
-    async fn list(&self, list: &ListQuery) -> Result<Page, IndexError> {
-        let limit = page_limit(list);
-        let mut query = select();
-        push_filters(&mut query, list);
-        push_keyset(&mut query, list.after, list.descending);
-        query.push(" LIMIT ").push_bind(i64::from(limit) + 1);
-        let rows = query.build().fetch_all(&self.pool).await.map_err(sqlite_error)?;
-        let entries = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
-        Ok(finish_page(entries, limit))
-    }
-
-    async fn count(&self, list: &ListQuery) -> Result<u64, IndexError> {
-        let mut query = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM messages");
-        push_filters(&mut query, list);
-        let count: i64 = query.build_query_scalar().fetch_one(&self.pool).await.map_err(sqlite_error)?;
-        Ok(u64::try_from(count).unwrap_or(0))
-    }
-
-    async fn topic_stats(&self) -> Result<Vec<TopicStats>, IndexError> {
-        // The default BINARY collation is byte order, as PostgreSQL's "C".
-        // Retracted messages count: they are still held.
-        let rows = sqlx::query(
-            "SELECT topic, COUNT(*) AS count, COALESCE(SUM(size), 0) AS size_bytes, \
-             MIN(\"timestamp\") AS earliest_ms, MAX(\"timestamp\") AS latest_ms \
-             FROM messages GROUP BY topic ORDER BY topic",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(sqlite_error)?;
-        rows.iter().map(stats_row).collect::<Result<_, _>>().map_err(sqlite_error)
-    }
-
-    async fn set_retracted(&self, uuid: Uuid, retracted: bool) -> Result<bool, IndexError> {
-        let done = sqlx::query("UPDATE messages SET retracted = ? WHERE uuid = ?")
-            .bind(retracted)
-            .bind(uuid_text(uuid))
-            .execute(&self.pool)
-            .await
-            .map_err(sqlite_error)?;
-        Ok(done.rows_affected() > 0)
     }
 }
 
@@ -260,55 +228,6 @@ async fn insert_batch(pool: &SqlitePool, rows: &[IndexRow]) -> Result<Vec<bool>,
     let inserted: HashSet<Uuid> =
         planned.iter().filter(|row| returned.contains(&uuid_text(row.uuid))).map(|row| row.uuid).collect();
     Ok(super::batch_outcome(rows, &firsts, &inserted))
-}
-
-/// `SELECT <all columns> FROM messages`, ready for a WHERE clause.
-fn select() -> QueryBuilder<Sqlite> {
-    QueryBuilder::new(format!("SELECT {} FROM messages", super::SELECT_COLUMNS))
-}
-
-/// Appends `?, ?, …` bound to `values` (inside a caller's parentheses).
-fn push_list<'a, T>(query: &mut QueryBuilder<Sqlite>, values: impl Iterator<Item = T>)
-where
-    T: sqlx::Encode<'a, Sqlite> + sqlx::Type<Sqlite>,
-{
-    let mut list = query.separated(", ");
-    for value in values {
-        list.push_bind(value);
-    }
-}
-
-/// The WHERE clause of a listing: topics, half-open time range, retraction.
-fn push_filters(query: &mut QueryBuilder<Sqlite>, list: &ListQuery) {
-    query.push(" WHERE 1");
-    if !list.topics.is_empty() {
-        query.push(" AND topic IN (");
-        push_list(query, list.topics.iter().map(String::as_str));
-        query.push(")");
-    }
-    if let Some(start) = list.start_ms {
-        query.push(" AND \"timestamp\" >= ").push_bind(start);
-    }
-    if let Some(end) = list.end_ms {
-        query.push(" AND \"timestamp\" < ").push_bind(end);
-    }
-    if !list.include_retracted {
-        query.push(" AND NOT retracted");
-    }
-}
-
-/// Appends the keyset condition and ordering for `("timestamp", id)`.
-fn push_keyset(query: &mut QueryBuilder<Sqlite>, after: Option<Cursor>, descending: bool) {
-    let (cmp, order) = if descending { ("<", "DESC") } else { (">", "ASC") };
-    if let Some(after) = after {
-        query
-            .push(format_args!(" AND (\"timestamp\", id) {cmp} ("))
-            .push_bind(after.timestamp)
-            .push(", ")
-            .push_bind(after.id)
-            .push(")");
-    }
-    query.push(format_args!(" ORDER BY \"timestamp\" {order}, id {order}"));
 }
 
 /// One multi-row `INSERT … ON CONFLICT DO NOTHING`, rows in input order so
@@ -345,14 +264,4 @@ async fn insert_chunk(
     });
     query.push(" ON CONFLICT (uuid) DO NOTHING RETURNING uuid");
     query.build_query_scalar().fetch_all(&mut **tx).await.map_err(sqlite_error)
-}
-
-fn stats_row(row: &SqliteRow) -> Result<TopicStats, sqlx::Error> {
-    Ok(TopicStats {
-        topic: row.try_get("topic")?,
-        count: row.try_get("count")?,
-        size_bytes: row.try_get("size_bytes")?,
-        earliest_ms: row.try_get("earliest_ms")?,
-        latest_ms: row.try_get("latest_ms")?,
-    })
 }

@@ -1,0 +1,268 @@
+//! The queries PostgreSQL and SQLite share: lookups, listing (filters,
+//! keyset paging), counting, topic totals, retraction, and decoding a row.
+//!
+//! One implementation of [`Index`] for every [`SqlBackend`] (a pool and a
+//! batch insert), written over [`Dialect`], which each backend implements
+//! for its `sqlx` database type with the few places where the SQL differs:
+//! how a UUID is bound and read back, how a value list is matched, which
+//! errors are transient, the statement for topic totals. Connecting,
+//! migrating and batch inserts stay in the backend's own file.
+
+use super::{
+    Cursor, Index, IndexEntry, IndexError, IndexRow, ListQuery, Page, TimestampType, TopicStats, finish_page,
+    page_limit,
+};
+use async_trait::async_trait;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, QueryBuilder, Row, Type};
+use std::collections::HashSet;
+use uuid::Uuid;
+
+/// What one SQL backend does its own way.
+pub(super) trait Dialect: Database {
+    /// `SELECT topic, count, size_bytes, earliest_ms, latest_ms`, one row
+    /// per topic, every row counted (retracted messages are still held),
+    /// sorted by topic in byte order.
+    const TOPIC_STATS: &'static str;
+
+    /// Whether a database error code means retrying may succeed.
+    fn transient_code(code: &str) -> bool;
+
+    /// Appends `uuid` as a bind parameter, in the column's stored form.
+    fn push_uuid(query: &mut QueryBuilder<Self>, uuid: Uuid);
+
+    /// Appends `column` matching any of `uuids`.
+    fn push_uuid_in(query: &mut QueryBuilder<Self>, column: &str, uuids: &[Uuid]);
+
+    /// Appends `column` matching any of `values`.
+    fn push_text_in(query: &mut QueryBuilder<Self>, column: &str, values: &[String]);
+
+    /// Reads a UUID column (`None` for SQL NULL); an `Err` is the reason
+    /// the stored value is not a UUID.
+    fn read_uuid(row: &Self::Row, col: &'static str) -> Result<Option<Uuid>, String>;
+
+    fn rows_affected(done: &Self::QueryResult) -> u64;
+
+    /// Sorts a driver error into transient or not.
+    fn error(err: sqlx::Error) -> IndexError {
+        super::classify(err, Self::transient_code)
+    }
+}
+
+/// A SQL backend: its pool and its own batch insert. The rest of [`Index`]
+/// is the shared queries, in the one implementation below, whose bounds say
+/// that the backend's database is an sqlx driver that encodes and decodes
+/// the column types `messages` uses.
+#[async_trait]
+pub(super) trait SqlBackend: Send + Sync + std::fmt::Debug {
+    type Db: Dialect;
+    fn pool(&self) -> &Pool<Self::Db>;
+    async fn insert_batch(&self, rows: &[IndexRow]) -> Result<Vec<bool>, IndexError>;
+}
+
+#[async_trait]
+impl<B> Index for B
+where
+    B: SqlBackend,
+    for<'c> &'c mut <B::Db as Database>::Connection: Executor<'c, Database = B::Db>,
+    <B::Db as Database>::Arguments: IntoArguments<B::Db>,
+    &'static str: ColumnIndex<<B::Db as Database>::Row>,
+    for<'r> i64: Encode<'r, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'r> i32: Decode<'r, B::Db> + Type<B::Db>,
+    for<'r> bool: Encode<'r, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
+    for<'r> String: Decode<'r, B::Db> + Type<B::Db>,
+    for<'r> Vec<u8>: Decode<'r, B::Db> + Type<B::Db>,
+{
+    async fn insert_batch(&self, rows: &[IndexRow]) -> Result<Vec<bool>, IndexError> {
+        SqlBackend::insert_batch(self, rows).await
+    }
+
+    async fn get(&self, uuid: Uuid) -> Result<Option<IndexEntry>, IndexError> {
+        let mut query = select();
+        query.push(" WHERE uuid = ");
+        B::Db::push_uuid(&mut query, uuid);
+        let row = query.build().fetch_optional(self.pool()).await.map_err(B::Db::error)?;
+        row.as_ref().map(decode_entry::<B::Db>).transpose()
+    }
+
+    async fn get_many(&self, uuids: &[Uuid]) -> Result<Vec<IndexEntry>, IndexError> {
+        let unique: Vec<Uuid> = uuids.iter().copied().collect::<HashSet<_>>().into_iter().collect();
+        let mut entries = Vec::with_capacity(unique.len());
+        for chunk in unique.chunks(super::LOOKUP_CHUNK) {
+            let mut query = select();
+            query.push(" WHERE ");
+            B::Db::push_uuid_in(&mut query, "uuid", chunk);
+            let rows = query.build().fetch_all(self.pool()).await.map_err(B::Db::error)?;
+            for row in &rows {
+                entries.push(decode_entry::<B::Db>(row)?);
+            }
+        }
+        Ok(entries)
+    }
+
+    async fn list(&self, list: &ListQuery) -> Result<Page, IndexError> {
+        let limit = page_limit(list);
+        let mut query = select();
+        push_filters(&mut query, list);
+        push_keyset(&mut query, list.after, list.descending);
+        query.push(" LIMIT ").push_bind(i64::from(limit) + 1);
+        let rows = query.build().fetch_all(self.pool()).await.map_err(B::Db::error)?;
+        let entries = rows.iter().map(decode_entry::<B::Db>).collect::<Result<Vec<_>, _>>()?;
+        Ok(finish_page(entries, limit))
+    }
+
+    async fn count(&self, list: &ListQuery) -> Result<u64, IndexError> {
+        let mut query = QueryBuilder::<B::Db>::new("SELECT COUNT(*) AS count FROM messages");
+        push_filters(&mut query, list);
+        let row = query.build().fetch_one(self.pool()).await.map_err(B::Db::error)?;
+        let count: i64 = row.try_get("count").map_err(B::Db::error)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn topic_stats(&self) -> Result<Vec<TopicStats>, IndexError> {
+        let rows = sqlx::query::<B::Db>(B::Db::TOPIC_STATS).fetch_all(self.pool()).await.map_err(B::Db::error)?;
+        rows.iter().map(stats_row::<B::Db>).collect::<Result<_, _>>().map_err(B::Db::error)
+    }
+
+    async fn set_retracted(&self, uuid: Uuid, retracted: bool) -> Result<bool, IndexError> {
+        let mut query = QueryBuilder::<B::Db>::new("UPDATE messages SET retracted = ");
+        query.push_bind(retracted).push(" WHERE uuid = ");
+        B::Db::push_uuid(&mut query, uuid);
+        let done = query.build().execute(self.pool()).await.map_err(B::Db::error)?;
+        Ok(B::Db::rows_affected(&done) > 0)
+    }
+}
+
+/// `SELECT <all columns> FROM messages`, ready for a WHERE clause.
+fn select<DB: Database>() -> QueryBuilder<DB> {
+    QueryBuilder::new(format!("SELECT {SELECT_COLUMNS} FROM messages"))
+}
+
+/// The WHERE clause of a listing: topics, half-open time range, retraction.
+fn push_filters<DB>(query: &mut QueryBuilder<DB>, list: &ListQuery)
+where
+    DB: Dialect,
+    for<'r> i64: Encode<'r, DB> + Type<DB>,
+{
+    query.push(" WHERE TRUE");
+    if !list.topics.is_empty() {
+        query.push(" AND ");
+        DB::push_text_in(query, "topic", &list.topics);
+    }
+    if let Some(start) = list.start_ms {
+        query.push(" AND \"timestamp\" >= ").push_bind(start);
+    }
+    if let Some(end) = list.end_ms {
+        query.push(" AND \"timestamp\" < ").push_bind(end);
+    }
+    if !list.include_retracted {
+        query.push(" AND NOT retracted");
+    }
+}
+
+/// Appends the keyset condition and ordering for `("timestamp", id)`.
+fn push_keyset<DB>(query: &mut QueryBuilder<DB>, after: Option<Cursor>, descending: bool)
+where
+    DB: Database,
+    for<'r> i64: Encode<'r, DB> + Type<DB>,
+{
+    let (cmp, order) = if descending { ("<", "DESC") } else { (">", "ASC") };
+    if let Some(after) = after {
+        query
+            .push(format_args!(" AND (\"timestamp\", id) {cmp} ("))
+            .push_bind(after.timestamp)
+            .push(", ")
+            .push_bind(after.id)
+            .push(")");
+    }
+    query.push(format_args!(" ORDER BY \"timestamp\" {order}, id {order}"));
+}
+
+fn stats_row<DB>(row: &DB::Row) -> Result<TopicStats, sqlx::Error>
+where
+    DB: Database,
+    &'static str: ColumnIndex<DB::Row>,
+    for<'r> i64: Decode<'r, DB> + Type<DB>,
+    for<'r> String: Decode<'r, DB> + Type<DB>,
+{
+    Ok(TopicStats {
+        topic: row.try_get("topic")?,
+        count: row.try_get("count")?,
+        size_bytes: row.try_get("size_bytes")?,
+        earliest_ms: row.try_get("earliest_ms")?,
+        latest_ms: row.try_get("latest_ms")?,
+    })
+}
+
+/// Columns as `SELECT`ed by both backends; [`decode_entry`] reads them by
+/// name. `"timestamp"`, `"key"` and `"partition"` are keywords somewhere.
+const SELECT_COLUMNS: &str = "id, uuid, topic, \"timestamp\", size, \"key\", bucket, crc32, \
+     is_client_uuid, public, direct_upload, message_crc32, title, sender, media_type, \
+     file_name, originator, retracted, \"partition\", kafka_offset, timestamp_type, \
+     ingested_at, fingerprint, claimed_uuid";
+
+/// Decodes one row selected with [`SELECT_COLUMNS`]. Anything that does not
+/// fit [`super::IndexRow`] is reported as [`IndexError::CorruptRow`] with the id.
+fn decode_entry<DB>(row: &DB::Row) -> Result<IndexEntry, IndexError>
+where
+    DB: Dialect,
+    &'static str: ColumnIndex<DB::Row>,
+    for<'r> i64: Decode<'r, DB> + Type<DB>,
+    for<'r> i32: Decode<'r, DB> + Type<DB>,
+    for<'r> bool: Decode<'r, DB> + Type<DB>,
+    for<'r> String: Decode<'r, DB> + Type<DB>,
+    for<'r> Vec<u8>: Decode<'r, DB> + Type<DB>,
+{
+    let id: i64 = row.try_get("id").map_err(IndexError::Query)?;
+    let corrupt = |reason: String| IndexError::CorruptRow { id, reason };
+    let uuid = |col| match DB::read_uuid(row, col) {
+        Ok(value) => Ok(value),
+        Err(reason) => Err(corrupt(format!("{col}: {reason}"))),
+    };
+    let crc = |col| {
+        let value: i64 = field(row, id, col)?;
+        u32::try_from(value).map_err(|_| corrupt(format!("{col} {value} is not a u32")))
+    };
+    let fingerprint: Vec<u8> = field(row, id, "fingerprint")?;
+    let fingerprint = <[u8; 32]>::try_from(fingerprint.as_slice())
+        .map_err(|_| corrupt(format!("fingerprint has {} bytes, not 32", fingerprint.len())))?;
+    let timestamp_type: String = field(row, id, "timestamp_type")?;
+    let timestamp_type = TimestampType::parse(&timestamp_type)
+        .ok_or_else(|| corrupt(format!("unknown timestamp_type {timestamp_type:?}")))?;
+    let row = super::IndexRow {
+        uuid: uuid("uuid")?.ok_or_else(|| corrupt("uuid is NULL".into()))?,
+        topic: field(row, id, "topic")?,
+        timestamp: field(row, id, "timestamp")?,
+        size: field(row, id, "size")?,
+        key: field(row, id, "key")?,
+        bucket: field(row, id, "bucket")?,
+        crc32: crc("crc32")?,
+        is_client_uuid: field(row, id, "is_client_uuid")?,
+        public: field(row, id, "public")?,
+        direct_upload: field(row, id, "direct_upload")?,
+        message_crc32: crc("message_crc32")?,
+        title: field(row, id, "title")?,
+        sender: field(row, id, "sender")?,
+        media_type: field(row, id, "media_type")?,
+        file_name: field(row, id, "file_name")?,
+        originator: field(row, id, "originator")?,
+        retracted: field(row, id, "retracted")?,
+        partition: field(row, id, "partition")?,
+        kafka_offset: field(row, id, "kafka_offset")?,
+        timestamp_type,
+        ingested_at: field(row, id, "ingested_at")?,
+        fingerprint,
+        claimed_uuid: uuid("claimed_uuid")?,
+    };
+    Ok(IndexEntry { id, row })
+}
+
+/// One column of row `id`; a value that does not decode as `T` (wrong type,
+/// unexpected NULL) marks the row corrupt.
+fn field<R, T>(row: &R, id: i64, col: &'static str) -> Result<T, IndexError>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    for<'r> T: Decode<'r, R::Database> + Type<R::Database>,
+{
+    row.try_get(col).map_err(|e| IndexError::CorruptRow { id, reason: format!("{col}: {e}") })
+}
