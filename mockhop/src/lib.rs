@@ -9,6 +9,7 @@ pub mod expect;
 pub mod generate;
 pub mod produce;
 pub mod stream_file;
+pub mod testing;
 pub mod verify;
 
 use archiver::record::Message;

@@ -19,9 +19,7 @@ const PARTITIONS: i32 = 3;
 const READ_BACK_TIMEOUT_S: u64 = 60;
 
 fn brokers() -> String {
-    std::env::var("ARCHIVER_TEST_KAFKA").unwrap_or_else(|_| {
-        panic!("ARCHIVER_TEST_KAFKA is not set: run `make test`, or `scripts/services.sh start && . .services/env`")
-    })
+    mockhop::testing::service("ARCHIVER_TEST_KAFKA")
 }
 
 /// What a consumer sees of one record.
@@ -155,12 +153,7 @@ async fn produced_stream_reads_back_exactly() {
 /// The venv `scripts/deps.sh test` installs hop-client and kafka-python into
 /// (the one tests/tests/it/api/hop_client.rs uses).
 fn venv_python() -> PathBuf {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .expect("HOME or XDG_CACHE_HOME");
-    let python = cache.join("hop-archiver/hop-client-venv/bin/python");
-    assert!(python.exists(), "{} is missing: run scripts/deps.sh test", python.display());
+    let python = mockhop::testing::venv_python();
     let probe = Command::new(&python).args(["-c", "import kafka"]).output().expect("run python");
     assert!(
         probe.status.success(),

@@ -3,20 +3,8 @@
 
 use super::{PUBLIC, Server};
 use archiver::record::{Header, Key, Message};
-use std::path::PathBuf;
 use std::process::Command;
 use uuid::Uuid;
-
-/// The venv `scripts/deps.sh` installs hop-client into.
-pub fn hop_python() -> PathBuf {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .expect("HOME or XDG_CACHE_HOME");
-    let python = cache.join("hop-archiver/hop-client-venv/bin/python");
-    assert!(python.exists(), "{} is missing: run scripts/deps.sh (pip install hop-client)", python.display());
-    python
-}
 
 /// Feeds hop-client's consumer an `external` placeholder pointing at
 /// `sys.argv[1]` (`/msg/{uuid}`) and lets its own `_unpack` →
@@ -47,7 +35,7 @@ def fetch(configure):
 async fn fetch_with_hop_client(script: &'static str, url: String) -> std::process::Output {
     let program = format!("{FETCH_PRELUDE}{script}");
     tokio::task::spawn_blocking(move || {
-        Command::new(hop_python()).args(["-c", &program, &url]).output().expect("run python")
+        Command::new(mockhop::testing::venv_python()).args(["-c", &program, &url]).output().expect("run python")
     })
     .await
     .expect("join")
@@ -161,7 +149,7 @@ async fn api_hop_client_publish_archive_fetch_round_trip() {
     mockhop::produce::create_topics(&connection, &[marker], 1).await.expect("create topic");
     let (b, t) = (broker.clone(), topic.clone());
     let output = tokio::task::spawn_blocking(move || {
-        Command::new(hop_python()).args(["-c", PUBLISH, &b, &t]).output().expect("run python")
+        Command::new(mockhop::testing::venv_python()).args(["-c", PUBLISH, &b, &t]).output().expect("run python")
     })
     .await
     .expect("join");
@@ -246,7 +234,10 @@ async fn api_hop_client_offload_upload_then_fetch_external() {
     let server = Server::start().await;
     let (base, token) = (server.base.clone(), super::WRITER.to_owned());
     let output = tokio::task::spawn_blocking(move || {
-        Command::new(hop_python()).args(["-c", OFFLOAD, &base, PUBLIC, &token]).output().expect("run python")
+        Command::new(mockhop::testing::venv_python())
+            .args(["-c", OFFLOAD, &base, PUBLIC, &token])
+            .output()
+            .expect("run python")
     })
     .await
     .expect("join");

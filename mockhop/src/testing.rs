@@ -1,0 +1,32 @@
+//! What the test suites of mockhop and of the archive share about the test
+//! machine: the real services' addresses and the Python venv that
+//! `scripts/deps.sh test` fills. Only tests call these; they panic, with
+//! what to do, when the machine lacks what they describe.
+
+use std::path::PathBuf;
+
+/// The value of a service variable written by `scripts/services.sh start`.
+///
+/// A test that needs a real server fails (never skips) when the variable is
+/// missing, so a run without services cannot pass by testing nothing.
+pub fn service(var: &str) -> String {
+    match std::env::var(var) {
+        Ok(value) if !value.is_empty() => value,
+        _ => panic!(
+            "{var} is not set: this test needs the real services. Run `make test`, \
+             or `scripts/services.sh start && . .services/env` before `cargo nextest run`."
+        ),
+    }
+}
+
+/// The Python of the venv `scripts/deps.sh test` installs hop-client and
+/// kafka-python into.
+pub fn venv_python() -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| panic!("neither XDG_CACHE_HOME nor HOME is set"));
+    let python = cache.join("hop-archiver/hop-client-venv/bin/python");
+    assert!(python.exists(), "{} is missing: run scripts/deps.sh test", python.display());
+    python
+}
