@@ -10,7 +10,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use super::listing::{page, readable_stats, readable_topics};
+use super::listing::{page, readable_stats, readable_topics, topic_list_request};
 use super::messages::readable;
 use super::params::{self, ListParams};
 use super::render::{clip, header_text, value_json};
@@ -104,9 +104,7 @@ pub async fn index(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let principal = state.access.principal(&headers)?;
-    let after = params::after(&params::query_pairs(query.as_deref())?)?;
-    let stats = state.topic_stats().await?;
+    let (principal, after, stats) = topic_list_request(&state, query.as_deref(), &headers).await?;
     let rows_max = rows_bytes_max(state.limits.clients.response_size_bytes_max);
     let mut body =
         String::from("<table id=\"topics\"><tr><th>topic</th><th>messages</th><th>earliest</th><th>latest</th></tr>\n");

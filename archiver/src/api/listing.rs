@@ -76,9 +76,7 @@ pub async fn topics(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let principal = state.access.principal(&headers)?;
-    let after = params::after(&params::query_pairs(query.as_deref())?)?;
-    let stats = state.topic_stats().await?;
+    let (principal, after, stats) = topic_list_request(&state, query.as_deref(), &headers).await?;
     let readable = readable_stats(&state, principal, &stats, after.as_deref());
     let size_max = state.limits.clients.response_size_bytes_max;
     match wants_json(&headers) {
@@ -137,6 +135,18 @@ fn fitting<T>(items: impl Iterator<Item = T>, size: impl Fn(&T) -> u64, size_max
 
 /// The stats of the topics the caller can read, named after `after` (all
 /// when `None`): the stats are in name order, so this is the next page.
+/// What a topic list (`/topics`, the browse index) asks for: the caller,
+/// the topic to start after, and every topic's totals.
+pub(super) async fn topic_list_request<'a>(
+    state: &'a ApiState,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<(Principal<'a>, Option<String>, Arc<Vec<TopicStats>>), ApiError> {
+    let principal = state.access.principal(headers)?;
+    let after = params::after(&params::query_pairs(query)?)?;
+    Ok((principal, after, state.topic_stats().await?))
+}
+
 pub(super) fn readable_stats<'a>(
     state: &'a ApiState,
     principal: Principal<'a>,
