@@ -84,17 +84,6 @@ pub async fn place_with_retry(ctx: &Context, delivered: Delivered) -> Result<Pla
 #[error("a backend refuses the archiver: {0}")]
 pub struct Refused(pub PlaceError);
 
-impl PlaceError {
-    /// A failure of a backend that no retry can fix.
-    fn is_refusal(&self) -> bool {
-        match self {
-            PlaceError::Store(e) => !e.is_transient(),
-            PlaceError::Index(e) => !e.is_transient(),
-            _ => false,
-        }
-    }
-}
-
 /// Whether to ask the index before writing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Lookup {

@@ -6,6 +6,7 @@ use super::backoff::Backoff;
 use super::claims::Claims;
 use super::offsets::OffsetTracker;
 use super::place::{Context, Kind, Placed, Refused, place_again, place_with_retry};
+use super::settle::PlaceError;
 use crate::index::{IndexError, IndexRow};
 use crate::source::{Delivered, MessageSource, SourceError};
 use futures::future::BoxFuture;
@@ -54,8 +55,6 @@ pub enum RunError {
     Source(#[from] SourceError),
     #[error(transparent)]
     Refused(#[from] Refused),
-    #[error("the index refuses the archiver: {0}")]
-    Index(#[from] crate::index::IndexError),
     /// A bug: the message it was placing is neither archived nor committed,
     /// and a restart delivers it again.
     #[error("a placing task panicked: {0}")]
@@ -144,7 +143,9 @@ async fn drive(
             }
             flushed = inserted(&mut state.flushing), if state.flushing.is_some() => {
                 state.flushing = None;
-                state.flushed(flushed?, source).await?;
+                // Only a permanent error ends a batch insert: a refusal.
+                let flushed = flushed.map_err(|e| Refused(PlaceError::Index(e)))?;
+                state.flushed(flushed, source).await?;
             }
             () = tokio::time::sleep_until(deadline), if batch_due => state.start_flush(),
             () = sleep_until_some(source_paused_until) => source_paused_until = None,

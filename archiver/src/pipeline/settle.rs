@@ -45,6 +45,15 @@ impl PlaceError {
             _ => false,
         }
     }
+
+    /// A failure of a backend that no retry can fix.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            PlaceError::Store(e) => !e.is_transient(),
+            PlaceError::Index(e) => !e.is_transient(),
+            _ => false,
+        }
+    }
 }
 
 /// Where a message's object stands once [`settle`] returns; either way the
