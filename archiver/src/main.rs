@@ -1,7 +1,8 @@
 //! The `archiver` command line.
 
 use anyhow::anyhow;
-use archiver::config::{self, RunArgs, ServeArgs};
+use archiver::config::{self, RestoreArgs, RunArgs, ServeArgs};
+use archiver::ops::restore::{JobArgs, Outcome};
 use archiver::ops::{inspect, stdout};
 use archiver::record::Record;
 use clap::{Parser, Subcommand};
@@ -40,6 +41,14 @@ enum Command {
         #[command(flatten)]
         args: ServeArgs,
     },
+    /// Replay archived messages into Kafka byte for byte, or export them as JSON Lines.
+    #[command(after_help = archiver::config::SOURCES_HELP)]
+    Restore {
+        #[command(flatten)]
+        job: JobArgs,
+        #[command(flatten)]
+        args: RestoreArgs,
+    },
     /// Make a new bearer token for `archiver serve` and print its credentials-file entry.
     Token {
         /// The credential's name (shown in logs; the `_sender` of its uploads).
@@ -69,6 +78,7 @@ fn main() -> ExitCode {
         Command::Inspect { file, json, check } => run_inspect(&file, json, check),
         Command::Run { args } => run_archiver(&args),
         Command::Serve { args } => run_serve(&args),
+        Command::Restore { job, args } => run_restore(&args, &job),
         Command::Token { name } => new_token(&name),
         Command::Config { args } => print_config(&args),
     };
@@ -143,6 +153,22 @@ fn run_serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let runtime = new_runtime()?;
     runtime.block_on(archiver::api::serve(&config, archiver::ops::run::signal()))?;
     tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_restore(args: &RestoreArgs, job: &JobArgs) -> anyhow::Result<ExitCode> {
+    let config = config::load_restore(args, job.needs_kafka())?;
+    archiver::telemetry::logging::init(config.log_format, "info");
+    let runtime = new_runtime()?;
+    let outcome = runtime.block_on(archiver::ops::restore::restore(&config, job, archiver::ops::run::signal()));
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match outcome? {
+        Outcome::DryRun(report) => stdout::print(&archiver::ops::restore::render_dry_run(&report, job.json))?,
+        Outcome::Restored(summary) if job.json => {
+            stdout::print(&format!("{}\n", archiver::ops::restore::summary_json(&summary)))?;
+        }
+        Outcome::Restored(summary) => eprint!("{}", archiver::ops::restore::render_summary(&summary)),
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -400,6 +400,37 @@ section! {
     }
 }
 
+section! {
+    /// `[restore]`: how `archiver restore` reads and sends (ignored by `run` and `serve`).
+    [restore] RestoreSection {
+        /// Bounds and bookkeeping of a restore.
+        RestoreLimitsArgs {
+            /// Messages sent and not yet checkpointed at most: what a crash may send twice.
+            #[arg(value_name = "N")]
+            in_flight_messages_max: u64 = 1000 => in_flight_messages_max, "ARCHIVER_RESTORE_IN_FLIGHT_MESSAGES_MAX";
+            /// Bytes of messages sent and not yet acknowledged at most.
+            #[arg(value_name = "BYTES")]
+            in_flight_bytes_max: u64 = 64 * 1024 * 1024 => in_flight_bytes_max, "ARCHIVER_RESTORE_IN_FLIGHT_BYTES_MAX";
+            /// Objects read from the store at once.
+            #[arg(value_name = "N")]
+            fetch_concurrency: u64 = 64 => fetch_concurrency, "ARCHIVER_RESTORE_FETCH_CONCURRENCY";
+            /// How long Kafka may take to acknowledge a message before the restore stops.
+            #[arg(value_name = "MS")]
+            delivery_timeout_ms: u64 = 60_000 => delivery_timeout_ms, "ARCHIVER_RESTORE_DELIVERY_TIMEOUT_MS";
+            /// Directory of the job files (`--job`); default: $XDG_STATE_HOME/hop-archiver/restore.
+            #[arg(value_name = "DIR")]
+            state_dir: PathBuf => state_dir, "ARCHIVER_RESTORE_STATE_DIR";
+            /// Where /metrics listens while the restore runs, or `none`.
+            #[arg(value_name = "ADDR")]
+            #[serde(with = "text")]
+            metrics_addr: MetricsAddr = MetricsAddr(None) => metrics_addr, "ARCHIVER_RESTORE_METRICS_ADDR";
+            /// How often a one-line progress summary is logged when stderr is not a terminal.
+            #[arg(value_name = "MS")]
+            progress_interval_ms: u64 = 10_000 => progress_interval_ms, "ARCHIVER_RESTORE_PROGRESS_INTERVAL_MS";
+        }
+    }
+}
+
 /// Every key of the configuration, each possibly unset.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -418,6 +449,8 @@ pub struct Layer {
     pub run: RunSection,
     #[serde(default, skip_serializing_if = "is_default")]
     pub serve: ServeSection,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub restore: RestoreSection,
 }
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
@@ -435,6 +468,7 @@ impl Layer {
             observability: self.observability.or(lower.observability),
             run: self.run.or(lower.run),
             serve: self.serve.or(lower.serve),
+            restore: self.restore.or(lower.restore),
         }
     }
 
@@ -449,6 +483,7 @@ impl Layer {
             observability: ObservabilitySection::defaults(),
             run: RunSection::defaults(),
             serve: ServeSection::defaults(),
+            restore: RestoreSection::defaults(),
         }
     }
 
@@ -464,6 +499,7 @@ impl Layer {
         layer.observability.mask();
         layer.run.mask();
         layer.serve.mask();
+        layer.restore.mask();
         let body = toml::to_string(&layer).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
         let blocks: Vec<&str> = body.split("\n\n").filter(|block| block.contains('=')).collect();
         blocks.join("\n\n")
@@ -479,6 +515,7 @@ impl Layer {
             observability: ObservabilitySection::from_env(env)?,
             run: RunSection::from_env(env)?,
             serve: ServeSection::from_env(env)?,
+            restore: RestoreSection::from_env(env)?,
         })
     }
 }

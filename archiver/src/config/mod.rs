@@ -20,6 +20,7 @@ mod env;
 mod file;
 mod render;
 mod resolve;
+mod restore;
 mod serve;
 mod value;
 
@@ -27,9 +28,10 @@ pub use crate::source::{Credential, TopicSelection};
 pub use args::{RunArgs, SOURCES_HELP};
 pub use file::{
     AuthFileArgs, BackendsArgs, KafkaArgs, LogFormatArgs, ObservabilityArgs, PipelineArgs, PublicTopicsArgs,
-    ServeAccessArgs, ServeLimitsArgs, ServerArgs, StopArgs, TopicsArgs,
+    RestoreLimitsArgs, ServeAccessArgs, ServeLimitsArgs, ServerArgs, StopArgs, TopicsArgs,
 };
 pub use render::Effective;
+pub use restore::{RestoreArgs, RestoreConfig, RestoreLimits, load_restore, load_restore_from};
 pub use serve::{ServeArgs, ServeConfig, ServeLimits, load_serve, load_serve_from, serve_defaults};
 pub use value::{Membership, MetricsAddr, TopicMode};
 

@@ -82,7 +82,7 @@ fn write_back_topics(section: &mut TopicsSection, topics: &TopicSettings, kafka:
     section.hopauth_username = hopauth_username;
 }
 
-fn kafka(section: &KafkaSection, env: Env<'_>) -> Result<KafkaSettings, ConfigError> {
+pub(super) fn kafka(section: &KafkaSection, env: Env<'_>) -> Result<KafkaSettings, ConfigError> {
     let brokers = brokers(section.brokers.as_deref())?;
     let KafkaCredential { credential, source, entry } = credentials::kafka(section, env, &brokers)?;
     let fallback_protocol = if credential.is_some() { SecurityProtocol::SaslSsl } else { SecurityProtocol::Plaintext };

@@ -6,6 +6,7 @@
 
 pub mod inspect;
 pub mod liveness;
+pub mod restore;
 pub mod run;
 pub mod server;
 pub mod stdout;

@@ -1,4 +1,4 @@
-//! The small HTTP server of `archiver run`: `GET /metrics` for Prometheus and
+//! The small HTTP server of `archiver run` and `archiver restore`: `GET /metrics` for Prometheus and
 //! `GET /healthz` for a load balancer or an orchestrator's probe.
 
 use std::future::Future;
@@ -16,7 +16,7 @@ use futures::FutureExt as _;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::telemetry::metrics::Metrics;
+use crate::telemetry::metrics::Exposition;
 
 /// A scrape that takes longer than this is answered 408 rather than left to
 /// pile up tasks; rendering takes microseconds, so only a stuck peer hits it.
@@ -35,7 +35,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// grace period.
 pub async fn serve_metrics(
     addr: SocketAddr,
-    metrics: Arc<Metrics>,
+    metrics: Arc<dyn Exposition>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(SocketAddr, JoinHandle<()>), std::io::Error> {
     let listener = TcpListener::bind(addr).await?;
@@ -45,7 +45,7 @@ pub async fn serve_metrics(
     Ok((bound, handle))
 }
 
-fn router(metrics: Arc<Metrics>) -> Router {
+fn router(metrics: Arc<dyn Exposition>) -> Router {
     Router::new()
         .route("/metrics", get(render_metrics))
         .route("/healthz", get(|| async { "ok" }))
@@ -72,7 +72,7 @@ pub(crate) async fn run(listener: TcpListener, app: Router, shutdown: impl Futur
     }
 }
 
-async fn render_metrics(State(metrics): State<Arc<Metrics>>) -> Response {
+async fn render_metrics(State(metrics): State<Arc<dyn Exposition>>) -> Response {
     ([(header::CONTENT_TYPE, crate::telemetry::metrics::PROMETHEUS_CONTENT_TYPE)], metrics.render_prometheus())
         .into_response()
 }

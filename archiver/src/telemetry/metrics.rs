@@ -95,6 +95,19 @@ struct ProgressMark {
 /// The content type Prometheus expects for the text exposition format.
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// Whatever a `/metrics` endpoint serves: `archiver run`'s [`Metrics`], or
+/// a restore's counters.
+pub trait Exposition: Send + Sync {
+    /// The Prometheus text exposition format 0.0.4.
+    fn render_prometheus(&self) -> String;
+}
+
+impl Exposition for Metrics {
+    fn render_prometheus(&self) -> String {
+        Metrics::render_prometheus(self)
+    }
+}
+
 /// The archiver's counters. Cheap to update from many tasks.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -359,7 +372,8 @@ fn add_totals(mut sum: TopicTotals, t: TopicTotals) -> TopicTotals {
     sum
 }
 
-fn render_header(out: &mut String, name: &str, kind: &str, help: &str) {
+/// `# HELP` and `# TYPE` lines of one metric.
+pub fn render_header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }

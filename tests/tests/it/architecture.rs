@@ -17,7 +17,8 @@ const ARCHIVER_LAYERS: &[&[&str]] = &[
     &["source"],
     // The ingest pipeline, and configuration (which names sources' types).
     &["config", "pipeline"],
-    &["api"],
+    // Readers of the archive: the HTTP API, and restore (into Kafka or a file).
+    &["api", "restore"],
     // The application layer: `archiver run`'s wiring, operator tools.
     &["ops"],
 ];

@@ -1,0 +1,143 @@
+//! A named restore job's state on disk: what it selected, the last
+//! position Kafka acknowledged (everything up to it is delivered), how far
+//! it may have sent beyond that, and its counts. Written atomically
+//! (temporary file, fsync, rename, fsync of the directory), so a kill -9 at
+//! any moment leaves the previous state or the next, never a torn one.
+
+use super::RestoreError;
+use super::walk::Position;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The format of the job file; a file of another version is refused.
+const VERSION: u32 = 1;
+
+/// Per-topic counts of a job (target topic names).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub messages: u64,
+    pub bytes: u64,
+    /// Sent without a timestamp because Kafka had none.
+    pub without_timestamp: u64,
+    /// Objects missing or unreadable, skipped under `--on-missing skip`.
+    pub skipped: u64,
+    /// Sent again after a restart: the interrupted run may have sent them.
+    pub resent: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, other: &Counts) {
+        self.messages += other.messages;
+        self.bytes += other.bytes;
+        self.without_timestamp += other.without_timestamp;
+        self.skipped += other.skipped;
+        self.resent += other.resent;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobState {
+    pub version: u32,
+    /// [`super::Selection::describe`] plus the target: a resumed job must
+    /// be the same job.
+    pub selection: String,
+    /// The index's largest row id when the job started: rows archived later
+    /// are not part of it.
+    pub id_max: Option<i64>,
+    /// Every selected message up to here (inclusive) was acknowledged.
+    pub done: Option<Position>,
+    /// Messages up to here may have been sent; after a restart, those past
+    /// `done` are sent again and counted as re-sent.
+    pub sent_mark: Option<Position>,
+    pub finished: bool,
+    pub topics: BTreeMap<String, Counts>,
+}
+
+impl JobState {
+    pub fn new(selection: String, id_max: Option<i64>) -> JobState {
+        JobState {
+            version: VERSION,
+            selection,
+            id_max,
+            done: None,
+            sent_mark: None,
+            finished: false,
+            topics: BTreeMap::new(),
+        }
+    }
+}
+
+/// Where a job's state lives: `<state_dir>/<job>.json`.
+#[derive(Debug, Clone)]
+pub struct JobFile {
+    path: PathBuf,
+}
+
+impl JobFile {
+    /// The file of job `name` in `dir` (created on first save).
+    pub fn new(dir: &Path, name: &str) -> Result<JobFile, RestoreError> {
+        let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if name.is_empty() || name.len() > 128 || name.starts_with('.') || !name.chars().all(legal) {
+            return Err(RestoreError::Job {
+                path: name.into(),
+                reason: "a job name is 1-128 of a-z A-Z 0-9 . _ - and does not start with '.'".into(),
+            });
+        }
+        Ok(JobFile { path: dir.join(format!("{name}.json")) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn error(&self, reason: impl std::fmt::Display) -> RestoreError {
+        RestoreError::Job { path: self.path.display().to_string(), reason: reason.to_string() }
+    }
+
+    /// The saved state, `None` for a new job.
+    pub fn load(&self) -> Result<Option<JobState>, RestoreError> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.error(e)),
+        };
+        let state: JobState = serde_json::from_str(&text).map_err(|e| self.error(format!("unreadable: {e}")))?;
+        if state.version != VERSION {
+            return Err(self.error(format!("version {} (this archiver writes {VERSION})", state.version)));
+        }
+        Ok(Some(state))
+    }
+
+    /// Replaces the saved state atomically and durably.
+    pub fn save(&self, state: &JobState) -> Result<(), RestoreError> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| self.error(format!("cannot create its directory: {e}")))?;
+        let text = serde_json::to_vec_pretty(state).map_err(|e| self.error(e))?;
+        let temporary = self.path.with_extension("json.tmp");
+        let mut file = std::fs::File::create(&temporary).map_err(|e| self.error(e))?;
+        file.write_all(&text).and_then(|()| file.sync_all()).map_err(|e| self.error(e))?;
+        std::fs::rename(&temporary, &self.path).map_err(|e| self.error(e))?;
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| self.error(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saved_state_loads_back_and_bad_names_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = JobFile::new(&dir.path().join("jobs"), "replay-2024").unwrap();
+        assert_eq!(job.load().unwrap(), None);
+        let mut state = JobState::new("topics=[]".into(), Some(41));
+        state.done = Some(Position { topic: "t".into(), lane: 2, group: String::new(), seq: 7, uuid: uuid::Uuid::from_u128(9) });
+        state.topics.entry("t".into()).or_default().messages = 8;
+        job.save(&state).unwrap();
+        assert_eq!(job.load().unwrap(), Some(state));
+        assert!(JobFile::new(dir.path(), "../escape").is_err());
+        assert!(JobFile::new(dir.path(), ".hidden").is_err());
+    }
+}

@@ -1,0 +1,360 @@
+//! The restore loop: items in walk order → objects read (`fetch_concurrency`
+//! at once, in order) → paced (`rate_max`) → handed to the sink in order →
+//! acknowledgements taken in order, so `done` is always a prefix of the walk.
+//!
+//! Invariants:
+//! - A job's `done` advances only over messages the sink acknowledged (or
+//!   skipped under `--on-missing skip`), in walk order.
+//! - Messages sent and not yet checkpointed are at most
+//!   `in_flight_messages_max`: a window slot is freed only once the
+//!   checkpoint covering it is on disk, so a kill -9 re-sends at most that
+//!   many. Before a message past the saved `sent_mark` is sent, the mark is
+//!   saved (moved to the end of the message's page), so a restart knows
+//!   which messages the interrupted run may have sent: it counts them as
+//!   re-sent.
+//! - Bytes handed to the sink and not yet acknowledged are at most
+//!   `in_flight_bytes_max` (one message may exceed it alone).
+
+use super::checkpoint::{Counts, JobFile, JobState};
+use super::outgoing::outgoing;
+use super::progress::Progress;
+use super::sink::{Outgoing, Sink};
+use super::walk::{Item, Position, Walk};
+use super::{Rename, RestoreError};
+use crate::pipeline::Backoff;
+use crate::store::ObjectStore;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::stream::{self, FuturesOrdered};
+use futures::{FutureExt, Stream, StreamExt, TryStreamExt};
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// Store reads of one object before a transient error stops the restore.
+const FETCH_ATTEMPTS_MAX: u32 = 6;
+/// Skipped messages named in the summary (all are counted and logged).
+const SKIPPED_NAMED_MAX: usize = 100;
+
+/// What to do when an object is missing or unreadable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnMissing {
+    /// Stop, naming the UUID and key.
+    Stop,
+    /// Record, count and go on.
+    Skip,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EngineLimits {
+    pub in_flight_messages_max: usize,
+    pub in_flight_bytes_max: usize,
+    pub fetch_concurrency: usize,
+    /// Messages per second at most.
+    pub rate_max: Option<f64>,
+    /// Longest time acknowledged messages wait to be checkpointed.
+    pub checkpoint_interval_ms: u64,
+    /// After a stop signal, how long in-flight messages may take to be acknowledged.
+    pub drain_timeout_ms: u64,
+}
+
+/// Per target topic counts, as the job file keeps them.
+pub type TopicSummary = Counts;
+
+/// How a restore ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Counts of this job, all runs together, by target topic.
+    pub topics: BTreeMap<String, TopicSummary>,
+    /// Messages skipped in this run: UUID, key, why (the first
+    /// `SKIPPED_NAMED_MAX`).
+    pub skipped: Vec<(Uuid, String, String)>,
+    /// Whether the job had already finished before this run.
+    pub already_finished: bool,
+}
+
+impl Summary {
+    pub fn total(&self) -> Counts {
+        self.topics.values().fold(Counts::default(), |mut sum, c| {
+            sum.add(c);
+            sum
+        })
+    }
+}
+
+/// One item after its object was read.
+struct Fetched {
+    item: Item,
+    outcome: Result<Outgoing, RestoreError>,
+}
+
+/// One item's end: acknowledged, refused, or skipped.
+struct Done {
+    position: Position,
+    topic: String,
+    size_bytes: usize,
+    without_timestamp: bool,
+    resent: bool,
+    result: Result<(), RestoreError>,
+    skipped: Option<(Uuid, String, String)>,
+}
+
+pub struct Engine<'a> {
+    pub store: Arc<dyn ObjectStore>,
+    pub sink: &'a dyn Sink,
+    pub rename: Arc<Rename>,
+    pub limits: EngineLimits,
+    pub on_missing: OnMissing,
+    pub job: Option<JobFile>,
+    pub progress: &'a Progress,
+}
+
+/// The loop's bookkeeping.
+struct Books {
+    state: JobState,
+    /// The interrupted run's mark: messages up to it are re-sends.
+    previous_mark: Option<Position>,
+    acks: FuturesOrdered<BoxFuture<'static, Done>>,
+    /// Acknowledged, not yet checkpointed.
+    unsaved: usize,
+    bytes_in_flight: usize,
+    last_save: Instant,
+    skipped: Vec<(Uuid, String, String)>,
+}
+
+impl Engine<'_> {
+    /// Sends everything `walk` yields after `state.done`, until the walk
+    /// ends, a message fails, or `shutdown` completes.
+    pub async fn run(
+        &self,
+        walk: Box<dyn Walk>,
+        state: JobState,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<Summary, RestoreError> {
+        if state.finished {
+            return Ok(Summary { topics: state.topics, skipped: Vec::new(), already_finished: true });
+        }
+        let previous_mark = state.sent_mark.clone().filter(|mark| state.done.as_ref().is_none_or(|d| mark > d));
+        let mut books = Books {
+            state,
+            previous_mark,
+            acks: FuturesOrdered::new(),
+            unsaved: 0,
+            bytes_in_flight: 0,
+            last_save: Instant::now(),
+            skipped: Vec::new(),
+        };
+        let mut fetched = self.fetched(walk);
+        let mut pacer = Pacer::new(self.limits.rate_max);
+        let mut shutdown = std::pin::pin!(shutdown.fuse());
+        let (mut exhausted, mut stopping) = (false, false);
+        let mut failure: Option<RestoreError> = None;
+        while failure.is_none() && !stopping {
+            let room = !exhausted
+                && books.acks.len() + books.unsaved < self.limits.in_flight_messages_max
+                && books.bytes_in_flight < self.limits.in_flight_bytes_max;
+            if !room && books.acks.is_empty() {
+                if books.unsaved == 0 {
+                    break;
+                }
+                self.save(&mut books).await?;
+                continue;
+            }
+            tokio::select! {
+                biased;
+                () = &mut shutdown => stopping = true,
+                Some(done) = books.acks.next(), if !books.acks.is_empty() => {
+                    failure = self.settle(&mut books, done).err();
+                }
+                next = pacer.then(fetched.next()), if room => match next {
+                    None => exhausted = true,
+                    Some(Ok(item)) => failure = self.dispatch(&mut books, item).await.err(),
+                    Some(Err(error)) => failure = Some(error),
+                },
+            }
+            self.progress.set_in_flight(books.acks.len() + books.unsaved);
+            let window_full = books.acks.len() + books.unsaved >= self.limits.in_flight_messages_max;
+            let due = books.last_save.elapsed() >= Duration::from_millis(self.limits.checkpoint_interval_ms);
+            if books.unsaved > 0 && (window_full || due) {
+                self.save(&mut books).await?;
+            }
+        }
+        if stopping && failure.is_none() {
+            self.drain(&mut books).await;
+        }
+        self.save(&mut books).await?;
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        if stopping {
+            let done = books.state.topics.values().map(|c| c.messages + c.skipped).sum();
+            return Err(RestoreError::Interrupted { done });
+        }
+        books.state.finished = true;
+        self.save(&mut books).await?;
+        self.progress.finish();
+        Ok(Summary { topics: books.state.topics, skipped: books.skipped, already_finished: false })
+    }
+
+    /// The walk's items with their objects read, `fetch_concurrency` at a
+    /// time, in walk order.
+    fn fetched(&self, walk: Box<dyn Walk>) -> Pin<Box<dyn Stream<Item = Result<Fetched, RestoreError>> + Send + '_>> {
+        let pages = stream::try_unfold(walk, |mut walk| async move {
+            Ok::<_, RestoreError>(walk.next_page().await?.map(|page| (page, walk)))
+        });
+        let items = pages.map_ok(|page| stream::iter(page.into_iter().map(Ok))).try_flatten();
+        let store = Arc::clone(&self.store);
+        let rename = Arc::clone(&self.rename);
+        Box::pin(
+            items
+                .map(move |item| {
+                    let (store, rename) = (Arc::clone(&store), Arc::clone(&rename));
+                    async move { fetch(&*store, item?, &rename).await }
+                })
+                .buffered(self.limits.fetch_concurrency.max(1)),
+        )
+    }
+
+    /// Hands one item to the sink (or, skipped, straight to the
+    /// acknowledgements), after saving a `sent_mark` that covers it.
+    async fn dispatch(&self, books: &mut Books, fetched: Fetched) -> Result<(), RestoreError> {
+        let Fetched { item, outcome } = fetched;
+        if self.job.is_some() && books.state.sent_mark.as_ref().is_none_or(|mark| item.position > *mark) {
+            books.state.sent_mark = Some((*item.page_last).clone());
+            self.save(books).await?;
+        }
+        let resent = books.previous_mark.as_ref().is_some_and(|mark| item.position <= *mark);
+        let done = |result, skipped, size_bytes, without_timestamp| Done {
+            position: item.position.clone(),
+            topic: self.rename.target(&item.topic),
+            size_bytes,
+            without_timestamp,
+            resent,
+            result,
+            skipped,
+        };
+        match outcome {
+            Ok(message) => {
+                let size_bytes = message.size_bytes();
+                let without_timestamp = message.timestamp_ms.is_none();
+                books.bytes_in_flight += size_bytes;
+                let ack = self.sink.send(message);
+                let pending = done(Ok(()), None, size_bytes, without_timestamp);
+                books.acks.push_back(
+                    async move { Done { result: ack.await.map_err(RestoreError::from), ..pending } }.boxed(),
+                );
+            }
+            Err(error @ (RestoreError::MissingObject { .. } | RestoreError::UnreadableObject { .. }))
+                if self.on_missing == OnMissing::Skip =>
+            {
+                tracing::warn!(uuid = %item.uuid, key = %item.object_key, %error, "skipped");
+                let skipped = Some((item.uuid, item.object_key.clone(), error.to_string()));
+                books.acks.push_back(futures::future::ready(done(Ok(()), skipped, 0, false)).boxed());
+            }
+            Err(error) => return Err(error),
+        }
+        Ok(())
+    }
+
+    /// Books one acknowledgement (in walk order).
+    fn settle(&self, books: &mut Books, done: Done) -> Result<(), RestoreError> {
+        books.bytes_in_flight = books.bytes_in_flight.saturating_sub(done.size_bytes);
+        done.result?;
+        let counts = books.state.topics.entry(done.topic.clone()).or_default();
+        if let Some(skipped) = done.skipped {
+            counts.skipped += 1;
+            self.progress.skipped();
+            if books.skipped.len() < SKIPPED_NAMED_MAX {
+                books.skipped.push(skipped);
+            }
+        } else {
+            counts.messages += 1;
+            counts.bytes += done.size_bytes as u64;
+            counts.without_timestamp += u64::from(done.without_timestamp);
+            counts.resent += u64::from(done.resent);
+            self.progress.sent(&done.topic, done.size_bytes as u64, done.resent);
+        }
+        books.state.done = Some(done.position);
+        if self.job.is_some() {
+            books.unsaved += 1;
+        }
+        Ok(())
+    }
+
+    /// After a stop signal: waits (bounded) for what is in flight.
+    async fn drain(&self, books: &mut Books) {
+        let deadline = tokio::time::sleep(Duration::from_millis(self.limits.drain_timeout_ms));
+        let mut deadline = std::pin::pin!(deadline);
+        while !books.acks.is_empty() {
+            tokio::select! {
+                () = &mut deadline => return,
+                Some(done) = books.acks.next() => if self.settle(books, done).is_err() { return },
+            }
+        }
+    }
+
+    /// Makes the sink durable, then the checkpoint.
+    async fn save(&self, books: &mut Books) -> Result<(), RestoreError> {
+        if let Some(job) = &self.job {
+            self.sink.flush().await?;
+            job.save(&books.state)?;
+        }
+        books.unsaved = 0;
+        books.last_save = Instant::now();
+        Ok(())
+    }
+}
+
+/// Reads an item's object (retrying transient store errors) and turns it
+/// into the message to send; a missing or unreadable object is the
+/// item's outcome, not the stream's error.
+async fn fetch(store: &dyn ObjectStore, item: Item, rename: &Rename) -> Result<Fetched, RestoreError> {
+    let bytes = match item.prefetched.clone() {
+        Some(bytes) => Some(bytes),
+        None => get_with_retries(store, &item.object_key).await?,
+    };
+    let outcome = match bytes {
+        None => Err(RestoreError::MissingObject { uuid: item.uuid, key: item.object_key.clone() }),
+        Some(bytes) => outgoing(&item, &bytes, rename),
+    };
+    Ok(Fetched { item, outcome })
+}
+
+async fn get_with_retries(store: &dyn ObjectStore, key: &str) -> Result<Option<Bytes>, RestoreError> {
+    let mut backoff = Backoff::new(100, 5_000);
+    let mut attempt = 1;
+    loop {
+        match store.get(key).await {
+            Err(error) if error.is_transient() && attempt < FETCH_ATTEMPTS_MAX => {
+                tracing::warn!(%key, %error, attempt, "store read failed; retrying");
+                tokio::time::sleep(backoff.next_delay()).await;
+                attempt += 1;
+            }
+            result => return result.map_err(RestoreError::from),
+        }
+    }
+}
+
+/// Spaces sends `1 / rate` apart.
+struct Pacer {
+    interval: Option<Duration>,
+    next: tokio::time::Instant,
+}
+
+impl Pacer {
+    fn new(rate_max: Option<f64>) -> Pacer {
+        let interval = rate_max.filter(|r| *r > 0.0).map(|r| Duration::from_secs_f64(1.0 / r));
+        Pacer { interval, next: tokio::time::Instant::now() }
+    }
+
+    /// Waits for the next send's turn, then for `then`.
+    async fn then<T>(&mut self, then: impl Future<Output = T>) -> T {
+        if let Some(interval) = self.interval {
+            tokio::time::sleep_until(self.next).await;
+            self.next = self.next.max(tokio::time::Instant::now()) + interval;
+        }
+        then.await
+    }
+}
