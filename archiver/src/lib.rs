@@ -10,6 +10,7 @@ pub mod index;
 pub mod ops;
 pub mod pipeline;
 pub mod record;
+pub mod restore;
 pub mod source;
 pub mod store;
 pub mod telemetry;

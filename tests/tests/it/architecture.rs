@@ -17,7 +17,8 @@ const ARCHIVER_LAYERS: &[&[&str]] = &[
     &["source"],
     // The ingest pipeline, and configuration (which names sources' types).
     &["config", "pipeline"],
-    &["api"],
+    // Serving the archive, and restoring it into Kafka or a file.
+    &["api", "restore"],
     // The application layer: `archiver run`'s wiring, operator tools.
     &["ops"],
 ];

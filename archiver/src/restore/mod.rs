@@ -1,0 +1,3 @@
+//! `archiver restore`: replays archived messages into Kafka byte for byte, or exports them as JSON Lines.
+
+pub mod sink;
