@@ -12,6 +12,7 @@ mod index;
 mod observability;
 mod pipeline;
 mod record;
+mod restore;
 mod run;
 mod scenario;
 mod store;

@@ -1,0 +1,3 @@
+//! `archiver restore`: its sinks against a real Kafka broker.
+
+mod sink;
