@@ -190,7 +190,7 @@ pub async fn restore(
     if args.dry_run {
         return Ok(Outcome::DryRun(dry_run(planned, &rename).await?));
     }
-    let mut sink = open_sink(&target, config, args)?;
+    let mut sink = open_sink(&target, config, args, state.sink_position)?;
     sink.prepare(&target_topics(&planned, &rename)).await?;
     let metrics = Arc::new(RestoreMetrics::default());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -301,7 +301,14 @@ async fn dry_run(planned: Planned, rename: &Rename) -> Result<DryRun, RestoreErr
     Ok(report)
 }
 
-fn open_sink(target: &Target, config: &RestoreConfig, args: &JobArgs) -> Result<Box<dyn Sink>, RestoreError> {
+/// The sink for `target`; a file export of a resumed job continues at
+/// `resume_at`, the length its checkpoint recorded.
+fn open_sink(
+    target: &Target,
+    config: &RestoreConfig,
+    args: &JobArgs,
+    resume_at: Option<u64>,
+) -> Result<Box<dyn Sink>, RestoreError> {
     Ok(match target {
         Target::Kafka => {
             let kafka = config.kafka.as_ref().ok_or_else(|| RestoreError::Job {
@@ -317,8 +324,14 @@ fn open_sink(target: &Target, config: &RestoreConfig, args: &JobArgs) -> Result<
             };
             Box::new(KafkaSink::new(&kafka.connection, limits)?)
         }
-        Target::File(path) => Box::new(JsonlSink::file(path)?),
-        Target::Stdout => Box::new(JsonlSink::stdout()),
+        Target::File(path) => {
+            let path = path.to_string_lossy();
+            Box::new(match resume_at {
+                Some(at) => JsonlSink::resume(&path, at)?,
+                None => JsonlSink::create(&path)?,
+            })
+        }
+        Target::Stdout => Box::new(JsonlSink::create("-")?),
     })
 }
 

@@ -53,6 +53,10 @@ pub struct JobState {
     pub sent_mark: Option<Position>,
     pub finished: bool,
     pub topics: BTreeMap<String, Counts>,
+    /// A file export's length at the checkpoint: a resumed export cuts the
+    /// file back to it, so no line is written twice.
+    #[serde(default)]
+    pub sink_position: Option<u64>,
 }
 
 impl JobState {
@@ -65,6 +69,7 @@ impl JobState {
             sent_mark: None,
             finished: false,
             topics: BTreeMap::new(),
+            sink_position: None,
         }
     }
 }

@@ -299,6 +299,7 @@ impl Engine<'_> {
     async fn save(&self, books: &mut Books) -> Result<(), RestoreError> {
         if let Some(job) = &self.job {
             self.sink.flush().await?;
+            books.state.sink_position = self.sink.position();
             job.save(&books.state)?;
         }
         books.unsaved = 0;

@@ -72,6 +72,8 @@ struct State {
     /// After a failed write the output may end in a partial line: every
     /// later send and flush fails too.
     broken: bool,
+    /// Bytes written so far (the file's length once flushed).
+    written: u64,
 }
 
 pub struct JsonlSink {
@@ -90,7 +92,24 @@ impl JsonlSink {
                 File::create(Path::new(path)).map_err(|source| SinkError::Write { path: path.to_owned(), source })?;
             Output::File(BufWriter::new(file))
         };
-        Ok(JsonlSink { path: path.to_owned(), state: Arc::new(Mutex::new(State { out, broken: false })) })
+        Ok(JsonlSink { path: path.to_owned(), state: Arc::new(Mutex::new(State { out, broken: false, written: 0 })) })
+    }
+
+    /// Reopens the file of an interrupted export, cut back to `at` bytes
+    /// (what its job checkpointed), to append what follows.
+    pub fn resume(path: &str, at: u64) -> Result<JsonlSink, SinkError> {
+        let error = |source| SinkError::Write { path: path.to_owned(), source };
+        let file = std::fs::OpenOptions::new().write(true).open(path).map_err(error)?;
+        let length = file.metadata().map_err(error)?.len();
+        if length < at {
+            let reason = format!("the file has {length} bytes, its job checkpointed {at}: it was changed");
+            return Err(error(std::io::Error::other(reason)));
+        }
+        file.set_len(at).map_err(error)?;
+        let mut file = file;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0)).map_err(error)?;
+        let state = State { out: Output::File(BufWriter::new(file)), broken: false, written: at };
+        Ok(JsonlSink { path: path.to_owned(), state: Arc::new(Mutex::new(state)) })
     }
 
     fn error(&self, source: std::io::Error) -> SinkError {
@@ -110,6 +129,7 @@ impl JsonlSink {
             Output::Stdout(w) => w.write_all(&line),
         };
         state.broken = written.is_err();
+        state.written += line.len() as u64;
         written.map_err(|e| self.error(e))
     }
 }
@@ -148,6 +168,11 @@ impl Sink for JsonlSink {
             .await
             .map_err(|e| self.error(std::io::Error::other(e)))?
             .map_err(|e| self.error(e))
+    }
+
+    fn position(&self) -> Option<u64> {
+        let state = self.state.lock().ok()?;
+        matches!(state.out, Output::File(_)).then_some(state.written)
     }
 }
 

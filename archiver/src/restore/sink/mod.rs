@@ -87,4 +87,9 @@ pub trait Sink: Send + Sync {
     /// Makes everything acknowledged so far durable at the target (a file
     /// sink flushes; Kafka's acknowledgement already is).
     async fn flush(&self) -> Result<(), SinkError>;
+    /// How many bytes of output are durable after the last `flush`, for a
+    /// job to resume a file at; `None` when the target keeps its own log.
+    fn position(&self) -> Option<u64> {
+        None
+    }
 }
