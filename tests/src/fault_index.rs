@@ -2,7 +2,9 @@
 //! acknowledgements and crashes, one call at a time in sequencer order.
 
 use crate::world::Process;
-use archiver::index::{Index, IndexEntry, IndexError, IndexRow, ListQuery, Page, TopicStats};
+use archiver::index::{
+    Index, IndexEntry, IndexError, IndexRow, Lane, LaneCursor, ListQuery, Page, RowFilter, TopicStats,
+};
 use async_trait::async_trait;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -93,6 +95,31 @@ impl Index for FaultIndex {
         let _turn = self.process.world.sequencer.turn().await;
         self.enter("set_retracted").await?;
         self.inner.set_retracted(uuid, retracted).await
+    }
+
+    async fn lanes(&self, filter: &RowFilter) -> Result<Vec<Lane>, IndexError> {
+        let _turn = self.process.world.sequencer.turn().await;
+        self.enter("lanes").await?;
+        self.inner.lanes(filter).await
+    }
+
+    async fn lane_page(
+        &self,
+        filter: &RowFilter,
+        topic: &str,
+        partition: Option<i32>,
+        after: Option<LaneCursor>,
+        limit: u32,
+    ) -> Result<Vec<IndexEntry>, IndexError> {
+        let _turn = self.process.world.sequencer.turn().await;
+        self.enter("lane_page").await?;
+        self.inner.lane_page(filter, topic, partition, after, limit).await
+    }
+
+    async fn id_max(&self) -> Result<Option<i64>, IndexError> {
+        let _turn = self.process.world.sequencer.turn().await;
+        self.enter("id_max").await?;
+        self.inner.id_max().await
     }
 }
 

@@ -2,14 +2,15 @@
 //!
 //! Same semantics as the SQL backends — unique `uuid`, a batch is all or
 //! nothing and keeps the first of a repeated UUID, ids follow input order,
-//! keyset paging on `("timestamp", id)` — but no I/O at all, so a run on a
-//! paused, single-threaded runtime is deterministic (SQLite works on a
-//! thread of its own, which lets simulated time run while a query is in
-//! flight). Nothing survives the process.
+//! keyset paging on `("timestamp", id)`, lanes ordered as `lane_page`
+//! says — but no I/O at all, so a run on a paused, single-threaded runtime
+//! is deterministic (SQLite works on a thread of its own, which lets
+//! simulated time run while a query is in flight). Nothing survives the
+//! process.
 
 use super::{
-    Cursor, Index, IndexEntry, IndexError, IndexRow, ListQuery, Page, TopicStats, finish_page, first_occurrences,
-    page_limit,
+    Cursor, Index, IndexEntry, IndexError, IndexRow, Lane, LaneCursor, ListQuery, Page, RowFilter, TopicStats,
+    clamp_limit, finish_page, first_occurrences, lane_total, page_limit,
 };
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -42,13 +43,15 @@ impl MemoryIndex {
     }
 }
 
-/// Whether `entry` passes the query's filters (not the keyset position).
-fn selected(entry: &IndexEntry, query: &ListQuery) -> bool {
+/// Whether `entry` passes the filter (not a keyset position).
+fn selected(entry: &IndexEntry, filter: &RowFilter) -> bool {
     let row = &entry.row;
-    (query.topics.is_empty() || query.topics.contains(&row.topic))
-        && query.start_ms.is_none_or(|start| row.timestamp >= start)
-        && query.end_ms.is_none_or(|end| row.timestamp < end)
-        && (query.include_retracted || !row.retracted)
+    (filter.topics.is_empty() || filter.topics.contains(&row.topic))
+        && filter.start_ms.is_none_or(|start| row.timestamp >= start)
+        && filter.end_ms.is_none_or(|end| row.timestamp < end)
+        && (filter.include_retracted || !row.retracted)
+        && (filter.include_uploads || !row.direct_upload)
+        && filter.id_max.is_none_or(|id_max| entry.id <= id_max)
 }
 
 /// Whether `entry` lies after `cursor` in the listing's direction.
@@ -91,11 +94,12 @@ impl Index for MemoryIndex {
 
     async fn list(&self, query: &ListQuery) -> Result<Page, IndexError> {
         let limit = page_limit(query);
+        let filter = RowFilter::of_listing(query);
         let table = self.table();
         let mut entries: Vec<IndexEntry> = table
             .by_id
             .values()
-            .filter(|e| selected(e, query) && after_cursor(e, query.after, query.descending))
+            .filter(|e| selected(e, &filter) && after_cursor(e, query.after, query.descending))
             .cloned()
             .collect();
         entries.sort_by_key(|e| (e.row.timestamp, e.id));
@@ -132,5 +136,54 @@ impl Index for MemoryIndex {
             entry.row.retracted = retracted;
         }
         Ok(true)
+    }
+
+    async fn lanes(&self, filter: &RowFilter) -> Result<Vec<Lane>, IndexError> {
+        // Keyed to sort as lanes do: `str` compares bytewise, and `true`
+        // (no partition) after `false`.
+        let mut lanes: BTreeMap<(&str, bool, Option<i32>), (i64, i64)> = BTreeMap::new();
+        let table = self.table();
+        for entry in table.by_id.values().filter(|e| selected(e, filter)) {
+            let row = &entry.row;
+            let totals = lanes.entry((&row.topic, row.partition.is_none(), row.partition)).or_default();
+            totals.0 += 1;
+            totals.1 += i64::from(row.size);
+        }
+        lanes
+            .into_iter()
+            .map(|((topic, _, partition), (rows, size_bytes))| {
+                Ok(Lane {
+                    topic: topic.to_owned(),
+                    partition,
+                    rows: lane_total(topic, "row count", rows)?,
+                    size_bytes: lane_total(topic, "total size", size_bytes)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn lane_page(
+        &self,
+        filter: &RowFilter,
+        topic: &str,
+        partition: Option<i32>,
+        after: Option<LaneCursor>,
+        limit: u32,
+    ) -> Result<Vec<IndexEntry>, IndexError> {
+        let table = self.table();
+        let mut entries: Vec<IndexEntry> = table
+            .by_id
+            .values()
+            .filter(|e| e.row.topic == topic && e.row.partition == partition && selected(e, filter))
+            .filter(|e| after.is_none_or(|after| e.lane_cursor() > after))
+            .cloned()
+            .collect();
+        entries.sort_by_key(IndexEntry::lane_cursor);
+        entries.truncate(clamp_limit(limit) as usize);
+        Ok(entries)
+    }
+
+    async fn id_max(&self) -> Result<Option<i64>, IndexError> {
+        Ok(self.table().by_id.last_key_value().map(|(&id, _)| id))
     }
 }

@@ -137,6 +137,75 @@ impl ListQuery {
     }
 }
 
+/// The rows a restore (or an audit) selects. Times are ms, half-open `[start, end)` on `timestamp`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RowFilter {
+    /// Exact topic names; empty means every topic.
+    pub topics: Vec<String>,
+    pub start_ms: Option<i64>,
+    pub end_ms: Option<i64>,
+    pub include_retracted: bool,
+    /// Whether direct uploads (`direct_upload = true`) are selected.
+    pub include_uploads: bool,
+    /// Only rows with `id <= id_max` (a restore freezes its selection at start).
+    pub id_max: Option<i64>,
+}
+
+impl RowFilter {
+    /// The rows a listing selects: every upload, no id bound.
+    fn of_listing(list: &ListQuery) -> RowFilter {
+        RowFilter {
+            topics: list.topics.clone(),
+            start_ms: list.start_ms,
+            end_ms: list.end_ms,
+            include_retracted: list.include_retracted,
+            include_uploads: true,
+            id_max: None,
+        }
+    }
+}
+
+/// The selected rows of one topic and one Kafka partition (`None`: rows
+/// without a partition — direct uploads, reindexed objects), with totals.
+///
+/// A restore walks a selection lane by lane, so that each partition's
+/// messages are replayed in their Kafka order and nothing but the lane
+/// list (topics × partitions) is ever held whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lane {
+    pub topic: String,
+    pub partition: Option<i32>,
+    pub rows: u64,
+    pub size_bytes: u64,
+}
+
+/// Keyset position within a lane: `(kafka_offset, uuid)` in a partition's
+/// lane, `(timestamp, uuid)` in the partitionless lane. Ordered as the lane
+/// is (the UUID compares bytewise), so a restore can check its own progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LaneCursor {
+    pub seq: i64,
+    pub uuid: Uuid,
+}
+
+impl IndexEntry {
+    /// This row's position in its lane, to pass as `after` to
+    /// [`Index::lane_page`] for the page that follows it: `seq` is the
+    /// Kafka offset when the row has a partition, else its timestamp.
+    ///
+    /// A row with a partition but no offset (the archiver never writes one;
+    /// the schema allows it) takes its timestamp as `seq`, and `lane_page`
+    /// sorts it there among the partition's offsets, so paging stays total.
+    pub fn lane_cursor(&self) -> LaneCursor {
+        let row = &self.row;
+        let seq = match row.partition {
+            Some(_) => row.kafka_offset.unwrap_or(row.timestamp),
+            None => row.timestamp,
+        };
+        LaneCursor { seq, uuid: row.uuid }
+    }
+}
+
 /// Largest page any listing returns, whatever was asked for.
 pub const PAGE_ROWS_MAX: u32 = 1000;
 
@@ -208,6 +277,30 @@ pub trait Index: Send + Sync + std::fmt::Debug {
     async fn topic_stats(&self) -> Result<Vec<TopicStats>, IndexError>;
     /// Sets the retraction flag; returns whether the message exists.
     async fn set_retracted(&self, uuid: Uuid, retracted: bool) -> Result<bool, IndexError>;
+    /// The lanes of `filter`'s rows, sorted by topic (bytewise), then
+    /// partition ascending with the partitionless lane last. One small
+    /// row per lane: what a restore plans with before it reads any row.
+    async fn lanes(&self, filter: &RowFilter) -> Result<Vec<Lane>, IndexError>;
+    /// Up to `limit` (clamped to 1..=[`PAGE_ROWS_MAX`]) rows of one lane
+    /// after `after` (exclusive), in lane order: (kafka_offset, uuid)
+    /// ascending for a partition, (timestamp, uuid) ascending for the
+    /// partitionless lane. UUIDs compare bytewise on every backend, so the
+    /// order is total and the same everywhere; a page with fewer rows than
+    /// the clamped limit is the lane's last. Continue with the last entry's
+    /// [`IndexEntry::lane_cursor`] (which also says where a partitioned row
+    /// without an offset sorts).
+    async fn lane_page(
+        &self,
+        filter: &RowFilter,
+        topic: &str,
+        partition: Option<i32>,
+        after: Option<LaneCursor>,
+        limit: u32,
+    ) -> Result<Vec<IndexEntry>, IndexError>;
+    /// The largest row id, `None` when the index is empty. A restore reads
+    /// it once and selects `id <= id_max`, so rows archived while it runs
+    /// (ids only grow) neither join nor shift its selection.
+    async fn id_max(&self) -> Result<Option<i64>, IndexError>;
     /// How many rows `query` selects (its `limit` and `after` are ignored).
     /// PostgreSQL and SQLite answer with one `COUNT(*)`; this default, for
     /// other implementations, walks `list` one [`PAGE_ROWS_MAX`] page at a time.
@@ -292,7 +385,19 @@ fn batch_outcome(rows: &[IndexRow], firsts: &[usize], inserted: &HashSet<Uuid>) 
 /// The page size actually served: at least one row (a zero-row page could not
 /// tell whether more exist), at most [`PAGE_ROWS_MAX`].
 fn page_limit(query: &ListQuery) -> u32 {
-    query.limit.clamp(1, PAGE_ROWS_MAX)
+    clamp_limit(query.limit)
+}
+
+fn clamp_limit(limit: u32) -> u32 {
+    limit.clamp(1, PAGE_ROWS_MAX)
+}
+
+/// A lane's total as read from the database: a count, or a sum of sizes,
+/// which only a row with a negative size (never written) could make negative.
+fn lane_total(topic: &str, what: &str, value: i64) -> Result<u64, IndexError> {
+    u64::try_from(value).map_err(|_| {
+        IndexError::Query(sqlx::Error::Decode(format!("{what} of topic {topic:?} is negative: {value}").into()))
+    })
 }
 
 /// Turns `limit + 1` fetched entries into a page: the extra row only proves

@@ -94,6 +94,8 @@ impl Dialect for Postgres {
          MIN(\"timestamp\") AS earliest_ms, MAX(\"timestamp\") AS latest_ms \
          FROM messages GROUP BY topic ORDER BY topic COLLATE \"C\"";
 
+    const BYTE_ORDER: &'static str = "COLLATE \"C\"";
+
     /// SQLSTATEs worth retrying: connection exceptions (08), insufficient
     /// resources (53), operator intervention such as a restart (57P0x),
     /// serialization failure and deadlock (40001, 40P01).

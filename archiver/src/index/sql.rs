@@ -1,16 +1,18 @@
 //! The queries PostgreSQL and SQLite share: lookups, listing (filters,
-//! keyset paging), counting, topic totals, retraction, and decoding a row.
+//! keyset paging), counting, topic totals, retraction, a restore's lanes
+//! and lane pages, and decoding a row.
 //!
 //! One implementation of [`Index`] for every [`SqlBackend`] (a pool and a
 //! batch insert), written over [`Dialect`], which each backend implements
 //! for its `sqlx` database type with the few places where the SQL differs:
 //! how a UUID is bound and read back, how a value list is matched, which
-//! errors are transient, the statement for topic totals. Connecting,
-//! migrating and batch inserts stay in the backend's own file.
+//! errors are transient, the statement for topic totals, the collation of
+//! byte order. Connecting, migrating and batch inserts stay in the
+//! backend's own file.
 
 use super::{
-    Cursor, Index, IndexEntry, IndexError, IndexRow, ListQuery, Page, TimestampType, TopicStats, finish_page,
-    page_limit,
+    Cursor, Index, IndexEntry, IndexError, IndexRow, Lane, LaneCursor, ListQuery, Page, RowFilter, TimestampType,
+    TopicStats, clamp_limit, finish_page, lane_total, page_limit,
 };
 use async_trait::async_trait;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, QueryBuilder, Row, Type};
@@ -23,6 +25,9 @@ pub(super) trait Dialect: Database {
     /// per topic, every row counted (retracted messages are still held),
     /// sorted by topic in byte order.
     const TOPIC_STATS: &'static str;
+
+    /// The `COLLATE` clause that sorts text in byte order.
+    const BYTE_ORDER: &'static str;
 
     /// Whether a database error code means retrying may succeed.
     fn transient_code(code: &str) -> bool;
@@ -67,9 +72,9 @@ where
     <B::Db as Database>::Arguments: IntoArguments<B::Db>,
     &'static str: ColumnIndex<<B::Db as Database>::Row>,
     for<'r> i64: Encode<'r, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
-    for<'r> i32: Decode<'r, B::Db> + Type<B::Db>,
+    for<'r> i32: Encode<'r, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
     for<'r> bool: Encode<'r, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
-    for<'r> String: Decode<'r, B::Db> + Type<B::Db>,
+    for<'r> String: Encode<'r, B::Db> + Decode<'r, B::Db> + Type<B::Db>,
     for<'r> Vec<u8>: Decode<'r, B::Db> + Type<B::Db>,
 {
     async fn insert_batch(&self, rows: &[IndexRow]) -> Result<Vec<bool>, IndexError> {
@@ -102,7 +107,7 @@ where
     async fn list(&self, list: &ListQuery) -> Result<Page, IndexError> {
         let limit = page_limit(list);
         let mut query = select();
-        push_filters(&mut query, list);
+        push_filters(&mut query, &RowFilter::of_listing(list));
         push_keyset(&mut query, list.after, list.descending);
         query.push(" LIMIT ").push_bind(i64::from(limit) + 1);
         let rows = query.build().fetch_all(self.pool()).await.map_err(B::Db::error)?;
@@ -112,7 +117,7 @@ where
 
     async fn count(&self, list: &ListQuery) -> Result<u64, IndexError> {
         let mut query = QueryBuilder::<B::Db>::new("SELECT COUNT(*) AS count FROM messages");
-        push_filters(&mut query, list);
+        push_filters(&mut query, &RowFilter::of_listing(list));
         let row = query.build().fetch_one(self.pool()).await.map_err(B::Db::error)?;
         let count: i64 = row.try_get("count").map_err(B::Db::error)?;
         Ok(u64::try_from(count).unwrap_or(0))
@@ -130,32 +135,104 @@ where
         let done = query.build().execute(self.pool()).await.map_err(B::Db::error)?;
         Ok(B::Db::rows_affected(&done) > 0)
     }
+
+    async fn lanes(&self, filter: &RowFilter) -> Result<Vec<Lane>, IndexError> {
+        let mut query = QueryBuilder::<B::Db>::new(
+            "SELECT topic, \"partition\", COUNT(*) AS count, CAST(SUM(size) AS BIGINT) AS size_bytes FROM messages",
+        );
+        push_filters(&mut query, filter);
+        // `IS NULL` first: false sorts before true on both backends, which
+        // otherwise disagree on where NULLs go.
+        query.push(format_args!(
+            " GROUP BY topic, \"partition\" ORDER BY topic {}, \"partition\" IS NULL, \"partition\"",
+            B::Db::BYTE_ORDER
+        ));
+        let rows = query.build().fetch_all(self.pool()).await.map_err(B::Db::error)?;
+        rows.iter().map(lane_row::<B::Db>).collect()
+    }
+
+    async fn lane_page(
+        &self,
+        filter: &RowFilter,
+        topic: &str,
+        partition: Option<i32>,
+        after: Option<LaneCursor>,
+        limit: u32,
+    ) -> Result<Vec<IndexEntry>, IndexError> {
+        let mut query = select();
+        push_filters(&mut query, filter);
+        query.push(" AND topic = ").push_bind(topic.to_owned());
+        let seq = match partition {
+            Some(partition) => {
+                query.push(" AND \"partition\" = ").push_bind(partition);
+                PARTITION_SEQ
+            }
+            None => {
+                query.push(" AND \"partition\" IS NULL");
+                "\"timestamp\""
+            }
+        };
+        if let Some(after) = after {
+            // The first condition is implied by the second; it is there for
+            // SQLite, which bounds an index scan by a row comparison on
+            // plain columns but not on an expression such as PARTITION_SEQ
+            // (without it, every page would scan its lane from the start).
+            query.push(format_args!(" AND {seq} >= ")).push_bind(after.seq);
+            query.push(format_args!(" AND ({seq}, uuid) > (")).push_bind(after.seq).push(", ");
+            B::Db::push_uuid(&mut query, after.uuid);
+            query.push(")");
+        }
+        query.push(format_args!(" ORDER BY {seq}, uuid LIMIT ")).push_bind(i64::from(clamp_limit(limit)));
+        let rows = query.build().fetch_all(self.pool()).await.map_err(B::Db::error)?;
+        rows.iter().map(decode_entry::<B::Db>).collect()
+    }
+
+    async fn id_max(&self) -> Result<Option<i64>, IndexError> {
+        let row = sqlx::query::<B::Db>("SELECT MAX(id) AS id_max FROM messages")
+            .fetch_one(self.pool())
+            .await
+            .map_err(B::Db::error)?;
+        row.try_get("id_max").map_err(B::Db::error)
+    }
 }
+
+/// A partition lane's sequence: the offset, or the timestamp of a row
+/// without one (as [`IndexEntry::lane_cursor`] has it). Spelled exactly as
+/// in migration 0003's index, whose expression the planners must recognise
+/// to page a lane by index. The partitionless lane's is `"timestamp"`.
+const PARTITION_SEQ: &str = "COALESCE(kafka_offset, \"timestamp\")";
 
 /// `SELECT <all columns> FROM messages`, ready for a WHERE clause.
 fn select<DB: Database>() -> QueryBuilder<DB> {
     QueryBuilder::new(format!("SELECT {SELECT_COLUMNS} FROM messages"))
 }
 
-/// The WHERE clause of a listing: topics, half-open time range, retraction.
-fn push_filters<DB>(query: &mut QueryBuilder<DB>, list: &ListQuery)
+/// The WHERE clause of a selection: topics, half-open time range,
+/// retraction, uploads, id bound.
+fn push_filters<DB>(query: &mut QueryBuilder<DB>, filter: &RowFilter)
 where
     DB: Dialect,
     for<'r> i64: Encode<'r, DB> + Type<DB>,
 {
     query.push(" WHERE TRUE");
-    if !list.topics.is_empty() {
+    if !filter.topics.is_empty() {
         query.push(" AND ");
-        DB::push_text_in(query, "topic", &list.topics);
+        DB::push_text_in(query, "topic", &filter.topics);
     }
-    if let Some(start) = list.start_ms {
+    if let Some(start) = filter.start_ms {
         query.push(" AND \"timestamp\" >= ").push_bind(start);
     }
-    if let Some(end) = list.end_ms {
+    if let Some(end) = filter.end_ms {
         query.push(" AND \"timestamp\" < ").push_bind(end);
     }
-    if !list.include_retracted {
+    if !filter.include_retracted {
         query.push(" AND NOT retracted");
+    }
+    if !filter.include_uploads {
+        query.push(" AND NOT direct_upload");
+    }
+    if let Some(id_max) = filter.id_max {
+        query.push(" AND id <= ").push_bind(id_max);
     }
 }
 
@@ -191,6 +268,24 @@ where
         earliest_ms: row.try_get("earliest_ms")?,
         latest_ms: row.try_get("latest_ms")?,
     })
+}
+
+/// One row of the lanes query.
+fn lane_row<DB>(row: &DB::Row) -> Result<Lane, IndexError>
+where
+    DB: Dialect,
+    &'static str: ColumnIndex<DB::Row>,
+    for<'r> i64: Decode<'r, DB> + Type<DB>,
+    for<'r> i32: Decode<'r, DB> + Type<DB>,
+    for<'r> String: Decode<'r, DB> + Type<DB>,
+{
+    let topic: String = row.try_get("topic").map_err(DB::error)?;
+    let partition: Option<i32> = row.try_get("partition").map_err(DB::error)?;
+    let rows: i64 = row.try_get("count").map_err(DB::error)?;
+    let size_bytes: i64 = row.try_get("size_bytes").map_err(DB::error)?;
+    let rows = lane_total(&topic, "row count", rows)?;
+    let size_bytes = lane_total(&topic, "total size", size_bytes)?;
+    Ok(Lane { topic, partition, rows, size_bytes })
 }
 
 /// Columns as `SELECT`ed by both backends; [`decode_entry`] reads them by

@@ -159,6 +159,8 @@ impl Dialect for Sqlite {
          MIN(\"timestamp\") AS earliest_ms, MAX(\"timestamp\") AS latest_ms \
          FROM messages GROUP BY topic ORDER BY topic";
 
+    const BYTE_ORDER: &'static str = "COLLATE BINARY";
+
     /// Primary result codes worth retrying: SQLITE_BUSY (5), SQLITE_LOCKED
     /// (6), SQLITE_IOERR (10), SQLITE_FULL (13). sqlx reports extended
     /// codes, whose low byte is the primary code.

@@ -9,7 +9,8 @@
 
 use crate::support::{self, admin_exec, with_database};
 use archiver::index::{
-    self, Cursor, Index, IndexEntry, IndexError, IndexRow, ListQuery, PAGE_ROWS_MAX, TimestampType, TopicStats,
+    self, Cursor, Index, IndexEntry, IndexError, IndexRow, Lane, LaneCursor, ListQuery, PAGE_ROWS_MAX, RowFilter,
+    TimestampType, TopicStats,
 };
 use futures::FutureExt;
 use sqlx::{AssertSqlSafe, Connection, Row};
@@ -172,12 +173,19 @@ conformance! {
         set_retracted_reports_whether_the_uuid_exists,
         concurrent_inserters_of_one_uuid_store_one_row,
         overlapping_batches_in_opposite_orders_all_succeed,
+        lanes_are_sorted_and_totalled,
+        lane_page_orders_each_lane,
+        lane_pages_of_two_return_every_row_once,
+        lane_page_honours_the_filter,
+        lane_page_caps_the_limit,
+        id_max_is_the_largest_id,
     ],
     sql_opened: [
         failed_batch_writes_nothing,
         reopening_applies_no_migration,
         malformed_rows_are_reported_as_corrupt,
         regression_upstreams_topic_listing_queries_read_topics,
+        lanes_sort_topics_bytewise_under_a_locale_collation,
     ],
     fresh: [
         concurrent_first_opens_migrate_once,
@@ -720,6 +728,341 @@ async fn overlapping_batches_in_opposite_orders_all_succeed(db: Db) {
     let wrong: Vec<_> = rows.iter().filter(|r| winners.get(&r.uuid) != Some(&1)).collect();
     assert!(wrong.is_empty(), "{} UUIDs were not won exactly once", wrong.len());
     assert_eq!(total_rows(&*db.index).await, 400);
+}
+
+// ------------------------------------------------------- restore's lanes --
+
+/// Every row: retracted ones and direct uploads included.
+fn every_row() -> RowFilter {
+    RowFilter { include_retracted: true, include_uploads: true, ..RowFilter::default() }
+}
+
+fn lane(topic: &str, partition: Option<i32>, rows: u64, size_bytes: u64) -> Lane {
+    Lane { topic: topic.into(), partition, rows, size_bytes }
+}
+
+/// A Kafka message: `offset` of `partition` on `topic`.
+fn kafka(n: u32, topic: &str, partition: i32, offset: i64, timestamp: i64, size: i32) -> IndexRow {
+    let (partition, kafka_offset) = (Some(partition), Some(offset));
+    IndexRow { topic: topic.into(), partition, kafka_offset, timestamp, size, direct_upload: false, ..row(n) }
+}
+
+/// A row without a partition that is no upload: a reindexed object.
+fn unpartitioned(n: u32, topic: &str, timestamp: i64, size: i32) -> IndexRow {
+    IndexRow { partition: None, kafka_offset: None, ..kafka(n, topic, 0, 0, timestamp, size) }
+}
+
+fn upload(n: u32, topic: &str, timestamp: i64, size: i32) -> IndexRow {
+    IndexRow { direct_upload: true, timestamp_type: TimestampType::Upload, ..unpartitioned(n, topic, timestamp, size) }
+}
+
+/// The UUID whose bytes are all zero but `bytes[at] = value`.
+fn uuid_with(at: usize, value: u8) -> Uuid {
+    let mut bytes = [0; 16];
+    bytes[at] = value;
+    Uuid::from_bytes(bytes)
+}
+
+/// Eleven rows in six lanes of three topics, to be inserted in one batch
+/// (so ids follow this order). Sizes are powers of two, so a lane's total
+/// size names its rows. Topics differ in byte and locale order, partition
+/// 10 sorts after 2 only as a number, and in partition 10 offset order,
+/// timestamp order and insertion order all differ. Rows 5 and 6 share a
+/// timestamp and differ in the first vs the last byte of their UUIDs.
+fn lane_fixture() -> Vec<IndexRow> {
+    vec![
+        kafka(0, "a.topic", 10, 3, 10, 1),
+        kafka(1, "a.topic", 10, 1, 30, 2),
+        kafka(2, "a.topic", 10, 2, 20, 4),
+        kafka(3, "a.topic", 2, 7, 20, 8),
+        IndexRow { retracted: true, ..kafka(4, "a.topic", 2, 8, 40, 16) },
+        IndexRow { uuid: uuid_with(0, 0x01), ..upload(5, "a.topic", 25, 32) },
+        IndexRow { uuid: uuid_with(15, 0x02), ..unpartitioned(6, "a.topic", 25, 64) },
+        upload(7, "a.topic", 15, 128),
+        kafka(8, "A.topic", 0, 5, 10, 256),
+        IndexRow { retracted: true, ..unpartitioned(9, "_x", 40, 512) },
+        kafka(10, "_x", 1, 0, 30, 1024),
+    ]
+}
+
+async fn lanes_of(index: &dyn Index, filter: &RowFilter) -> Vec<Lane> {
+    index.lanes(filter).await.unwrap_or_else(|e| panic!("lanes {filter:?}: {e}"))
+}
+
+/// One page of a lane.
+async fn lane_page(
+    index: &dyn Index,
+    filter: &RowFilter,
+    (topic, partition): (&str, Option<i32>),
+    after: Option<LaneCursor>,
+    limit: u32,
+) -> Vec<IndexEntry> {
+    let page = index.lane_page(filter, topic, partition, after, limit).await;
+    page.unwrap_or_else(|e| panic!("lane_page {topic} {partition:?} after {after:?}: {e}"))
+}
+
+/// The UUIDs of a whole lane, read as one page.
+async fn lane_uuids(index: &dyn Index, filter: &RowFilter, lane: (&str, Option<i32>)) -> Vec<Uuid> {
+    let page = lane_page(index, filter, lane, None, PAGE_ROWS_MAX).await;
+    page.iter().map(|e| e.row.uuid).collect()
+}
+
+/// Walks a lane `limit` rows at a time, each page after the last row of the
+/// page before, as a restore does, until a page is not full.
+async fn walk_lane(index: &dyn Index, filter: &RowFilter, lane: (&str, Option<i32>), limit: u32) -> Vec<IndexEntry> {
+    let (mut entries, mut after) = (Vec::new(), None);
+    for _ in 0..10_000 {
+        let page = lane_page(index, filter, lane, after, limit).await;
+        assert!(page.len() <= limit as usize, "a page of {} rows for limit {limit}", page.len());
+        let full = page.len() == limit as usize;
+        if let Some(last) = page.last() {
+            after = Some(last.lane_cursor());
+        }
+        entries.extend(page);
+        if !full {
+            return entries;
+        }
+    }
+    panic!("lane {lane:?} did not end after 10000 pages");
+}
+
+async fn lanes_are_sorted_and_totalled(db: Db) {
+    assert_eq!(lanes_of(&*db.index, &every_row()).await, Vec::new(), "empty index");
+    let rows = lane_fixture();
+    insert_new(&*db.index, &rows).await;
+    let id_of_row_3 = get(&*db.index, rows[3].uuid).await.id;
+    let cases = [
+        (
+            "every row",
+            every_row(),
+            vec![
+                lane("A.topic", Some(0), 1, 256),
+                lane("_x", Some(1), 1, 1024),
+                lane("_x", None, 1, 512),
+                lane("a.topic", Some(2), 2, 8 + 16),
+                lane("a.topic", Some(10), 3, 1 + 2 + 4),
+                lane("a.topic", None, 3, 32 + 64 + 128),
+            ],
+        ),
+        (
+            "no retracted rows",
+            RowFilter { include_retracted: false, ..every_row() },
+            vec![
+                lane("A.topic", Some(0), 1, 256),
+                lane("_x", Some(1), 1, 1024),
+                lane("a.topic", Some(2), 1, 8),
+                lane("a.topic", Some(10), 3, 7),
+                lane("a.topic", None, 3, 224),
+            ],
+        ),
+        (
+            "no uploads",
+            RowFilter { include_uploads: false, ..every_row() },
+            vec![
+                lane("A.topic", Some(0), 1, 256),
+                lane("_x", Some(1), 1, 1024),
+                lane("_x", None, 1, 512),
+                lane("a.topic", Some(2), 2, 24),
+                lane("a.topic", Some(10), 3, 7),
+                lane("a.topic", None, 1, 64),
+            ],
+        ),
+        (
+            "the default: neither",
+            RowFilter::default(),
+            vec![
+                lane("A.topic", Some(0), 1, 256),
+                lane("_x", Some(1), 1, 1024),
+                lane("a.topic", Some(2), 1, 8),
+                lane("a.topic", Some(10), 3, 7),
+                lane("a.topic", None, 1, 64),
+            ],
+        ),
+        // Rows at 20 are in, rows at 40 out.
+        (
+            "[20, 40)",
+            RowFilter { start_ms: Some(20), end_ms: Some(40), ..every_row() },
+            vec![
+                lane("_x", Some(1), 1, 1024),
+                lane("a.topic", Some(2), 1, 8),
+                lane("a.topic", Some(10), 2, 2 + 4),
+                lane("a.topic", None, 2, 32 + 64),
+            ],
+        ),
+        ("[20, 20)", RowFilter { start_ms: Some(20), end_ms: Some(20), ..every_row() }, vec![]),
+        (
+            "id <= id of row 3",
+            RowFilter { id_max: Some(id_of_row_3), ..every_row() },
+            vec![lane("a.topic", Some(2), 1, 8), lane("a.topic", Some(10), 3, 7)],
+        ),
+        (
+            "two topics",
+            RowFilter { topics: vec!["_x".into(), "A.topic".into()], ..every_row() },
+            vec![lane("A.topic", Some(0), 1, 256), lane("_x", Some(1), 1, 1024), lane("_x", None, 1, 512)],
+        ),
+        ("an unknown topic", RowFilter { topics: vec!["A".into()], ..every_row() }, vec![]),
+    ];
+    for (what, filter, want) in cases {
+        assert_eq!(lanes_of(&*db.index, &filter).await, want, "{what}: {filter:?}");
+    }
+}
+
+async fn lane_page_orders_each_lane(db: Db) {
+    let rows = lane_fixture();
+    insert_new(&*db.index, &rows).await;
+    let every = every_row();
+    let lane = |lane| lane_uuids(&*db.index, &every, lane);
+    let want = |picks: &[usize]| picks.iter().map(|&i| rows[i].uuid).collect::<Vec<_>>();
+    assert_eq!(lane(("a.topic", Some(10))).await, want(&[1, 2, 0]), "by offset: not by timestamp or id");
+    assert_eq!(lane(("a.topic", Some(2))).await, want(&[3, 4]));
+    assert!(rows[6].uuid < rows[5].uuid, "byte order: the first byte decides");
+    assert_eq!(lane(("a.topic", None)).await, want(&[7, 6, 5]), "by timestamp, then UUID bytewise");
+    assert_eq!(lane(("A.topic", Some(0))).await, want(&[8]));
+    assert_eq!(lane(("a.topic", Some(0))).await, Vec::<Uuid>::new(), "topics match exactly");
+    assert_eq!(lane(("_x", Some(2))).await, Vec::<Uuid>::new(), "no such partition");
+    // The lane cursor is the sort key.
+    for (topic, partition) in [("a.topic", Some(10)), ("a.topic", None)] {
+        let page = lane_page(&*db.index, &every_row(), (topic, partition), None, PAGE_ROWS_MAX).await;
+        let cursors: Vec<LaneCursor> = page.iter().map(IndexEntry::lane_cursor).collect();
+        let seqs: Vec<i64> = cursors.iter().map(|c| c.seq).collect();
+        let want = if partition.is_some() { [1, 2, 3] } else { [15, 25, 25] };
+        assert_eq!(seqs, want, "{topic} {partition:?}: offsets or timestamps");
+        assert!(cursors.is_sorted(), "{topic} {partition:?}: cursors ascend: {cursors:?}");
+    }
+    // A cursor is a position: it needs no row of its own.
+    let after = LaneCursor { seq: 25, uuid: rows[6].uuid };
+    let rest = lane_page(&*db.index, &every_row(), ("a.topic", None), Some(after), 10).await;
+    assert_eq!(rest.iter().map(|e| e.row.uuid).collect::<Vec<_>>(), want(&[5]), "after (25, row 6)");
+    let after = LaneCursor { seq: 1, uuid: Uuid::max() };
+    let rest = lane_page(&*db.index, &every_row(), ("a.topic", Some(10)), Some(after), 10).await;
+    assert_eq!(rest.iter().map(|e| e.row.uuid).collect::<Vec<_>>(), want(&[2, 0]), "after offset 1, any UUID");
+}
+
+async fn lane_pages_of_two_return_every_row_once(db: Db) {
+    // Partition 0: offsets out of insertion order with repeats (so UUIDs
+    // break ties), timestamps against offset order, and a row without an
+    // offset, which sorts by its timestamp (4). Partitionless: three rows
+    // per timestamp, uploads among them. Another topic, to skip.
+    let offsets = [5, 3, 9, 3, 7, 1, 9, 0];
+    let mut rows: Vec<IndexRow> = offsets.iter().zip(0..).map(|(&o, n)| kafka(n, "paging", 0, o, 100 - o, 1)).collect();
+    rows.push(IndexRow { kafka_offset: None, timestamp: 4, ..kafka(20, "paging", 0, 0, 0, 1) });
+    rows.extend((0..7).map(|i| unpartitioned(30 + i, "paging", i64::from(i / 3), 1)));
+    rows.extend((0..2).map(|i| upload(40 + i, "paging", 1, 1)));
+    rows.extend((0..3).map(|i| kafka(50 + i, "other", 0, i64::from(i), 0, 1)));
+    insert_new(&*db.index, &rows).await;
+    let seq = |r: &IndexRow| if r.partition.is_some() { r.kafka_offset.unwrap_or(r.timestamp) } else { r.timestamp };
+    let filter = every_row();
+    let lanes = lanes_of(&*db.index, &filter).await;
+    assert_eq!(lanes.len(), 3, "{lanes:?}");
+    let mut seen = Vec::new();
+    for lane in &lanes {
+        let key = (lane.topic.as_str(), lane.partition);
+        let walked = walk_lane(&*db.index, &filter, key, 2).await;
+        let got: Vec<Uuid> = walked.iter().map(|e| e.row.uuid).collect();
+        let mut want: Vec<&IndexRow> =
+            rows.iter().filter(|r| r.topic == lane.topic && r.partition == lane.partition).collect();
+        want.sort_by_key(|r| (seq(r), r.uuid));
+        assert_eq!(got, want.iter().map(|r| r.uuid).collect::<Vec<_>>(), "{key:?}: each row once, in order");
+        assert_eq!(got.len() as u64, lane.rows, "{key:?}: as many rows as the lane says");
+        let last = walked.last().map(IndexEntry::lane_cursor);
+        assert_eq!(lane_page(&*db.index, &filter, key, last, 2).await, Vec::new(), "{key:?}: nothing after the end");
+        seen.extend(got);
+    }
+    seen.sort_unstable();
+    let mut all = uuids(&rows);
+    all.sort_unstable();
+    assert_eq!(seen, all, "the lanes together hold every row once");
+    let odd = get(&*db.index, rows[8].uuid).await;
+    assert_eq!(odd.lane_cursor(), LaneCursor { seq: 4, uuid: odd.row.uuid }, "no offset: the timestamp");
+}
+
+async fn lane_page_honours_the_filter(db: Db) {
+    let rows = lane_fixture();
+    insert_new(&*db.index, &rows).await;
+    let id_of_row_6 = get(&*db.index, rows[6].uuid).await.id;
+    let unpartitioned = ("a.topic", None);
+    let partition_2 = ("a.topic", Some(2));
+    let cases = [
+        ("every row", every_row(), unpartitioned, vec![7, 6, 5]),
+        ("no uploads", RowFilter { include_uploads: false, ..every_row() }, unpartitioned, vec![6]),
+        ("no retracted rows", RowFilter { include_retracted: false, ..every_row() }, unpartitioned, vec![7, 6, 5]),
+        ("every row", every_row(), partition_2, vec![3, 4]),
+        ("no retracted rows", RowFilter { include_retracted: false, ..every_row() }, partition_2, vec![3]),
+        ("no uploads", RowFilter { include_uploads: false, ..every_row() }, partition_2, vec![3, 4]),
+        ("the default", RowFilter::default(), ("_x", None), vec![]),
+        ("every row", every_row(), ("_x", None), vec![9]),
+        ("[20, 40)", RowFilter { start_ms: Some(20), end_ms: Some(40), ..every_row() }, unpartitioned, vec![6, 5]),
+        ("[15, 25)", RowFilter { start_ms: Some(15), end_ms: Some(25), ..every_row() }, unpartitioned, vec![7]),
+        ("[20, 40)", RowFilter { start_ms: Some(20), end_ms: Some(40), ..every_row() }, partition_2, vec![3]),
+        ("id <= id of row 6", RowFilter { id_max: Some(id_of_row_6), ..every_row() }, unpartitioned, vec![6, 5]),
+        ("another topic", RowFilter { topics: vec!["_x".into()], ..every_row() }, unpartitioned, vec![]),
+        (
+            "its topic",
+            RowFilter { topics: vec!["_x".into(), "a.topic".into()], ..every_row() },
+            partition_2,
+            vec![3, 4],
+        ),
+    ];
+    for (what, filter, lane, picks) in cases {
+        let want: Vec<Uuid> = picks.iter().map(|&i: &usize| rows[i].uuid).collect();
+        assert_eq!(lane_uuids(&*db.index, &filter, lane).await, want, "{lane:?}, {what}: {filter:?}");
+    }
+}
+
+async fn lane_page_caps_the_limit(db: Db) {
+    let rows: Vec<IndexRow> = (0..PAGE_ROWS_MAX + 5).map(|n| kafka(n, "cap", 0, i64::from(n), BASE_MS, 1)).collect();
+    insert_new(&*db.index, &rows).await;
+    for limit in [u32::MAX, PAGE_ROWS_MAX + 1, PAGE_ROWS_MAX] {
+        let page = lane_page(&*db.index, &every_row(), ("cap", Some(0)), None, limit).await;
+        assert_eq!(page.len(), PAGE_ROWS_MAX as usize, "limit {limit} is capped");
+    }
+    let first = lane_page(&*db.index, &every_row(), ("cap", Some(0)), None, 0).await;
+    let first: Vec<Uuid> = first.iter().map(|e| e.row.uuid).collect();
+    assert_eq!(first, [rows[0].uuid], "limit 0 serves one row");
+}
+
+async fn id_max_is_the_largest_id(db: Db) {
+    let id_max = async || db.index.id_max().await.unwrap_or_else(|e| panic!("id_max: {e}"));
+    assert_eq!(id_max().await, None, "an empty index");
+    let rows = lane_fixture();
+    insert_new(&*db.index, &rows).await;
+    let mut ids = Vec::new();
+    for r in &rows {
+        ids.push(get(&*db.index, r.uuid).await.id);
+    }
+    let frozen = id_max().await;
+    assert_eq!(frozen, ids.iter().copied().max(), "the largest id");
+    // A restore freezes its selection: rows archived later do not join it.
+    let selection = RowFilter { id_max: frozen, ..every_row() };
+    let before = lanes_of(&*db.index, &selection).await;
+    let later = [kafka(20, "a.topic", 10, 0, 20, 1), kafka(21, "new.topic", 0, 0, 20, 1)];
+    insert_new(&*db.index, &later).await;
+    let newest = get(&*db.index, later[1].uuid).await.id;
+    assert_eq!(id_max().await, Some(newest), "grows with new rows");
+    assert!(frozen < Some(newest));
+    assert_eq!(lanes_of(&*db.index, &selection).await, before, "the frozen selection is unchanged");
+    let first = lane_page(&*db.index, &selection, ("a.topic", Some(10)), None, 10).await;
+    assert_eq!(first.iter().map(|e| e.row.uuid).collect::<Vec<_>>(), [rows[1].uuid, rows[2].uuid, rows[0].uuid]);
+}
+
+/// Topics sort bytewise whatever the collation: the test server's is
+/// C.UTF-8, which hides a missing `COLLATE "C"`, so on PostgreSQL `topic`
+/// gets a locale's collation (which puts `_x` first and `a` beside `A`).
+async fn lanes_sort_topics_bytewise_under_a_locale_collation(db: Db) {
+    if db.backend == Backend::Postgres {
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("raw pg");
+        for sql in ["DROP VIEW topics", "ALTER TABLE messages ALTER COLUMN topic TYPE text COLLATE \"en-x-icu\""] {
+            sqlx::query(sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    }
+    let topics = ["b", "a.topic", "_x", "B", "A.topic"];
+    let rows: Vec<IndexRow> = topics.iter().zip(0..).map(|(t, n)| kafka(n, t, 0, 0, 0, 1)).collect();
+    insert_new(&*db.index, &rows).await;
+    let bytewise = ["A.topic", "B", "_x", "a.topic", "b"];
+    let lanes: Vec<String> = lanes_of(&*db.index, &every_row()).await.into_iter().map(|l| l.topic).collect();
+    assert_eq!(lanes, bytewise, "lanes");
+    let stats: Vec<String> = db.index.topic_stats().await.expect("stats").into_iter().map(|s| s.topic).collect();
+    assert_eq!(stats, bytewise, "topic_stats");
 }
 
 async fn reopening_applies_no_migration(db: Db) {

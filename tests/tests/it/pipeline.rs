@@ -505,6 +505,25 @@ impl Index for IndexDown {
     async fn set_retracted(&self, uuid: uuid::Uuid, retracted: bool) -> Result<bool, archiver::index::IndexError> {
         self.inner.set_retracted(uuid, retracted).await
     }
+    async fn lanes(
+        &self,
+        filter: &archiver::index::RowFilter,
+    ) -> Result<Vec<archiver::index::Lane>, archiver::index::IndexError> {
+        self.inner.lanes(filter).await
+    }
+    async fn lane_page(
+        &self,
+        filter: &archiver::index::RowFilter,
+        topic: &str,
+        partition: Option<i32>,
+        after: Option<archiver::index::LaneCursor>,
+        limit: u32,
+    ) -> Result<Vec<archiver::index::IndexEntry>, archiver::index::IndexError> {
+        self.inner.lane_page(filter, topic, partition, after, limit).await
+    }
+    async fn id_max(&self) -> Result<Option<i64>, archiver::index::IndexError> {
+        self.inner.id_max().await
+    }
 }
 
 /// A consumer that waits for more messages once the log is read, and whose

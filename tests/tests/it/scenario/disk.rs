@@ -10,7 +10,9 @@
 //! the memory backends does. The sequencer still orders the calls; this
 //! keeps the runs deterministic and their archive the same as memory's.
 
-use archiver::index::{self, Index, IndexEntry, IndexError, IndexRow, ListQuery, Page, TopicStats};
+use archiver::index::{
+    self, Index, IndexEntry, IndexError, IndexRow, Lane, LaneCursor, ListQuery, Page, RowFilter, TopicStats,
+};
 use archiver::store::{FsStore, ListPage, ObjectMeta, ObjectStore, PutOutcome, StoreError};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -157,5 +159,27 @@ impl Index for DiskIndex {
     async fn set_retracted(&self, uuid: Uuid, retracted: bool) -> Result<bool, IndexError> {
         let inner = Arc::clone(&self.inner);
         self.io.wait(async move { inner.set_retracted(uuid, retracted).await })
+    }
+
+    async fn lanes(&self, filter: &RowFilter) -> Result<Vec<Lane>, IndexError> {
+        let (inner, filter) = (Arc::clone(&self.inner), filter.clone());
+        self.io.wait(async move { inner.lanes(&filter).await })
+    }
+
+    async fn lane_page(
+        &self,
+        filter: &RowFilter,
+        topic: &str,
+        partition: Option<i32>,
+        after: Option<LaneCursor>,
+        limit: u32,
+    ) -> Result<Vec<IndexEntry>, IndexError> {
+        let (inner, filter, topic) = (Arc::clone(&self.inner), filter.clone(), topic.to_owned());
+        self.io.wait(async move { inner.lane_page(&filter, &topic, partition, after, limit).await })
+    }
+
+    async fn id_max(&self) -> Result<Option<i64>, IndexError> {
+        let inner = Arc::clone(&self.inner);
+        self.io.wait(async move { inner.id_max().await })
     }
 }
