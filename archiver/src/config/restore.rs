@@ -8,7 +8,7 @@
 
 use super::args::command_args;
 use super::env::Env;
-use super::file::{AuthFileArgs, BackendsArgs, KafkaArgs, Layer, LogFormatArgs, RestoreLimitsArgs};
+use super::file::{AuthFileArgs, BackendsArgs, KafkaArgs, LogFormatArgs, RestoreLimitsArgs};
 use super::resolve::{INTERVAL_MS, backends, count, kafka, ranged, required};
 use super::{Backends, ConfigError, Effective, KafkaSettings, process_env, stack};
 use crate::telemetry::logging::LogFormat;
@@ -80,7 +80,8 @@ pub fn load_restore_from(
         fetch_concurrency: count("restore.fetch_concurrency", r.fetch_concurrency, 1..=1024)?,
         delivery_timeout_ms: ranged("restore.delivery_timeout_ms", r.delivery_timeout_ms, 1_000..=3_600_000)?,
     };
-    let state_dir = r.state_dir.clone().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| default_state_dir(env), Ok)?;
+    let state_dir =
+        r.state_dir.clone().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| default_state_dir(env), Ok)?;
     let effective = RestoreArgs::own_keys(&layer);
     Ok(RestoreConfig {
         config_file,

@@ -43,17 +43,6 @@ impl MemoryIndex {
     }
 }
 
-/// Whether `entry` passes the filter (not a keyset position).
-fn selected(entry: &IndexEntry, filter: &RowFilter) -> bool {
-    let row = &entry.row;
-    (filter.topics.is_empty() || filter.topics.contains(&row.topic))
-        && filter.start_ms.is_none_or(|start| row.timestamp >= start)
-        && filter.end_ms.is_none_or(|end| row.timestamp < end)
-        && (filter.include_retracted || !row.retracted)
-        && (filter.include_uploads || !row.direct_upload)
-        && filter.id_max.is_none_or(|id_max| entry.id <= id_max)
-}
-
 /// Whether `entry` lies after `cursor` in the listing's direction.
 fn after_cursor(entry: &IndexEntry, cursor: Option<Cursor>, descending: bool) -> bool {
     let Some(c) = cursor else { return true };
@@ -99,7 +88,7 @@ impl Index for MemoryIndex {
         let mut entries: Vec<IndexEntry> = table
             .by_id
             .values()
-            .filter(|e| selected(e, &filter) && after_cursor(e, query.after, query.descending))
+            .filter(|e| filter.admits(e) && after_cursor(e, query.after, query.descending))
             .cloned()
             .collect();
         entries.sort_by_key(|e| (e.row.timestamp, e.id));
@@ -143,7 +132,7 @@ impl Index for MemoryIndex {
         // (no partition) after `false`.
         let mut lanes: BTreeMap<(&str, bool, Option<i32>), (i64, i64)> = BTreeMap::new();
         let table = self.table();
-        for entry in table.by_id.values().filter(|e| selected(e, filter)) {
+        for entry in table.by_id.values().filter(|e| filter.admits(e)) {
             let row = &entry.row;
             let totals = lanes.entry((&row.topic, row.partition.is_none(), row.partition)).or_default();
             totals.0 += 1;
@@ -174,7 +163,7 @@ impl Index for MemoryIndex {
         let mut entries: Vec<IndexEntry> = table
             .by_id
             .values()
-            .filter(|e| e.row.topic == topic && e.row.partition == partition && selected(e, filter))
+            .filter(|e| e.row.topic == topic && e.row.partition == partition && filter.admits(e))
             .filter(|e| after.is_none_or(|after| e.lane_cursor() > after))
             .cloned()
             .collect();

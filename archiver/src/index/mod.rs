@@ -152,6 +152,18 @@ pub struct RowFilter {
 }
 
 impl RowFilter {
+    /// Whether `entry` passes the filter, as the SQL backends decide it (the
+    /// memory index, and a restore checking rows it looked up by UUID).
+    pub fn admits(&self, entry: &IndexEntry) -> bool {
+        let row = &entry.row;
+        (self.topics.is_empty() || self.topics.contains(&row.topic))
+            && self.start_ms.is_none_or(|start| row.timestamp >= start)
+            && self.end_ms.is_none_or(|end| row.timestamp < end)
+            && (self.include_retracted || !row.retracted)
+            && (self.include_uploads || !row.direct_upload)
+            && self.id_max.is_none_or(|id_max| entry.id <= id_max)
+    }
+
     /// The rows a listing selects: every upload, no id bound.
     fn of_listing(list: &ListQuery) -> RowFilter {
         RowFilter {

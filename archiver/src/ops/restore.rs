@@ -186,7 +186,8 @@ pub async fn restore(
     };
     let resume = state.done.clone();
     let planned = plan(index, Arc::clone(&store), &selection, id_max, resume.as_ref(), args, config).await?;
-    rename.check(&planned.sources, args.allow_same_topic)?;
+    // A file holds copies apart from the stream; only Kafka can mix them in.
+    rename.check(&planned.sources, args.allow_same_topic || target != Target::Kafka)?;
     if args.dry_run {
         return Ok(Outcome::DryRun(dry_run(planned, &rename).await?));
     }
@@ -390,10 +391,8 @@ pub fn summary_json(summary: &Summary) -> serde_json::Value {
 /// The dry run as text or JSON.
 pub fn render_dry_run(report: &DryRun, json: bool) -> String {
     if json {
-        let topics: serde_json::Map<_, _> = report
-            .iter()
-            .map(|(t, (m, b))| (t.clone(), serde_json::json!({"messages": m, "bytes": b})))
-            .collect();
+        let topics: serde_json::Map<_, _> =
+            report.iter().map(|(t, (m, b))| (t.clone(), serde_json::json!({"messages": m, "bytes": b}))).collect();
         return format!("{}\n", serde_json::json!({ "dry_run": true, "topics": topics }));
     }
     let mut out = format!("dry run: nothing is sent\n{:<40} {:>10} {:>14}\n", "topic", "messages", "bytes");

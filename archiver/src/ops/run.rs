@@ -114,7 +114,7 @@ async fn start_observability(
     let o = &config.observability;
     let mut tasks = Vec::new();
     if let Some(addr) = o.metrics_addr {
-        let (bound, task) = server::serve_metrics(addr, Arc::clone(metrics), stopped(stop.clone()))
+        let (bound, task) = server::serve_metrics(addr, Arc::clone(metrics) as _, stopped(stop.clone()))
             .await
             .map_err(|source| RunError::Metrics { addr, source })?;
         tracing::info!(%bound, "metrics on http://{bound}/metrics");

@@ -138,7 +138,8 @@ mod tests {
         let job = JobFile::new(&dir.path().join("jobs"), "replay-2024").unwrap();
         assert_eq!(job.load().unwrap(), None);
         let mut state = JobState::new("topics=[]".into(), Some(41));
-        state.done = Some(Position { topic: "t".into(), lane: 2, group: String::new(), seq: 7, uuid: uuid::Uuid::from_u128(9) });
+        state.done =
+            Some(Position { topic: "t".into(), lane: 2, group: String::new(), seq: 7, uuid: uuid::Uuid::from_u128(9) });
         state.topics.entry("t".into()).or_default().messages = 8;
         job.save(&state).unwrap();
         assert_eq!(job.load().unwrap(), Some(state));

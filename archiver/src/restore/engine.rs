@@ -204,7 +204,7 @@ impl Engine<'_> {
         let pages = stream::try_unfold(walk, |mut walk| async move {
             Ok::<_, RestoreError>(walk.next_page().await?.map(|page| (page, walk)))
         });
-        let items = pages.map_ok(|page| stream::iter(page.into_iter().map(Ok))).try_flatten();
+        let items = pages.map_ok(|page| stream::iter(page.into_iter().map(Ok::<Item, RestoreError>))).try_flatten();
         let store = Arc::clone(&self.store);
         let rename = Arc::clone(&self.rename);
         Box::pin(

@@ -24,11 +24,8 @@ use crate::record::{HeaderValue, Record};
 
 /// The message to send for `item`, whose object holds `bytes`.
 pub fn outgoing(item: &Item, bytes: &[u8], rename: &Rename) -> Result<Outgoing, RestoreError> {
-    let unreadable = |reason: String| RestoreError::UnreadableObject {
-        uuid: item.uuid,
-        key: item.object_key.clone(),
-        reason,
-    };
+    let unreadable =
+        |reason: String| RestoreError::UnreadableObject { uuid: item.uuid, key: item.object_key.clone(), reason };
     if bytes.len() as u64 != item.size_bytes {
         return Err(unreadable(format!("{} bytes, the index recorded {}", bytes.len(), item.size_bytes)));
     }
@@ -42,7 +39,8 @@ pub fn outgoing(item: &Item, bytes: &[u8], rename: &Rename) -> Result<Outgoing, 
     let mut message = record.message();
     for header in &mut message.headers {
         if let HeaderValue::Text(text) = &header.value {
-            header.value = if text.is_empty() { HeaderValue::Null } else { HeaderValue::Bytes(text.clone().into_bytes()) };
+            header.value =
+                if text.is_empty() { HeaderValue::Null } else { HeaderValue::Bytes(text.clone().into_bytes()) };
         }
     }
     let absent = message.timestamp < 0 || item.timestamp_type == Some(TimestampType::NotAvailable);

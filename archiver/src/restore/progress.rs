@@ -125,7 +125,12 @@ impl Progress {
         let elapsed = state.last_log.elapsed();
         if elapsed >= self.interval {
             let rate = (state.messages - state.messages_at_last_log) as f64 / elapsed.as_secs_f64();
-            tracing::info!(messages = state.messages, mb = state.bytes as f64 / 1e6, rate_per_s = rate as u64, "restore progress");
+            tracing::info!(
+                messages = state.messages,
+                mb = state.bytes as f64 / 1e6,
+                rate_per_s = rate as u64,
+                "restore progress"
+            );
             state.last_log = Instant::now();
             state.messages_at_last_log = state.messages;
         }

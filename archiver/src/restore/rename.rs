@@ -53,7 +53,11 @@ impl Rename {
 
     /// Checks the targets of `sources`: valid Kafka names, and none of them
     /// a source topic unless `allow_same_topic`.
-    pub fn check<'a>(&self, sources: impl IntoIterator<Item = &'a String> + Clone, allow_same_topic: bool) -> Result<(), RenameError> {
+    pub fn check<'a>(
+        &self,
+        sources: impl IntoIterator<Item = &'a String> + Clone,
+        allow_same_topic: bool,
+    ) -> Result<(), RenameError> {
         for source in sources.clone() {
             let target = self.target(source);
             check_topic(&target)?;

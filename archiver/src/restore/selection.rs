@@ -28,7 +28,9 @@ pub enum SelectionError {
     NoTopicMatches(String),
     #[error("the selection is empty: no archived message matches it")]
     Empty,
-    #[error("{count} UUIDs of the file are not in the archive (first: {first}); pass --on-missing skip to go on without them")]
+    #[error(
+        "{count} UUIDs of the file are not in the archive (first: {first}); pass --on-missing skip to go on without them"
+    )]
     UnknownUuids { count: usize, first: Uuid },
 }
 
@@ -69,7 +71,10 @@ impl Selection {
     /// holds). A name without `*` that the archive does not hold, or a glob
     /// that matches none of it, is an error: a typo must not restore nothing
     /// and succeed.
-    pub fn resolve_topics<'a>(&self, archived: impl IntoIterator<Item = &'a str> + Clone) -> Result<BTreeSet<String>, SelectionError> {
+    pub fn resolve_topics<'a>(
+        &self,
+        archived: impl IntoIterator<Item = &'a str> + Clone,
+    ) -> Result<BTreeSet<String>, SelectionError> {
         for pattern in &self.topics {
             if !archived.clone().into_iter().any(|t| glob_match(pattern, t)) {
                 return Err(if pattern.contains('*') {
@@ -132,11 +137,16 @@ pub fn read_uuid_file(path: &Path) -> Result<BTreeSet<Uuid>, SelectionError> {
         if line.is_empty() {
             continue;
         }
-        let uuid = Uuid::parse_str(line)
-            .map_err(|_| SelectionError::BadUuid { path: path.to_owned(), line: n + 1, text: line.to_owned() })?;
+        let uuid = Uuid::parse_str(line).map_err(|_| SelectionError::BadUuid {
+            path: path.to_owned(),
+            line: n + 1,
+            text: line.to_owned(),
+        })?;
         uuids.insert(uuid);
         if uuids.len() > UUID_FILE_LINES_MAX {
-            return Err(unreadable(format!("more than {UUID_FILE_LINES_MAX} UUIDs; select by topic and window instead")));
+            return Err(unreadable(format!(
+                "more than {UUID_FILE_LINES_MAX} UUIDs; select by topic and window instead"
+            )));
         }
     }
     if uuids.is_empty() {
@@ -175,7 +185,8 @@ mod tests {
     fn unknown_names_and_empty_globs_are_errors() {
         let archived = ["gcn.notice", "gcn.circular", "lvk.alert"];
         let pick = |topics: &[&str]| {
-            let selection = Selection { topics: topics.iter().map(|t| t.to_string()).collect(), ..Selection::default() };
+            let selection =
+                Selection { topics: topics.iter().map(|t| t.to_string()).collect(), ..Selection::default() };
             selection.resolve_topics(archived.iter().copied())
         };
         assert_eq!(pick(&["gcn.*"]).unwrap().len(), 2);

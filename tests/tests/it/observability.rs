@@ -190,7 +190,7 @@ async fn server_answers_metrics_and_healthz_and_stops_on_shutdown() {
         let _ = stopped.await;
     };
     let (addr, handle) =
-        serve_metrics("127.0.0.1:0".parse().expect("addr"), Arc::clone(&metrics), shutdown).await.expect("binds");
+        serve_metrics("127.0.0.1:0".parse().expect("addr"), Arc::clone(&metrics) as _, shutdown).await.expect("binds");
     assert_ne!(addr.port(), 0, "the bound port is returned");
 
     let (status, head, body) = http_get(addr, "/metrics").await;

@@ -216,8 +216,13 @@ impl StoreWalk {
             }
             let keep = bytes.filter(|b| kept_bytes + b.len() <= DAY_KEEP_BYTES_MAX);
             kept_bytes += keep.as_ref().map_or(0, Bytes::len);
-            let position =
-                Position { topic: parsed.topic.clone(), lane: 0, group: parsed.group, seq: timestamp, uuid: parsed.uuid };
+            let position = Position {
+                topic: parsed.topic.clone(),
+                lane: 0,
+                group: parsed.group,
+                seq: timestamp,
+                uuid: parsed.uuid,
+            };
             items.push(Item {
                 page_last: Arc::new(position.clone()),
                 position,
