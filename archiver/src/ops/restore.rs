@@ -98,12 +98,27 @@ impl JobArgs {
             "-" => Ok(Target::Stdout),
             other => match other.strip_prefix("file:") {
                 Some(path) if !path.is_empty() => Ok(Target::File(PathBuf::from(path))),
-                _ => Err(RestoreError::Job {
-                    path: "--to".into(),
+                _ => Err(RestoreError::Flag {
+                    flag: "--to".into(),
                     reason: format!("{other:?}: expected kafka, file:PATH or -"),
                 }),
             },
         }
+    }
+
+    /// Refuses flags that contradict each other or cannot be honoured.
+    fn check(&self, target: &Target) -> Result<(), RestoreError> {
+        let refuse = |flag: &str, reason: &str| Err(RestoreError::Flag { flag: flag.into(), reason: reason.into() });
+        if self.rate_max.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+            return refuse("--rate-max", "must be a positive number of messages per second");
+        }
+        if self.stamp_header.as_deref().is_some_and(|name| name.trim().is_empty()) {
+            return refuse("--stamp-header", "needs a header name");
+        }
+        if self.json && *target == Target::Stdout && !self.dry_run {
+            return refuse("--json", "cannot share stdout with --to -; the summary goes to stderr");
+        }
+        Ok(())
     }
 
     /// Whether the job needs the Kafka settings.
@@ -151,6 +166,7 @@ pub async fn restore(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Outcome, RestoreError> {
     let target = args.target()?;
+    args.check(&target)?;
     let selection = args.selection()?;
     let rename = Arc::new(Rename::new(&args.rename, &args.topic_prefix)?);
     let store = store::open(&config.backends.store_url).await?;
@@ -200,9 +216,10 @@ pub async fn restore(
         let stopped = async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-        server::serve_metrics(addr, metrics.clone(), stopped)
-            .await
-            .map_err(|e| RestoreError::Job { path: addr.to_string(), reason: format!("cannot serve /metrics: {e}") })?;
+        server::serve_metrics(addr, metrics.clone(), stopped).await.map_err(|e| RestoreError::Flag {
+            flag: format!("--metrics-addr {addr}"),
+            reason: format!("cannot listen: {e}"),
+        })?;
     }
     let total = planned.lanes.as_ref().map(|lanes| lanes.iter().map(|l| l.rows).sum::<u64>());
     let resumed_at = state.topics.values().map(|c| c.messages + c.skipped).sum::<u64>();
@@ -312,8 +329,8 @@ fn open_sink(
 ) -> Result<Box<dyn Sink>, RestoreError> {
     Ok(match target {
         Target::Kafka => {
-            let kafka = config.kafka.as_ref().ok_or_else(|| RestoreError::Job {
-                path: "--to kafka".into(),
+            let kafka = config.kafka.as_ref().ok_or_else(|| RestoreError::Flag {
+                flag: "--to kafka".into(),
                 reason: "no Kafka settings were resolved".into(),
             })?;
             let limits = KafkaSinkLimits {

@@ -53,6 +53,8 @@ pub enum RestoreError {
          (pass --on-missing skip to record and count such messages instead)"
     )]
     UnreadableObject { uuid: Uuid, key: String, reason: String },
+    #[error("{flag}: {reason}")]
+    Flag { flag: String, reason: String },
     #[error("job file {path}: {reason}")]
     Job { path: String, reason: String },
     #[error("interrupted; {done} messages are checkpointed — run the same command again to resume")]
