@@ -22,6 +22,7 @@ mod render;
 mod resolve;
 mod restore;
 mod serve;
+mod tools;
 mod value;
 
 pub use crate::source::{Credential, TopicSelection};
@@ -33,6 +34,7 @@ pub use file::{
 pub use render::Effective;
 pub use restore::{RestoreArgs, RestoreConfig, RestoreLimits, load_restore, load_restore_from};
 pub use serve::{ServeArgs, ServeConfig, ServeLimits, load_serve, load_serve_from, serve_defaults};
+pub use tools::{ToolArgs, ToolConfig, load_tool, load_tool_from};
 pub use value::{Membership, MetricsAddr, TopicMode};
 
 use crate::source::KafkaConnection;
