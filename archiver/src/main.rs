@@ -1,9 +1,11 @@
 //! The `archiver` command line.
 
 use anyhow::anyhow;
-use archiver::config::{self, RestoreArgs, RunArgs, ServeArgs};
+use archiver::config::{self, RestoreArgs, RunArgs, ServeArgs, ToolArgs};
+use archiver::ops::inspect::Found;
+use archiver::ops::reindex::ReindexArgs;
 use archiver::ops::restore::{JobArgs, Outcome};
-use archiver::ops::{inspect, stdout};
+use archiver::ops::{inspect, reindex, stdout};
 use archiver::record::Record;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -49,33 +51,55 @@ enum Command {
         #[command(flatten)]
         args: RestoreArgs,
     },
+    /// Rebuild or fill in the index from the object store alone (also a bucket written by upstream).
+    #[command(after_help = archiver::config::SOURCES_HELP)]
+    Reindex {
+        #[command(flatten)]
+        reindex: ReindexArgs,
+        #[command(flatten)]
+        args: ToolArgs,
+    },
     /// Make a new bearer token for `archiver serve` and print its credentials-file entry.
     Token {
         /// The credential's name (shown in logs; the `_sender` of its uploads).
         name: String,
     },
-    /// Decode an archive object (.bson) and show it.
+    /// Decode an archive object (.bson file, or an archived message by UUID) and show it.
+    #[command(after_help = INSPECT_HELP)]
     Inspect {
-        /// The object file.
-        file: PathBuf,
+        /// The object file, or the UUID of an archived message (looked up through --index and --store).
+        target: String,
         /// Print one JSON document instead of text.
         #[arg(long)]
         json: bool,
         /// Re-encode and exit 0 only if the bytes are identical.
         #[arg(long)]
         check: bool,
+        #[command(flatten)]
+        args: ToolArgs,
     },
 }
+
+const INSPECT_HELP: &str = "\
+A TARGET that is a UUID and not an existing file is looked up: its index row (every column) \
+and its object are shown. Exit status: 0 shown, 1 the object re-encodes differently (--check), \
+2 bad input or an unusable backend, 3 not in the index or its object missing from the store.";
 
 /// Exit status when the object re-encodes to different bytes.
 const EXIT_DIFFERS: u8 = 1;
 /// Exit status for unreadable or malformed input.
 const EXIT_BAD_INPUT: u8 = 2;
+/// Exit status of `inspect UUID` when the message or its object is not there.
+const EXIT_NOT_FOUND: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Inspect { file, json, check } => run_inspect(&file, json, check),
+        Command::Inspect { target, json, check, args } => match inspected_uuid(&target) {
+            Some(uuid) => run_inspect_uuid(&args, uuid, json, check),
+            None => run_inspect(&PathBuf::from(target), json, check),
+        },
+        Command::Reindex { reindex, args } => run_reindex(&args, &reindex),
         Command::Run { args } => run_archiver(&args),
         Command::Serve { args } => run_serve(&args),
         Command::Restore { job, args } => run_restore(&args, &job),
@@ -114,6 +138,85 @@ fn run_inspect(file: &PathBuf, json: bool, check: bool) -> anyhow::Result<ExitCo
         stdout::print(&format!("{}\n", serde_json::to_string_pretty(&inspect::render_json(&bytes, &record))?))?;
     } else {
         stdout::print(&inspect::render_text(&bytes, &record))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The UUID `target` names, unless it is (also) an existing file.
+fn inspected_uuid(target: &str) -> Option<uuid::Uuid> {
+    uuid::Uuid::parse_str(target).ok().filter(|_| !std::path::Path::new(target).exists())
+}
+
+fn run_inspect_uuid(args: &ToolArgs, uuid: uuid::Uuid, json: bool, check: bool) -> anyhow::Result<ExitCode> {
+    let config = config::load_tool(args, false)?;
+    archiver::telemetry::logging::init(config.log_format, "warn");
+    let found = new_runtime()?.block_on(inspect::look_up(&config, uuid))?;
+    let (entry, object) = match found {
+        Found::NotIndexed => {
+            let index = archiver::telemetry::redact::mask_password(&config.backends.index_url);
+            eprintln!("archiver: {uuid} is not in the index {index}");
+            return Ok(ExitCode::from(EXIT_NOT_FOUND));
+        }
+        Found::Row { entry, object } => (entry, object),
+    };
+    let record = object.as_deref().map(Record::decode);
+    let mut problems = Vec::new();
+    let mut code = ExitCode::SUCCESS;
+    if object.is_none() {
+        let store = archiver::telemetry::redact::mask_password(&config.backends.store_url);
+        problems.push(format!("object {} is missing from the store {store}", entry.row.key));
+        code = ExitCode::from(EXIT_NOT_FOUND);
+    }
+    if let Some(Err(e)) = &record {
+        problems.push(format!("object {} is not a readable archive object: {e}", entry.row.key));
+        code = ExitCode::from(EXIT_BAD_INPUT);
+    }
+    if let Some(differs) = object.as_deref().and_then(|bytes| inspect::disagreement(&entry, bytes)) {
+        problems.push(differs);
+    }
+    let decoded = object.as_deref().zip(record.and_then(Result::ok));
+    let round_trip = match (&decoded, check) {
+        (Some((bytes, record)), true) => Some(inspect::round_trip(bytes, record)?),
+        _ => None,
+    };
+    if round_trip.as_ref().is_some_and(|r| !r.is_identical()) && code == ExitCode::SUCCESS {
+        code = ExitCode::from(EXIT_DIFFERS);
+    }
+    if json {
+        let document = serde_json::json!({
+            "row": inspect::row_json(&entry),
+            "object": decoded.as_ref().map(|(bytes, record)| inspect::render_json(bytes, record)),
+            "problems": problems,
+            "round_trip": round_trip.as_ref().map(ToString::to_string),
+        });
+        stdout::print(&format!("{}\n", serde_json::to_string_pretty(&document)?))?;
+    } else {
+        let mut text = inspect::render_row_text(&entry);
+        if let Some((bytes, record)) = &decoded {
+            text.push_str(&inspect::render_text(bytes, record));
+        }
+        if let Some(round_trip) = &round_trip {
+            text.push_str(&format!("{round_trip}\n"));
+        }
+        stdout::print(&text)?;
+    }
+    for problem in &problems {
+        eprintln!("archiver: {problem}");
+    }
+    Ok(code)
+}
+
+fn run_reindex(args: &ToolArgs, reindex_args: &ReindexArgs) -> anyhow::Result<ExitCode> {
+    let config = config::load_tool(args, false)?;
+    archiver::telemetry::logging::init(config.log_format, "info");
+    let runtime = new_runtime()?;
+    let report = runtime.block_on(reindex::reindex(&config, reindex_args, archiver::ops::run::signal()));
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    let report = report?;
+    if reindex_args.json {
+        stdout::print(&format!("{}\n", reindex::render_json(&report)))?;
+    } else {
+        stdout::print(&reindex::render_text(&report))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -218,13 +218,15 @@ pub(super) fn backends(section: BackendsSection) -> Result<Backends, ConfigError
 
 /// An in-memory backend keeps nothing after the process exits, while `run`
 /// commits Kafka offsets (and `serve` acknowledges uploads) as if it did:
-/// the archive would vanish with nothing left to redeliver it.
+/// the archive would vanish with nothing left to redeliver it. The
+/// operator tools would read an empty archive, or fill one that vanishes.
 fn volatile(key: &str, url: &str) -> ConfigError {
     ConfigError::Invalid {
         origin: key.into(),
         message: format!(
-            "'{}' keeps nothing after the process exits, but offsets and uploads are acknowledged as archived: \
-             use a durable backend (postgres://…, sqlite://PATH, s3://…, file:///DIR)",
+            "'{}' keeps nothing after the process exits: it starts empty, and whatever is archived or indexed \
+             there vanishes, offsets and uploads acknowledged all the same; use a durable backend \
+             (postgres://…, sqlite://PATH, s3://…, file:///DIR)",
             mask_password(url)
         ),
     }

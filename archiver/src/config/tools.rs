@@ -1,13 +1,14 @@
 //! The configuration of the operator tools (`archiver status`, `audit`,
 //! `reindex`, `repair`, `inspect UUID`): the same sources and precedence
 //! as `archiver run` (flags > `ARCHIVER_*` > the TOML file > defaults) and
-//! the same `[backends]`, `[kafka]` (for `status`'s consumer lag) and
-//! `log_format`. What each tool does is given by its own flags.
+//! the same `[backends]`, `[kafka]` (for `status`'s consumer lag),
+//! `[pipeline] public_topics` (`reindex` marks rows public as `run` does)
+//! and `log_format`. What each tool does is given by its own flags.
 
 use super::args::command_args;
 use super::env::Env;
-use super::file::{AuthFileArgs, BackendsArgs, KafkaArgs, LogFormatArgs};
-use super::resolve::{backends, kafka, required};
+use super::file::{AuthFileArgs, BackendsArgs, KafkaArgs, LogFormatArgs, PublicTopicsArgs};
+use super::resolve::{backends, kafka, patterns, required};
 use super::{Backends, ConfigError, Effective, KafkaSettings, process_env, stack};
 use crate::telemetry::logging::LogFormat;
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ command_args! {
         auth: AuthFileArgs,
         kafka: KafkaArgs => "Kafka",
         backends: BackendsArgs => "Backends",
+        public_topics: PublicTopicsArgs => "Backends",
         log_format: LogFormatArgs => "Backends",
     }
 }
@@ -35,6 +37,8 @@ pub struct ToolConfig {
     pub backends: Backends,
     /// Resolved only for a tool that asked for it.
     pub kafka: Option<KafkaSettings>,
+    /// Topics whose rows are public (globs), as `archiver run` marks them.
+    pub public_topics: Vec<String>,
     pub log_format: LogFormat,
     /// The keys the tool read, for printing.
     pub effective: Effective,
@@ -58,6 +62,7 @@ pub fn load_tool_from(
         config_file,
         kafka: needs_kafka.then(|| kafka(&layer.kafka, env)).transpose()?,
         backends: backends(layer.backends.clone())?,
+        public_topics: patterns("pipeline.public_topics", layer.pipeline.public_topics.clone())?,
         log_format: required("observability.log_format", layer.observability.log_format)?,
         effective: Effective(ToolArgs::own_keys(&layer)),
     })

@@ -143,6 +143,18 @@ pub struct Placement {
     pub claimed_uuid: Option<Uuid>,
 }
 
+/// The placement of a message found stored under `uuid` (reindex, which
+/// takes the store as it is): its own `_id` → the client UUID; another
+/// `_id` → a conflict, `uuid` being the server's and the `_id` claimed;
+/// no `_id` → a server UUID (derived by this archiver, random by upstream).
+pub fn stored_placement(id: &Identity, uuid: Uuid) -> Placement {
+    match id.client_uuid {
+        Some(client) if client == uuid => Placement { uuid, is_client_uuid: true, claimed_uuid: None },
+        Some(claimed) => Placement { uuid, is_client_uuid: false, claimed_uuid: Some(claimed) },
+        None => Placement { uuid, is_client_uuid: false, claimed_uuid: None },
+    }
+}
+
 /// What to do with a message, given what the archive already holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {

@@ -172,7 +172,7 @@ pub async fn restore(
     let store = store::open(&config.backends.store_url).await?;
     let index = if args.from_store { None } else { Some(index::open(&config.backends.index_url).await?) };
     let job = args.job.as_deref().map(|name| JobFile::new(&config.state_dir, name)).transpose()?;
-    let saved = job.as_ref().map(JobFile::load).transpose()?.flatten();
+    let saved = job.as_ref().map(JobState::load).transpose()?.flatten();
     let description = format!(
         "{} from={} to={} rename={:?} prefix={:?} stamp={:?}",
         selection.describe(),

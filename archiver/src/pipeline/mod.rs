@@ -20,7 +20,7 @@ pub use key_locks::KeyLocks;
 pub use offsets::OffsetTracker;
 pub(crate) use place::now_ms;
 pub use place::{Context, Kind, Placed, Refused};
-pub use prepare::{PrepareError, Prepared, Provenance, prepare};
+pub use prepare::{PrepareError, Prepared, Provenance, Stored, annotations, index_row, prepare};
 pub use run::{CLOSE_TIMEOUT_MS, RunError, RunLimits, RunSummary, run};
 pub use settle::PlaceError;
 pub use upload::{UploadOutcome, place_upload};

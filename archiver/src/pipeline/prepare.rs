@@ -4,7 +4,7 @@
 use crate::identity::{self, Fingerprint, Placement};
 use crate::index::{IndexRow, TimestampType};
 use crate::record::bson::EncodeError;
-use crate::record::{Message, Record};
+use crate::record::{AnnotationFields, Message, Record};
 
 /// Where a message came from and when it was archived; facts that belong to
 /// the index, never to the object.
@@ -58,25 +58,55 @@ pub fn prepare(
     provenance: &Provenance,
     bucket: &str,
 ) -> Result<Prepared, PrepareError> {
-    let fields = identity::annotate(
-        message,
-        placement.uuid,
-        placement.is_client_uuid,
-        provenance.public,
-        provenance.direct_upload,
-    );
+    let fields = annotations(message, placement, provenance);
     let object = Record::new(message, fields.to_annotations()).encode()?;
-    let size = i32::try_from(object.len()).map_err(|_| PrepareError::TooLarge { size_bytes: object.len() })?;
-    let (timestamp, used_ingest_time) = identity::effective_timestamp(message.timestamp, provenance.ingested_at_ms);
+    let (timestamp, _) = identity::effective_timestamp(message.timestamp, provenance.ingested_at_ms);
     let key = identity::object_key(&message.topic, timestamp, placement.uuid);
-    let row = IndexRow {
+    let stored = Stored { key: &key, bucket, object: &object, fallback_timestamp_ms: provenance.ingested_at_ms };
+    let row = index_row(message, fingerprint, placement, provenance, fields, &stored)?;
+    Ok(Prepared { key, object, row })
+}
+
+/// The annotations ingest writes into the object of `message` placed at
+/// `placement` (and whose texts its index row keeps).
+pub fn annotations(message: &Message, placement: &Placement, provenance: &Provenance) -> AnnotationFields {
+    identity::annotate(message, placement.uuid, placement.is_client_uuid, provenance.public, provenance.direct_upload)
+}
+
+/// An object as it lies in the store, for the row that describes it.
+#[derive(Debug, Clone, Copy)]
+pub struct Stored<'a> {
+    pub key: &'a str,
+    pub bucket: &'a str,
+    /// The object's bytes: the row records their size and CRC-32.
+    pub object: &'a [u8],
+    /// The row's timestamp when Kafka gave none (a negative timestamp):
+    /// the ingest time for ingest, the start of the key's day for reindex.
+    pub fallback_timestamp_ms: i64,
+}
+
+/// The index row describing `stored`, the object of `message` placed at
+/// `placement` with annotations `fields` ([`annotations`]): the one place
+/// a row is built, for ingest, direct uploads and reindex alike.
+pub fn index_row(
+    message: &Message,
+    fingerprint: Fingerprint,
+    placement: &Placement,
+    provenance: &Provenance,
+    fields: AnnotationFields,
+    stored: &Stored<'_>,
+) -> Result<IndexRow, PrepareError> {
+    let size_bytes = stored.object.len();
+    let size = i32::try_from(size_bytes).map_err(|_| PrepareError::TooLarge { size_bytes })?;
+    let (timestamp, used_fallback) = identity::effective_timestamp(message.timestamp, stored.fallback_timestamp_ms);
+    Ok(IndexRow {
         uuid: placement.uuid,
         topic: message.topic.clone(),
         timestamp,
         size,
-        key: key.clone(),
-        bucket: bucket.to_owned(),
-        crc32: crc32fast::hash(&object),
+        key: stored.key.to_owned(),
+        bucket: stored.bucket.to_owned(),
+        crc32: crc32fast::hash(stored.object),
         is_client_uuid: placement.is_client_uuid,
         public: provenance.public,
         direct_upload: provenance.direct_upload,
@@ -89,12 +119,11 @@ pub fn prepare(
         retracted: false,
         partition: provenance.partition,
         kafka_offset: provenance.offset,
-        timestamp_type: if used_ingest_time { TimestampType::NotAvailable } else { provenance.timestamp_type },
+        timestamp_type: if used_fallback { TimestampType::NotAvailable } else { provenance.timestamp_type },
         ingested_at: provenance.ingested_at_ms,
         fingerprint: fingerprint.0,
         claimed_uuid: placement.claimed_uuid,
-    };
-    Ok(Prepared { key, object, row })
+    })
 }
 
 #[cfg(test)]

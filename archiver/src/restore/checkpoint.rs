@@ -3,9 +3,11 @@
 //! it may have sent beyond that, and its counts. Written atomically
 //! (temporary file, fsync, rename, fsync of the directory), so a kill -9 at
 //! any moment leaves the previous state or the next, never a torn one.
+//! [`JobFile`] holds any serde state: `archiver reindex` keeps its own in it.
 
 use super::RestoreError;
 use super::walk::Position;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -74,7 +76,34 @@ impl JobState {
     }
 }
 
-/// Where a job's state lives: `<state_dir>/<job>.json`.
+impl JobState {
+    /// The state saved in `job`, `None` for a new job; a file of another
+    /// format version is refused.
+    pub fn load(job: &JobFile) -> Result<Option<JobState>, JobFileError> {
+        let Some(state) = job.load::<JobState>()? else { return Ok(None) };
+        if state.version != VERSION {
+            return Err(job.error(format!("version {} (this archiver writes {VERSION})", state.version)));
+        }
+        Ok(Some(state))
+    }
+}
+
+/// A job file that cannot be used, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("job file {path}: {reason}")]
+pub struct JobFileError {
+    pub path: String,
+    pub reason: String,
+}
+
+impl From<JobFileError> for RestoreError {
+    fn from(e: JobFileError) -> RestoreError {
+        RestoreError::Job { path: e.path, reason: e.reason }
+    }
+}
+
+/// Where a job's state lives: `<state_dir>/<job>.json`, any serde state
+/// (restore's [`JobState`], reindex's own), replaced atomically.
 #[derive(Debug, Clone)]
 pub struct JobFile {
     path: PathBuf,
@@ -82,10 +111,10 @@ pub struct JobFile {
 
 impl JobFile {
     /// The file of job `name` in `dir` (created on first save).
-    pub fn new(dir: &Path, name: &str) -> Result<JobFile, RestoreError> {
+    pub fn new(dir: &Path, name: &str) -> Result<JobFile, JobFileError> {
         let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
         if name.is_empty() || name.len() > 128 || name.starts_with('.') || !name.chars().all(legal) {
-            return Err(RestoreError::Job {
+            return Err(JobFileError {
                 path: name.into(),
                 reason: "a job name is 1-128 of a-z A-Z 0-9 . _ - and does not start with '.'".into(),
             });
@@ -97,26 +126,23 @@ impl JobFile {
         &self.path
     }
 
-    fn error(&self, reason: impl std::fmt::Display) -> RestoreError {
-        RestoreError::Job { path: self.path.display().to_string(), reason: reason.to_string() }
+    /// An error about this file.
+    pub fn error(&self, reason: impl std::fmt::Display) -> JobFileError {
+        JobFileError { path: self.path.display().to_string(), reason: reason.to_string() }
     }
 
     /// The saved state, `None` for a new job.
-    pub fn load(&self) -> Result<Option<JobState>, RestoreError> {
+    pub fn load<T: DeserializeOwned>(&self) -> Result<Option<T>, JobFileError> {
         let text = match std::fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(self.error(e)),
         };
-        let state: JobState = serde_json::from_str(&text).map_err(|e| self.error(format!("unreadable: {e}")))?;
-        if state.version != VERSION {
-            return Err(self.error(format!("version {} (this archiver writes {VERSION})", state.version)));
-        }
-        Ok(Some(state))
+        serde_json::from_str(&text).map(Some).map_err(|e| self.error(format!("unreadable: {e}")))
     }
 
     /// Replaces the saved state atomically and durably.
-    pub fn save(&self, state: &JobState) -> Result<(), RestoreError> {
+    pub fn save<T: Serialize>(&self, state: &T) -> Result<(), JobFileError> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|e| self.error(format!("cannot create its directory: {e}")))?;
         let text = serde_json::to_vec_pretty(state).map_err(|e| self.error(e))?;
@@ -136,13 +162,13 @@ mod tests {
     fn a_saved_state_loads_back_and_bad_names_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let job = JobFile::new(&dir.path().join("jobs"), "replay-2024").unwrap();
-        assert_eq!(job.load().unwrap(), None);
+        assert_eq!(JobState::load(&job).unwrap(), None);
         let mut state = JobState::new("topics=[]".into(), Some(41));
         state.done =
             Some(Position { topic: "t".into(), lane: 2, group: String::new(), seq: 7, uuid: uuid::Uuid::from_u128(9) });
         state.topics.entry("t".into()).or_default().messages = 8;
         job.save(&state).unwrap();
-        assert_eq!(job.load().unwrap(), Some(state));
+        assert_eq!(JobState::load(&job).unwrap(), Some(state));
         assert!(JobFile::new(dir.path(), "../escape").is_err());
         assert!(JobFile::new(dir.path(), ".hidden").is_err());
     }

@@ -20,7 +20,7 @@ pub mod selection;
 pub mod sink;
 pub mod walk;
 
-pub use checkpoint::{JobFile, JobState};
+pub use checkpoint::{JobFile, JobFileError, JobState};
 pub use engine::{Engine, EngineLimits, Summary, TopicSummary};
 pub use rename::Rename;
 pub use selection::{Selection, SelectionError};

@@ -312,6 +312,26 @@ pub async fn check_writable(store: &dyn ObjectStore) -> Result<(), StoreError> {
     }
 }
 
+/// Every topic directory of the store, in listing order (bytewise by key,
+/// so walking the topics in this order and each topic's keys in order
+/// visits every key in the store's order): one listing request per topic,
+/// each starting after every key of the previous topic. Keys outside a
+/// directory and [`check_writable`]'s probes are not topics.
+pub async fn topics(store: &dyn ObjectStore) -> Result<Vec<String>, StoreError> {
+    let mut topics = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.list("", after.as_deref(), 1).await?;
+        let Some(object) = page.objects.first() else { return Ok(topics) };
+        let topic = object.key.split('/').next().unwrap_or_default().to_owned();
+        // '0' sorts right after '/': every `<topic>/…` key is below `<topic>0`.
+        after = Some(format!("{topic}0"));
+        if format!("{topic}/") != PROBE_PREFIX && object.key.contains('/') {
+            topics.push(topic);
+        }
+    }
+}
+
 /// Opens the store named by `url`.
 ///
 /// - `memory://` (optionally `memory://NAME`, NAME being the bucket name)

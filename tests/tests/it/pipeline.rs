@@ -87,9 +87,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-const PARTITIONS: u32 = 3;
+pub(crate) const PARTITIONS: u32 = 3;
 
-fn stream(seed: u64, count: usize) -> Vec<Delivery> {
+pub(crate) fn stream(seed: u64, count: usize) -> Vec<Delivery> {
     let options = StreamOptions { seed, count, profile: "default".into(), topic_prefix: String::new() };
     mockhop::generate::generate(&options).expect("generates")
 }
@@ -101,7 +101,7 @@ fn expectation(deliveries: &[Delivery]) -> Expectation {
         .in_partitions(PARTITIONS)
 }
 
-fn log_of(deliveries: &[Delivery]) -> MemoryLog {
+pub(crate) fn log_of(deliveries: &[Delivery]) -> MemoryLog {
     let log = MemoryLog::new();
     for d in deliveries {
         log.append(d.partition(PARTITIONS), d.message.clone());

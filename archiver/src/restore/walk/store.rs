@@ -17,7 +17,7 @@ use super::{Item, Position, Walk};
 use crate::identity::{ParsedKey, civil_date, parse_object_key};
 use crate::record::Record;
 use crate::restore::{RestoreError, Selection};
-use crate::store::ObjectStore;
+use crate::store::{self, ObjectStore};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream};
@@ -32,8 +32,6 @@ pub const WINDOW_DAYS_MAX: i64 = 400;
 const DAY_KEEP_BYTES_MAX: usize = 32 * 1024 * 1024;
 /// Keys per listing request.
 const LIST_PAGE: usize = 1000;
-/// The prefix of the archiver's writability probe, never a topic.
-const PROBE_PREFIX: &str = "hop-archiver~probe";
 const MS_PER_DAY: i64 = 86_400_000;
 
 /// The prefixes to list for `topic`: its day directories in both layouts
@@ -77,7 +75,7 @@ impl StoreWalk {
         resume: Option<Position>,
         fetch_concurrency: usize,
     ) -> Result<(StoreWalk, Vec<String>), RestoreError> {
-        let archived = topics(&*store).await?;
+        let archived = store::topics(&*store).await?;
         let topics: Vec<String> = selection.resolve_topics(archived.iter().map(String::as_str))?.into_iter().collect();
         let mut queue = VecDeque::new();
         for topic in topics.iter().filter(|t| resume.as_ref().is_none_or(|r| **t >= r.topic)) {
@@ -217,23 +215,6 @@ fn object_facts(bytes: &[u8]) -> Option<ObjectFacts> {
     let record = Record::decode(bytes).ok()?;
     let direct_upload = record.annotations.as_ref().and_then(|a| a.flag("direct_upload")).unwrap_or(false);
     Some(ObjectFacts { timestamp_ms: record.metadata.timestamp, direct_upload })
-}
-
-/// Every topic directory of the store, in order: one listing request each,
-/// each starting after every key of the previous topic.
-async fn topics(store: &dyn ObjectStore) -> Result<Vec<String>, RestoreError> {
-    let mut topics = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = store.list("", after.as_deref(), 1).await?;
-        let Some(object) = page.objects.first() else { return Ok(topics) };
-        let topic = object.key.split('/').next().unwrap_or_default().to_owned();
-        // '0' sorts right after '/': every `<topic>/…` key is below `<topic>0`.
-        after = Some(format!("{topic}0"));
-        if topic != PROBE_PREFIX && object.key.contains('/') {
-            topics.push(topic);
-        }
-    }
 }
 
 #[async_trait]
