@@ -25,7 +25,8 @@ pub struct Counts {
     pub without_timestamp: u64,
     /// Objects missing or unreadable, skipped under `--on-missing skip`.
     pub skipped: u64,
-    /// Sent again after a restart: the interrupted run may have sent them.
+    /// Copies sent again after restarts: one per interrupted run that may
+    /// have sent the message already.
     pub resent: u64,
 }
 
@@ -53,6 +54,12 @@ pub struct JobState {
     /// Messages up to here may have been sent; after a restart, those past
     /// `done` are sent again and counted as re-sent.
     pub sent_mark: Option<Position>,
+    /// The `sent_mark`s that resumed runs found (saved before they sent
+    /// anything), past `done`: a message at or before k of them may have
+    /// gone out k times already, so a run killed while re-sending is
+    /// counted too.
+    #[serde(default)]
+    pub interrupted: Vec<Position>,
     pub finished: bool,
     pub topics: BTreeMap<String, Counts>,
     /// A file export's length at the checkpoint: a resumed export cuts the
@@ -69,6 +76,7 @@ impl JobState {
             id_max,
             done: None,
             sent_mark: None,
+            interrupted: Vec::new(),
             finished: false,
             topics: BTreeMap::new(),
             sink_position: None,

@@ -11,7 +11,10 @@
 //!   many. Before a message past the saved `sent_mark` is sent, the mark is
 //!   saved (moved to the end of the message's page), so a restart knows
 //!   which messages the interrupted run may have sent: it counts them as
-//!   re-sent.
+//!   re-sent. A resumed run records that mark among the job's
+//!   `interrupted` marks before it sends anything, so a run killed while
+//!   re-sending is counted too: a message gets one re-send per
+//!   interrupted run that may have sent it.
 //! - Bytes handed to the sink and not yet acknowledged are at most
 //!   `in_flight_bytes_max` (one message may exceed it alone).
 
@@ -96,7 +99,8 @@ struct Done {
     topic: String,
     size_bytes: usize,
     without_timestamp: bool,
-    resent: bool,
+    /// Interrupted runs that may have sent it already.
+    resent: u64,
     result: Result<(), RestoreError>,
     skipped: Option<(Uuid, String, String)>,
 }
@@ -114,8 +118,6 @@ pub struct Engine<'a> {
 /// The loop's bookkeeping.
 struct Books {
     state: JobState,
-    /// The interrupted run's mark: messages up to it are re-sends.
-    previous_mark: Option<Position>,
     acks: FuturesOrdered<BoxFuture<'static, Done>>,
     /// Acknowledged, not yet checkpointed.
     unsaved: usize,
@@ -136,16 +138,21 @@ impl Engine<'_> {
         if state.finished {
             return Ok(Summary { topics: state.topics, skipped: Vec::new(), already_finished: true });
         }
-        let previous_mark = state.sent_mark.clone().filter(|mark| state.done.as_ref().is_none_or(|d| mark > d));
+        let interrupted = state.sent_mark.clone().filter(|mark| state.done.as_ref().is_none_or(|d| mark > d));
         let mut books = Books {
             state,
-            previous_mark,
             acks: FuturesOrdered::new(),
             unsaved: 0,
             bytes_in_flight: 0,
             last_save: Instant::now(),
             skipped: Vec::new(),
         };
+        if let Some(mark) = interrupted {
+            // On disk before the first copy goes out: if this run is killed
+            // too, the next one counts its copies as well.
+            books.state.interrupted.push(mark);
+            self.save(&mut books).await?;
+        }
         let mut fetched = self.fetched(walk);
         let mut pacer = Pacer::new(self.limits.rate_max);
         let mut shutdown = std::pin::pin!(shutdown.fuse());
@@ -225,7 +232,8 @@ impl Engine<'_> {
             books.state.sent_mark = Some((*item.page_last).clone());
             self.save(books).await?;
         }
-        let resent = books.previous_mark.as_ref().is_some_and(|mark| item.position <= *mark);
+        // One copy per interrupted run that may have sent it.
+        let resent = books.state.interrupted.iter().filter(|mark| item.position <= **mark).count() as u64;
         let done = |result, skipped, size_bytes, without_timestamp| Done {
             position: item.position.clone(),
             topic: self.rename.target(&item.topic),
@@ -273,7 +281,7 @@ impl Engine<'_> {
             counts.messages += 1;
             counts.bytes += done.size_bytes as u64;
             counts.without_timestamp += u64::from(done.without_timestamp);
-            counts.resent += u64::from(done.resent);
+            counts.resent += done.resent;
             self.progress.sent(&done.topic, done.size_bytes as u64, done.resent);
         }
         books.state.done = Some(done.position);
@@ -300,6 +308,9 @@ impl Engine<'_> {
         if let Some(job) = &self.job {
             self.sink.flush().await?;
             books.state.sink_position = self.sink.position();
+            // Marks behind `done` count nothing any more.
+            let done = books.state.done.clone();
+            books.state.interrupted.retain(|mark| done.as_ref().is_none_or(|d| mark > d));
             job.save(&books.state)?;
         }
         books.unsaved = 0;
@@ -357,5 +368,167 @@ impl Pacer {
             self.next = self.next.max(tokio::time::Instant::now()) + interval;
         }
         then.await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Annotations, Key, Message, Record};
+    use crate::restore::progress::RestoreMetrics;
+    use crate::restore::sink::{SinkError, TargetTopic};
+    use crate::store::MemoryStore;
+    use async_trait::async_trait;
+    use std::sync::Mutex;
+
+    /// Items in pages of `page` over one lane, each with its object.
+    fn pages(count: usize, page: usize) -> Vec<Vec<Item>> {
+        let items: Vec<(Position, Bytes)> = (0..count)
+            .map(|i| {
+                let seq = i64::try_from(i).expect("small");
+                let message = Message {
+                    topic: "t".into(),
+                    timestamp: 1_700_000_000_000 + seq,
+                    key: Key::Null,
+                    headers: Vec::new(),
+                    payload: Some(format!("m{i}").into_bytes()),
+                };
+                let object = Record::new(&message, Annotations::default()).encode().expect("encodes");
+                let uuid = Uuid::from_u128(u128::try_from(i).expect("small") + 1);
+                (Position { topic: "t".into(), lane: 0, group: String::new(), seq, uuid }, Bytes::from(object))
+            })
+            .collect();
+        items
+            .chunks(page)
+            .map(|chunk| {
+                let last = Arc::new(chunk.last().expect("non-empty").0.clone());
+                chunk
+                    .iter()
+                    .map(|(position, object)| Item {
+                        position: position.clone(),
+                        page_last: Arc::clone(&last),
+                        uuid: position.uuid,
+                        object_key: format!("t/{}.bson", position.uuid),
+                        topic: "t".into(),
+                        partition: Some(0),
+                        offset: Some(position.seq),
+                        size_bytes: object.len() as u64,
+                        crc32: Some(crc32fast::hash(object)),
+                        timestamp_type: None,
+                        prefetched: Some(object.clone()),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The pages after `done`, as a resumed walk yields them.
+    struct PagesWalk(std::vec::IntoIter<Vec<Item>>);
+
+    impl PagesWalk {
+        fn after(pages: &[Vec<Item>], done: Option<&Position>) -> Box<dyn Walk> {
+            let rest: Vec<Vec<Item>> = pages
+                .iter()
+                .map(|p| p.iter().filter(|i| done.is_none_or(|d| i.position > *d)).cloned().collect::<Vec<_>>())
+                .filter(|p| !p.is_empty())
+                .collect();
+            Box::new(PagesWalk(rest.into_iter()))
+        }
+    }
+
+    #[async_trait]
+    impl Walk for PagesWalk {
+        async fn next_page(&mut self) -> Result<Option<Vec<Item>>, RestoreError> {
+            Ok(self.0.next())
+        }
+    }
+
+    /// Records every send (shared across runs); acknowledges the first
+    /// `acked` sends of its run, and never the others.
+    struct StallingSink {
+        sent: Arc<Mutex<Vec<Uuid>>>,
+        acked: usize,
+        calls: Mutex<usize>,
+    }
+
+    #[async_trait]
+    impl Sink for StallingSink {
+        async fn prepare(&mut self, _: &[TargetTopic]) -> Result<(), SinkError> {
+            Ok(())
+        }
+
+        fn send(&self, message: Outgoing) -> BoxFuture<'static, Result<(), SinkError>> {
+            self.sent.lock().expect("lock").push(message.uuid);
+            let mut calls = self.calls.lock().expect("lock");
+            *calls += 1;
+            if *calls <= self.acked {
+                futures::future::ready(Ok(())).boxed()
+            } else {
+                futures::future::pending().boxed()
+            }
+        }
+
+        async fn flush(&self) -> Result<(), SinkError> {
+            Ok(())
+        }
+    }
+
+    /// One run of a job over `pages` that acknowledges only its first
+    /// `acked` sends; it is killed (its future dropped) once nothing moves
+    /// for a second, or ends.
+    async fn run_once(
+        pages: &[Vec<Item>],
+        job: &JobFile,
+        sent: &Arc<Mutex<Vec<Uuid>>>,
+        acked: usize,
+    ) -> Option<Summary> {
+        let state = job.load().expect("loads").unwrap_or_else(|| JobState::new("test".into(), None));
+        let walk = PagesWalk::after(pages, state.done.as_ref());
+        let sink = StallingSink { sent: Arc::clone(sent), acked, calls: Mutex::new(0) };
+        let progress = Progress::new(None, Duration::from_secs(3600), Arc::new(RestoreMetrics::default()), true);
+        let engine = Engine {
+            store: Arc::new(MemoryStore::new()),
+            sink: &sink,
+            rename: Arc::new(Rename::default()),
+            limits: EngineLimits {
+                in_flight_messages_max: 10,
+                in_flight_bytes_max: 1 << 20,
+                fetch_concurrency: 4,
+                rate_max: None,
+                checkpoint_interval_ms: 0,
+                drain_timeout_ms: 0,
+            },
+            on_missing: OnMissing::Stop,
+            job: Some(job.clone()),
+            progress: &progress,
+        };
+        let run = engine.run(walk, state, std::future::pending());
+        tokio::time::timeout(Duration::from_secs(1), run).await.ok().map(|r| r.expect("runs"))
+    }
+
+    /// Bug: a run killed while it re-sent what an earlier killed run may
+    /// have sent, before a checkpoint covered those messages, left no
+    /// trace in the job file: the next run counted them re-sent once,
+    /// though they went out three times. The summary's `resent` must count
+    /// at least every copy beyond the first.
+    #[tokio::test(start_paused = true)]
+    async fn regression_resent_counts_every_copy_after_two_kills_in_a_row() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let job = JobFile::new(dir.path(), "twice").expect("job");
+        let pages = pages(100, 5);
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        // Killed with a window of messages sent and not acknowledged.
+        assert_eq!(run_once(&pages, &job, &sent, 20).await, None);
+        // Killed again while it re-sent them, before any acknowledgement.
+        assert_eq!(run_once(&pages, &job, &sent, 0).await, None);
+        let summary = run_once(&pages, &job, &sent, usize::MAX).await.expect("the third run finishes");
+        let sent = sent.lock().expect("lock").clone();
+        let distinct: std::collections::BTreeSet<&Uuid> = sent.iter().collect();
+        assert_eq!(distinct.len(), 100, "every message sent");
+        let copies = (sent.len() - distinct.len()) as u64;
+        assert!(copies > 10, "the two kills each sent copies ({copies})");
+        let total = summary.total();
+        assert_eq!(total.messages, 100);
+        assert!(total.resent >= copies, "resent {} < {copies} copies sent twice", total.resent);
     }
 }

@@ -47,7 +47,12 @@ impl Exposition for RestoreMetrics {
         }
         for (name, kind, help, value) in [
             ("archiver_restore_skipped_total", "counter", "Missing or unreadable objects skipped.", &self.skipped),
-            ("archiver_restore_resent_total", "counter", "Messages sent again after a restart.", &self.resent),
+            (
+                "archiver_restore_resent_total",
+                "counter",
+                "Copies sent again after restarts: one per interrupted run that may have sent the message.",
+                &self.resent,
+            ),
             ("archiver_restore_in_flight", "gauge", "Messages sent and not yet checkpointed.", &self.in_flight),
         ] {
             render_header(&mut out, name, kind, help);
@@ -93,10 +98,11 @@ impl Progress {
     }
 
     /// A message the target acknowledged.
-    pub fn sent(&self, topic: &str, size_bytes: u64, resent: bool) {
+    /// `resent`: the copies of it interrupted runs may have sent.
+    pub fn sent(&self, topic: &str, size_bytes: u64, resent: u64) {
         self.metrics.sent(topic, size_bytes);
-        if resent {
-            self.metrics.resent.fetch_add(1, Relaxed);
+        if resent > 0 {
+            self.metrics.resent.fetch_add(resent, Relaxed);
         }
         self.advance(size_bytes);
     }

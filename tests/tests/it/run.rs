@@ -20,25 +20,34 @@ use std::time::Duration;
 const SESSION_TIMEOUT_MS: u64 = 6_000;
 
 /// Partitions of each topic a fixture produces.
-const PARTITIONS: i32 = 3;
+pub(crate) const PARTITIONS: i32 = 3;
 
 /// A stream produced into its own topics (a fresh prefix per test).
-struct Fixture {
-    brokers: String,
-    prefix: String,
-    deliveries: Vec<Delivery>,
-    dir: tempfile::TempDir,
+pub(crate) struct Fixture {
+    pub(crate) brokers: String,
+    pub(crate) prefix: String,
+    pub(crate) deliveries: Vec<Delivery>,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Fixture {
-    async fn produced(name: &str, seed: u64, count: usize) -> Fixture {
+    pub(crate) async fn produced(name: &str, seed: u64, count: usize) -> Fixture {
         Fixture::produced_into(&service("ARCHIVER_TEST_KAFKA"), name, seed, count).await
     }
 
     async fn produced_into(brokers: &str, name: &str, seed: u64, count: usize) -> Fixture {
+        Fixture::produced_from(brokers, name, |prefix| {
+            let options = StreamOptions { seed, count, profile: "default".into(), topic_prefix: prefix.to_owned() };
+            mockhop::generate::generate(&options).expect("generates")
+        })
+        .await
+    }
+
+    /// The stream `make` builds for the topic prefix it is given, produced
+    /// into its own topics.
+    pub(crate) async fn produced_from(brokers: &str, name: &str, make: impl FnOnce(&str) -> Vec<Delivery>) -> Fixture {
         let prefix = format!("{name}-{}-", std::process::id());
-        let options = StreamOptions { seed, count, profile: "default".into(), topic_prefix: prefix.clone() };
-        let deliveries = mockhop::generate::generate(&options).expect("generates");
+        let deliveries = make(&prefix);
         let connection = KafkaConnection::plaintext(brokers);
         produce::create_topics(&connection, &deliveries, PARTITIONS).await.expect("topics");
         produce::produce(&connection, &deliveries, PARTITIONS, |_| {}).await.expect("produced");
@@ -80,7 +89,7 @@ impl Fixture {
         summary
     }
 
-    fn topics(&self) -> Vec<String> {
+    pub(crate) fn topics(&self) -> Vec<String> {
         let mut topics: Vec<String> = self.deliveries.iter().map(|d| d.message.topic.clone()).collect();
         topics.sort();
         topics.dedup();
@@ -89,11 +98,11 @@ impl Fixture {
     }
 
     /// Deliveries the archiver consumes (heartbeats are vetoed).
-    fn consumed(&self) -> u64 {
+    pub(crate) fn consumed(&self) -> u64 {
         self.deliveries.iter().filter(|d| !d.message.topic.ends_with("sys.heartbeat")).count() as u64
     }
 
-    fn expectation(&self) -> Expectation {
+    pub(crate) fn expectation(&self) -> Expectation {
         let sent = produce::as_produced(&self.deliveries);
         expect(&sent, &ArchiveRules::defaults(&self.prefix))
             .expect("no collisions")
@@ -166,7 +175,7 @@ async fn two_instances_in_one_group_share_the_work() {
 }
 
 /// The store and index URLs of a fresh PostgreSQL database and S3 bucket.
-async fn real_backends() -> (String, String, archiver::store::S3Store) {
+pub(crate) async fn real_backends() -> (String, String, archiver::store::S3Store) {
     let index = support::fresh_database("run").await;
     let bucket = format!("run-{}", uuid::Uuid::new_v4().simple());
     let endpoint = service("ARCHIVER_TEST_S3_ENDPOINT");
@@ -184,7 +193,7 @@ async fn real_backends() -> (String, String, archiver::store::S3Store) {
 }
 
 /// `archiver run` as a process, with S3 credentials in its environment.
-fn archiver_process(f: &Fixture, index: &str, store: &str) -> tokio::process::Command {
+pub(crate) fn archiver_process(f: &Fixture, index: &str, store: &str) -> tokio::process::Command {
     let mut cmd = archiver_following(f, index, store);
     cmd.arg("--until-eos");
     cmd
@@ -231,7 +240,7 @@ async fn killed_mid_stream_on_postgres_and_s3_loses_nothing() {
     assert_eq!(total_rows(index.as_ref()).await, expected.messages.len() as i64, "one row per distinct message");
 }
 
-async fn total_rows(index: &dyn archiver::index::Index) -> i64 {
+pub(crate) async fn total_rows(index: &dyn archiver::index::Index) -> i64 {
     index.topic_stats().await.expect("stats").iter().map(|s| s.count).sum()
 }
 

@@ -1,3 +1,5 @@
-//! `archiver restore`: its sinks against a real Kafka broker.
+//! `archiver restore`: its sinks against a real Kafka broker, and the
+//! command end to end against the real services.
 
+mod real;
 mod sink;
