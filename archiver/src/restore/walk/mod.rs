@@ -42,8 +42,8 @@ pub const UNPARTITIONED: i64 = i64::MAX;
 #[derive(Debug, Clone)]
 pub struct Item {
     pub position: Position,
-    /// The last position of the page this item came in: how far a job may
-    /// have sent once it starts sending this page.
+    /// The last position of the run of at most [`MARK_STEP`] items this
+    /// item came in: how far a job may have sent once it starts sending it.
     pub page_last: Arc<Position>,
     pub uuid: Uuid,
     pub object_key: String,
@@ -89,9 +89,24 @@ pub fn position_of(entry: &IndexEntry) -> Position {
 /// Items for index entries already in walk order, all sharing the page's
 /// last position.
 pub(crate) fn items_of(entries: &[IndexEntry]) -> Vec<Item> {
-    let Some(last) = entries.last() else { return Vec::new() };
-    let page_last = Arc::new(position_of(last));
-    entries.iter().map(|e| Item::from_entry(e, Arc::clone(&page_last))).collect()
+    let mut items: Vec<Item> = entries.iter().map(|e| Item::from_entry(e, Arc::new(position_of(e)))).collect();
+    mark_steps(&mut items);
+    items
+}
+
+/// Messages a `sent_mark` moves ahead by at most: what a restart may count
+/// as re-sent beyond the messages really in flight when it was killed.
+pub const MARK_STEP: usize = 64;
+
+/// Gives each run of [`MARK_STEP`] items (already in walk order) the last
+/// position of its run as `page_last`.
+pub(crate) fn mark_steps(items: &mut [Item]) {
+    for run in items.chunks_mut(MARK_STEP) {
+        let Some(last) = run.last().map(|i| Arc::new(i.position.clone())) else { continue };
+        for item in run {
+            item.page_last = Arc::clone(&last);
+        }
+    }
 }
 
 /// A walk over a selection, resumed after a position given at construction.

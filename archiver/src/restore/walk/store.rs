@@ -13,7 +13,7 @@
 //! whose Kafka timestamp was absent counts as the start of its key's day
 //! for the window. Other keys are ignored and counted.
 
-use super::{Item, Position, Walk};
+use super::{Item, Position, Walk, mark_steps};
 use crate::identity::{ParsedKey, civil_date, parse_object_key};
 use crate::record::Record;
 use crate::restore::{RestoreError, Selection};
@@ -195,10 +195,7 @@ impl StoreWalk {
         }
         items.sort_by(|a, b| a.position.cmp(&b.position));
         items.retain(|item| self.resume.as_ref().is_none_or(|r| item.position > *r));
-        let Some(last) = items.last().map(|i| Arc::new(i.position.clone())) else { return Ok(items) };
-        for item in &mut items {
-            item.page_last = Arc::clone(&last);
-        }
+        mark_steps(&mut items);
         Ok(items)
     }
 }
