@@ -27,7 +27,7 @@ check: ## format and lints only
 fmt: ## format the code (cargo fmt)
 	cargo fmt --all
 
-bench: ## throughput and peak RSS of `archiver run` vs the S3 PUT ceiling, about 13 minutes (BENCH_LARGE=0: 10k only)
+bench: ## throughput and peak RSS of `archiver run` and `archiver restore` vs their ceilings, ~20 min (BENCH_LARGE=0: 10k only)
 	scripts/bench.py
 
 scenario: ## replay one scenario: make scenario NAME=crash-after-object-write [SEED=7] (memory backends, seconds)

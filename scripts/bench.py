@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""make bench: end-to-end throughput and memory of `archiver run`, measured
-against a ceiling taken in the same run (README: performance is measured,
-not timed in tests; the history of runs is in docs/benchmarks.md).
+"""make bench: end-to-end throughput and memory of `archiver run` and
+`archiver restore`, measured against ceilings taken in the same run (README:
+performance is measured, not timed in tests; the history of runs is in
+docs/benchmarks.md).
 
 For a backlog of BENCH_COUNT realistic messages (1-10 KB) and then one of
 BENCH_LARGE_COUNT, on private servers (PostgreSQL, s3s-fs, tansu):
@@ -16,17 +17,30 @@ BENCH_LARGE_COUNT, on private servers (PostgreSQL, s3s-fs, tansu):
   4. the ceiling again; steps 3-4 repeat BENCH_RUNS times for each
      membership in BENCH_MODES (C G C S C G C S ...): `group` joins the
      consumer group (the default), `standalone` assigns itself every
-     partition without joining (`--kafka-membership standalone`).
+     partition without joining (`--kafka-membership standalone`);
+  5. unless BENCH_RESTORE=0, the restore phase, after the backlog's last
+     archiver run: every archive steps 3-4 built and verified is restored
+     whole into fresh topics of the same tansu (`archiver restore
+     --topic-prefix <fresh>. --create-topics --json`: wall time, CPU seconds
+     and peak RSS as in step 3; its summary's message count must be the
+     archive's row count), each restore between two pairs of ceilings
+     (g p R g p R g p ...): g = `mockhop get-ceiling`, raw GETs of the same
+     objects with the restore's fetch concurrency; p = `mockhop produce
+     --archived --timing`, the same messages produced into fresh topics
+     (first send to last acknowledgement).
 Every measured phase starts after `sync` and dropping the page cache.
 Then prints, as medians over the runs, the archiver's messages/s and MB/s
 from its first archived message to its exit, the ceiling's (first PUT to
 last), their ratio (target >= 0.8; each run against the two ceilings
 around it), the same with the archiver's start-up (and the consumer-group
 join within it) included, and peak RSS per backlog (must not grow with the
-backlog).
+backlog); then the same for the restores: messages/s and MB/s from the
+restore's "restoring" log line (plan made, target topics created) to its
+exit, both ceilings, the ratio against the lower of the two (target >= 0.8),
+with start-up, and peak RSS (must not grow with the selection).
 
-Exits non-zero only when a step fails or the archive is wrong, never
-because a figure is low: timings on a shared 2-core machine are noisy.
+Exits non-zero only when a step fails or an archive or a restore is wrong,
+never because a figure is low: timings on a shared 2-core machine are noisy.
 
 Settings (environment; an empty value means the default):
   BENCH_COUNT=10000          the first backlog (e.g. 1000 for a smoke run)
@@ -40,13 +54,16 @@ Settings (environment; an empty value means the default):
   BENCH_IN_FLIGHT=64         archiver --in-flight-max = ceiling concurrency
   BENCH_PARTITIONS=3         partitions per topic
   BENCH_ARCHIVER_ARGS=       extra `archiver run` flags, e.g. "--batch-rows-max 1000"
+  BENCH_RESTORE=1            0 skips the restore phase
+  BENCH_FETCH_CONCURRENCY=64 archiver restore --fetch-concurrency = GET ceiling concurrency
+  BENCH_RESTORE_ARGS=        extra `archiver restore` flags, e.g. "--in-flight-messages-max 5000"
   BENCH_KEEP=0               1 keeps the work directory (logs) after success
 
 A smoke run (a minute or two): BENCH_LARGE=0 BENCH_COUNT=1000 BENCH_RUNS=1 make bench
 
 The work directory (kept on failure or with BENCH_KEEP=1) holds every
-log, and ceilings.jsonl and runs.jsonl: one JSON object per measured phase,
-with the fields of `Ceiling` and `Run` below.
+log, and ceilings.jsonl, runs.jsonl and restores.jsonl: one JSON object per
+measured phase, with the fields of `Ceiling`, `Run` and `Restore` below.
 """
 
 from __future__ import annotations
@@ -108,6 +125,9 @@ class Settings:
     in_flight: int
     partitions: int
     archiver_args: list[str]
+    restore: bool
+    fetch_concurrency: int
+    restore_args: list[str]
     keep: bool
 
     @staticmethod
@@ -135,6 +155,9 @@ class Settings:
             in_flight=whole("IN_FLIGHT", "64", 1),
             partitions=whole("PARTITIONS", "3", 1),
             archiver_args=env.get("BENCH_ARCHIVER_ARGS", "").split(),
+            restore=get("RESTORE", "1") != "0",
+            fetch_concurrency=whole("FETCH_CONCURRENCY", "64", 1),
+            restore_args=env.get("BENCH_RESTORE_ARGS", "").split(),
             keep=env.get("BENCH_KEEP", "0") == "1",
         )
         if settings.large and settings.count == settings.large_count:
@@ -152,13 +175,17 @@ class Settings:
 
 @dataclass(frozen=True)
 class Ceiling:
-    """One `mockhop put-ceiling`: the archive's objects PUT into a fresh bucket."""
+    """One ceiling: `put` (`mockhop put-ceiling`: the archive's objects PUT
+    into a fresh bucket), `get` (`mockhop get-ceiling`: an archive's objects
+    read) or `produce` (`mockhop produce --archived`: its messages produced
+    into fresh topics)."""
 
     count: int  # backlog (messages in the stream)
-    index: int  # ceilings of this backlog before it (0 = before the first archiver run)
-    seconds: float  # first PUT to last
-    objects: int
-    bytes: int
+    index: int  # ceilings of this kind and backlog before it (0 = before the first archiver run or restore)
+    seconds: float  # first request to the last response (produce: first send to last acknowledgement)
+    objects: int  # objects or messages
+    bytes: int  # put, get: object bytes; produce: key, header and value bytes
+    kind: str = "put"
 
 
 @dataclass(frozen=True)
@@ -178,6 +205,22 @@ class Run:
     cpu_s: float  # user + system CPU seconds of the archiver
     objects: int
     bytes: int
+
+
+@dataclass(frozen=True)
+class Restore:
+    """One `archiver restore` of a whole verified archive into fresh topics."""
+
+    count: int  # backlog
+    mode: str  # membership of the archiver run that built the archive
+    run: int  # that run's number
+    ceiling_before: int  # index of the get and produce ceilings just before it (those after are +1)
+    wall_s: float  # process start to exit
+    start_s: float  # process start to its "restoring" log line (plan made, target topics created)
+    rss_kib: int  # peak resident set size
+    cpu_s: float  # user + system CPU seconds of the restore
+    messages: int  # the summary's total messages (= the archive's rows)
+    bytes: int  # the summary's total bytes: key, headers and value
 
 
 @dataclass(frozen=True)
@@ -236,18 +279,26 @@ def settle_disk(can_drop: bool) -> None:
             caches.write("3\n")
 
 
-def group_join_seconds(log: Path) -> float:
-    """Seconds from the archiver's "subscribing" log line to its first
-    "partitions assigned": the consumer-group join, which the broker holds."""
+def log_stamps(log: Path, events: tuple[str, ...]) -> dict[str, datetime]:
+    """When the archiver first logged each of `events` (its text log lines
+    start with an RFC 3339 time; the message follows the target)."""
     stamps: dict[str, datetime] = {}
     with open(log, encoding="utf-8", errors="replace") as lines:
         for line in lines:
-            for event in ("subscribing", "partitions assigned"):
+            for event in events:
                 if event not in stamps and f" {event} " in line:
                     # Python before 3.11 does not read a trailing "Z".
                     stamps[event] = datetime.fromisoformat(line.split()[0].replace("Z", "+00:00"))
-    if len(stamps) < 2:
-        raise BenchError(f"{log}: no 'subscribing' or no 'partitions assigned' line")
+    missing = [event for event in events if event not in stamps]
+    if missing:
+        raise BenchError(f"{log}: no {' or '.join(repr(event) for event in missing)} line")
+    return stamps
+
+
+def group_join_seconds(log: Path) -> float:
+    """Seconds from the archiver's "subscribing" log line to its first
+    "partitions assigned": the consumer-group join, which the broker holds."""
+    stamps = log_stamps(log, ("subscribing", "partitions assigned"))
     return (stamps["partitions assigned"] - stamps["subscribing"]).total_seconds()
 
 
@@ -263,6 +314,7 @@ class Bench:
         self.clk_tck = os.sysconf("SC_CLK_TCK")
         self.ceilings: list[Ceiling] = []
         self.runs: list[Run] = []
+        self.restores: list[Restore] = []
         self.archiver = ""
         self.mockhop = ""
         self.psql = ""
@@ -345,6 +397,16 @@ class Bench:
         return ["--seed", str(self.s.seed), "--count", str(count), "--profile", PROFILE,
                 "--topic-prefix", f"bench{count}-"]
 
+    def archive_of(self, count: int, run: int, mode: str) -> tuple[str, str, str]:
+        """The database name, index URL and store URL of one archiver run's archive."""
+        db = f"bench_{count}_{run}_{mode}"
+        admin = self.env["ARCHIVER_TEST_PG_URL"]
+        return db, f"{admin.rsplit('/', 1)[0]}/{db}", self.store_url(f"bench-archive-{count}-{run}-{mode}")
+
+    def record(self, name: str, measured: Ceiling | Run | Restore) -> None:
+        with open(self.work / name, "a") as record:
+            record.write(json.dumps(dataclasses.asdict(measured)) + "\n")
+
     def server_cpu(self) -> dict[str, float]:
         """CPU seconds used so far by each server (PostgreSQL with its
         backends, live and exited). On 2 cores the servers and the archiver
@@ -419,8 +481,68 @@ class Bench:
             bytes=int(fields["bytes"]),
         )
         self.ceilings.append(ceiling)
-        with open(self.work / "ceilings.jsonl", "a") as record:
-            record.write(json.dumps(dataclasses.asdict(ceiling)) + "\n")
+        self.record("ceilings.jsonl", ceiling)
+        return ceiling
+
+    def result_fields(self, tag: str, what: str, out: Path, prefix: str) -> dict[str, str]:
+        """The `name=value` words of the first line of `out` that starts
+        with `prefix` (a ceiling's one machine-readable line)."""
+        lines = [line for line in out.read_text().splitlines() if line.startswith(prefix)]
+        if not lines:
+            raise BenchError(f"{tag} {what} printed no result")
+        say(f"{tag} {lines[0]}")
+        return dict(word.split("=", 1) for word in lines[0].split()[1:] if "=" in word)
+
+    def measure_get_ceiling(self, count: int, index: int, archive: tuple[str, str], messages: int) -> Ceiling:
+        """GETs every object of an archive (its index URL and store URL) as a
+        restore of all of it would read them, `fetch_concurrency` at once."""
+        tag = f"[{count}]"
+        out = f"{self.work}/get-ceiling-{count}-{index}"
+        txt, err = Path(f"{out}.txt"), Path(f"{out}.err")
+        concurrency = self.s.fetch_concurrency
+        say(f"{tag} get ceiling {index}: GET the archive's objects, {concurrency} in flight")
+        settle_disk(self.can_drop)
+        cpu_before = self.server_cpu()
+        argv = [self.mockhop, "get-ceiling", "--index", archive[0], "--store", archive[1],
+                "--concurrency", str(concurrency)]
+        process = run_measured(argv, txt, err)
+        if process.returncode != 0:
+            tail(err, 20)
+            raise BenchError(f"{tag} mockhop get-ceiling failed")
+        say(f"{tag}   CPU seconds: get-ceiling={process.cpu_s:.1f} {self.cpu_delta(cpu_before, self.server_cpu())}")
+        fields = self.result_fields(tag, "get-ceiling", txt, "ceiling ")
+        ceiling = Ceiling(count=count, index=index, seconds=float(fields["seconds"]), objects=int(fields["objects"]),
+                          bytes=int(fields["bytes"]), kind="get")
+        if ceiling.objects != messages:
+            raise BenchError(f"{tag} get-ceiling read {ceiling.objects} objects, the archive holds {messages}")
+        self.ceilings.append(ceiling)
+        self.record("ceilings.jsonl", ceiling)
+        return ceiling
+
+    def measure_produce_ceiling(self, count: int, index: int, messages: int) -> Ceiling:
+        """Produces the messages an archive of the backlog holds (as a
+        restore sends them) into fresh topics of tansu."""
+        tag = f"[{count}]"
+        out = f"{self.work}/produce-ceiling-{count}-{index}"
+        txt, err = Path(f"{out}.txt"), Path(f"{out}.err")
+        say(f"{tag} produce ceiling {index}: produce the archive's messages into fresh topics")
+        settle_disk(self.can_drop)
+        cpu_before = self.server_cpu()
+        argv = [self.mockhop, "produce", *self.stream_args(count), "--brokers", self.env["ARCHIVER_TEST_KAFKA"],
+                "--partitions", str(self.s.partitions), "--archived", "--send-prefix", f"produce-{count}-{index}.",
+                "--timing"]
+        process = run_measured(argv, txt, err)
+        if process.returncode != 0:
+            tail(err, 20)
+            raise BenchError(f"{tag} mockhop produce --archived failed")
+        say(f"{tag}   CPU seconds: produce={process.cpu_s:.1f} {self.cpu_delta(cpu_before, self.server_cpu())}")
+        fields = self.result_fields(tag, "produce --timing", txt, "produced ")
+        ceiling = Ceiling(count=count, index=index, seconds=float(fields["seconds"]),
+                          objects=int(fields["messages"]), bytes=int(fields["bytes"]), kind="produce")
+        if ceiling.objects != messages:
+            raise BenchError(f"{tag} produce --archived sent {ceiling.objects} messages, the archive holds {messages}")
+        self.ceilings.append(ceiling)
+        self.record("ceilings.jsonl", ceiling)
         return ceiling
 
     # -- one archiver run --
@@ -432,12 +554,10 @@ class Bench:
         archive."""
         tag = f"[{count} run {run} {mode}]"
         prefix = f"bench{count}-"
-        db = f"bench_{count}_{run}_{mode}"
         group = f"bench-{count}-{run}-{mode}"
         admin = self.env["ARCHIVER_TEST_PG_URL"]
-        index = f"{admin.rsplit('/', 1)[0]}/{db}"
+        db, index, archive = self.archive_of(count, run, mode)
         bucket = f"bench-archive-{count}-{run}-{mode}"
-        archive = self.store_url(bucket)
         if self.psql_run(admin, "-qc", f"CREATE DATABASE {db}").returncode != 0:
             raise BenchError(f"{tag} cannot create database {db}")
         created = subprocess.run(
@@ -506,11 +626,82 @@ class Bench:
             objects=objects, bytes=size,
         )
         self.runs.append(result)
-        with open(self.work / "runs.jsonl", "a") as record:
-            record.write(json.dumps(dataclasses.asdict(result)) + "\n")
+        self.record("runs.jsonl", result)
         say(f"{tag} archived {objects} objects ({size} bytes) in {process.wall_s:.3f}s, "
             f"peak RSS {process.rss_kib} KiB")
         return result
+
+    # -- one restore --
+
+    def restore_once(self, count: int, run: int, mode: str, before: int) -> Restore:
+        """`archiver restore` of the whole archive of one archiver run (built
+        and verified already) into fresh topics of tansu, right after the
+        get and produce ceilings numbered `before`; checks that every row of
+        the archive was sent."""
+        tag = f"[{count} restore {run} {mode}]"
+        _, index, archive = self.archive_of(count, run, mode)
+        rows = next(r.objects for r in self.runs if (r.count, r.run, r.mode) == (count, run, mode))
+        extra = f", {' '.join(self.s.restore_args)}" if self.s.restore_args else ""
+        say(f"{tag} archiver restore of the whole archive into fresh topics "
+            f"(fetch concurrency {self.s.fetch_concurrency}{extra})")
+        log = self.work / f"restore-{count}-{run}-{mode}.log"
+        out = self.work / f"restore-{count}-{run}-{mode}.json"
+        settle_disk(self.can_drop)
+        cpu_before = self.server_cpu()
+        argv = [
+            self.archiver, "restore",
+            "--kafka-brokers", self.env["ARCHIVER_TEST_KAFKA"],
+            "--index", index, "--store", archive,
+            "--topic-prefix", f"restore-{count}-{run}-{mode}.", "--create-topics", "--json",
+            "--fetch-concurrency", str(self.s.fetch_concurrency),
+            "--metrics-addr", "none", "--progress-interval-ms", "5000", *self.s.restore_args,
+        ]
+        process = run_measured(argv, out, log)
+        if process.returncode != 0:
+            tail(log, 30)
+            raise BenchError(f"{tag} archiver restore failed")
+        say(f"{tag}   CPU seconds: restore={process.cpu_s:.1f} {self.cpu_delta(cpu_before, self.server_cpu())}")
+        try:
+            total = json.loads(out.read_text())["total"]
+            messages, size, skipped = int(total["messages"]), int(total["bytes"]), int(total["skipped"])
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise BenchError(f"{tag} cannot read the restore's JSON summary ({err})") from None
+        if messages != rows or skipped:
+            raise BenchError(f"{tag} RESTORE IS WRONG: {messages} messages sent ({skipped} skipped), "
+                             f"the archive holds {rows}")
+        try:
+            restoring = log_stamps(log, ("restoring",))["restoring"].timestamp()
+        except (BenchError, OSError, ValueError) as err:
+            raise BenchError(f"{tag} cannot tell when sending started from the restore's log ({err})") from None
+        result = Restore(
+            count=count, mode=mode, run=run, ceiling_before=before,
+            wall_s=process.wall_s, start_s=restoring - process.started, rss_kib=process.rss_kib,
+            cpu_s=process.cpu_s, messages=messages, bytes=size,
+        )
+        self.restores.append(result)
+        self.record("restores.jsonl", result)
+        say(f"{tag} restored {messages} messages ({size} bytes) in {process.wall_s:.3f}s "
+            f"({result.start_s:.2f}s before sending), peak RSS {process.rss_kib} KiB")
+        return result
+
+    def restore_all(self, count: int, archives: list[tuple[int, str]]) -> None:
+        """Restores each archive of the backlog (its run and membership), all
+        interleaved with the two ceilings (g p R g p R ...), as the archiver
+        runs are with theirs."""
+        rows = next(r.objects for r in self.runs if (r.count, r.run, r.mode) == (count, *archives[0]))
+        _, index, store = self.archive_of(count, *archives[0])
+
+        def ceilings(number: int) -> None:
+            # Every pair reads the backlog's first archive: each archive of
+            # the backlog holds the same objects (verified), under the same
+            # keys, and the page cache is dropped before every phase.
+            self.measure_get_ceiling(count, number, (index, store), rows)
+            self.measure_produce_ceiling(count, number, rows)
+
+        ceilings(0)
+        for number, (run, mode) in enumerate(archives):
+            self.restore_once(count, run, mode, number)
+            ceilings(number + 1)
 
     # -- one backlog --
 
@@ -541,10 +732,14 @@ class Bench:
             raise BenchError(f"{tag} mockhop produce reported no topics")
 
         ceiling = self.measure_ceiling(count, 0)
+        archives = []
         for run in range(1, runs + 1):
             for mode in modes:
                 self.archive_once(count, topics, run, mode, ceiling)
+                archives.append((run, mode))
                 ceiling = self.measure_ceiling(count, ceiling.index + 1)
+        if self.s.restore:
+            self.restore_all(count, archives)
 
     def measure(self) -> None:
         self.find_psql()
@@ -555,6 +750,8 @@ class Bench:
             self.bench_one(self.s.large_count, self.s.large_runs, self.s.large_modes)
         else:
             say("skipping the large backlog (BENCH_LARGE=0)")
+        if not self.s.restore:
+            say("skipped the restore phase (BENCH_RESTORE=0)")
 
     # ---- report ----------------------------------------------------------------
 
@@ -573,6 +770,11 @@ class Bench:
         print("MB = 10^6 bytes of archived objects; msg = distinct archived message (= object)")
         print()
         print(summary(self.ceilings, self.runs, TARGET_RATIO))
+        if self.restores:
+            print()
+            print(RESTORE_LEGEND.format(target=TARGET_RATIO, fetch=s.fetch_concurrency), end="")
+            print()
+            print(restore_summary(self.ceilings, self.restores, TARGET_RATIO))
         sys.stdout.flush()
 
 
@@ -593,6 +795,135 @@ start:      process start to the first archived message; 'join' is the part of i
             the 6 000 ms used here; Apache Kafka: group.initial.rebalance.delay.ms, 3 s)
 drain:      last archived message to the process's exit
 """
+
+
+RESTORE_LEGEND = """\
+restoring:  s3s-fs + PostgreSQL -> archiver restore --create-topics -> fresh topics of tansu, the
+            whole archive of each archiver run above, from its "restoring" log line (plan made,
+            target topics created) to the process's exit (every message acknowledged)
+GET:        mockhop get-ceiling: the same objects GET from s3s-fs, {fetch} in flight (the restore's
+            --fetch-concurrency), first GET to last
+produce:    mockhop produce --archived: the same messages produced into fresh topics (mockhop's
+            producer: idempotent, 256 in flight), first send to last acknowledgement
+RATIO:      restoring msg/s / the lower ceiling's msg/s (target >= {target}), each restore against the
+            mean of the two ceilings of each kind around it (g p R g p R ...)
+with start: messages / process wall time / the lower ceiling, start-up (index, topics) included
+MB = 10^6 bytes of restored key + headers + value (the summary's bytes), for the ceilings too
+"""
+
+
+@dataclass(frozen=True)
+class RestoreFigures:
+    """One restore set against the mean of the two ceilings of each kind around it."""
+
+    messages: int
+    mb: float
+    restoring: float  # s, "restoring" to exit
+    wall: float
+    rss: float  # MiB
+    start: float
+    cpu: float
+    get: float  # msg/s
+    produce: float  # msg/s
+    lower: str  # the lower ceiling: GET or produce
+    ratio: float
+    with_start: float
+
+
+def restore_figures(restore: Restore, ceilings: dict[tuple[str, int, int], float]) -> RestoreFigures:
+    def rate(kind: str) -> float:
+        key = (kind, restore.count, restore.ceiling_before)
+        seconds = (ceilings[key] + ceilings[(kind, restore.count, restore.ceiling_before + 1)]) / 2
+        return restore.messages / seconds
+
+    get, produce = rate("get"), rate("produce")
+    lower = min(get, produce)
+    restoring = restore.wall_s - restore.start_s
+    return RestoreFigures(
+        messages=restore.messages,
+        mb=restore.bytes / 1e6,
+        restoring=restoring,
+        wall=restore.wall_s,
+        rss=restore.rss_kib / 1024,
+        start=restore.start_s,
+        cpu=restore.cpu_s,
+        get=get,
+        produce=produce,
+        lower="GET" if get <= produce else "produce",
+        ratio=restore.messages / restoring / lower,
+        with_start=restore.messages / restore.wall_s / lower,
+    )
+
+
+def restore_summary(ceiling_list: list[Ceiling], restore_list: list[Restore], target: float) -> str:
+    """The restores' table (medians per backlog) and the lines below it."""
+    ceilings = {(c.kind, c.count, c.index): c.seconds for c in ceiling_list}
+    groups: dict[int, list[RestoreFigures]] = {}  # in order of appearance
+    for restore in restore_list:
+        groups.setdefault(restore.count, []).append(restore_figures(restore, ceilings))
+
+    def med(runs: list[RestoreFigures], key: str) -> float:
+        return statistics.median(getattr(r, key) for r in runs)
+
+    def span(runs: list[RestoreFigures], key: str) -> str:
+        values = [getattr(r, key) for r in runs]
+        return f"{min(values):.3f}-{max(values):.3f}"
+
+    out = []
+    head = ("{:<7} {:>8} {:>7} {:>6} | {:>6} {:>6} {:>6} | {:>6} {:>6} | {:>6} {:>6} | {:>6} {:>7} | "
+            "{:>6} {:>6} {:>5} | {:>5} | {:>8}")
+    out.append(head.format("backlog", "restores", "msgs", "MB", "restor", "msg/s", "MB/s", "GET", "GET", "prod",
+                           "prod", "RATIO", "lower", "wall", "with", "start", "CPU", "peak RSS"))
+    out.append(head.format("", "", "", "", "-ing s", "", "", "msg/s", "MB/s", "msg/s", "MB/s", "", "ceiling", "s",
+                           "start", "s", "s", "MiB"))
+    row = ("{:<7} {:>8d} {:>7d} {:>6.1f} | {:>6.2f} {:>6.0f} {:>6.2f} | {:>6.0f} {:>6.2f} | {:>6.0f} {:>6.2f} | "
+           "{:>6.3f} {:>7} | {:>6.2f} {:>6.3f} {:>5.1f} | {:>5.1f} | {:>8.1f}")
+    lines: list[str] = []
+    first_rss: tuple[int, float] | None = None
+    for count, runs in groups.items():
+        restoring = med(runs, "restoring")
+        messages, mb = runs[0].messages, runs[0].mb
+        per_mb = mb / messages
+        get, produce = med(runs, "get"), med(runs, "produce")
+        lowers = [r.lower for r in runs]
+        lower = max(set(lowers), key=lowers.count)
+        peak = max(r.rss for r in runs)
+        out.append(
+            row.format(
+                count, len(runs), messages, mb,
+                restoring, messages / restoring, mb / restoring,
+                get, get * per_mb, produce, produce * per_mb,
+                med(runs, "ratio"), lower,
+                med(runs, "wall"), med(runs, "with_start"), med(runs, "start"), med(runs, "cpu"),
+                peak,
+            )
+        )
+        if first_rss:
+            first_count, rss = first_rss
+            lines.append(f"restore peak RSS {count} vs {first_count} backlog: {peak:.1f} / {rss:.1f} MiB = "
+                         f"{peak / rss:.2f}x (must not grow with the selection)")
+        else:
+            first_rss = (count, peak)
+        ratio, with_start = med(runs, "ratio"), med(runs, "with_start")
+        lines.append(
+            f"{count} restore, {len(runs)} run(s): ratio {ratio:.3f} against the lower ceiling "
+            f"({'>=' if ratio >= target else 'BELOW'} target {target:.2f}; runs {span(runs, 'ratio')}; lower: "
+            f"{', '.join(f'{kind} {lowers.count(kind)}x' for kind in ('GET', 'produce') if kind in lowers)}); "
+            f"against GET {messages / restoring / get:.3f}, against produce {messages / restoring / produce:.3f}; "
+            f"with start-up {with_start:.3f} ({'>=' if with_start >= target else 'below'} target; runs "
+            f"{span(runs, 'with_start')}; {med(runs, 'start'):.1f} s start-up)"
+        )
+    for count in groups:
+        for kind in ("get", "produce"):
+            seconds = [c.seconds for c in ceiling_list if c.count == count and c.kind == kind]
+            fastest, slowest = min(seconds), max(seconds)
+            spread = slowest / fastest - 1
+            lines.append(
+                f"{count}: {len(seconds)} {kind} ceilings, {fastest:.2f} to {slowest:.2f} s ({100 * spread:.0f}% apart)"
+                + (": the load moved, read these ratios with care" if spread > 0.25 else "")
+            )
+    out += ["", *lines, "", "(figures only: a low ratio never fails the bench; a wrong restore or a failed step does)"]
+    return "\n".join(out)
 
 
 @dataclass(frozen=True)
@@ -637,6 +968,7 @@ def figures(run: Run, ceilings: dict[tuple[int, int], float]) -> Figures:
 
 def summary(ceiling_list: list[Ceiling], run_list: list[Run], target: float) -> str:
     """The table (medians per backlog and membership) and the lines below it."""
+    ceiling_list = [c for c in ceiling_list if c.kind == "put"]
     ceilings = {(c.count, c.index): c.seconds for c in ceiling_list}
     groups: dict[tuple[int, str], list[Figures]] = {}  # in order of appearance
     for run in run_list:

@@ -4,6 +4,7 @@ mod ceiling;
 mod demo;
 
 use anyhow::{Context as _, bail};
+use archiver::record::kafka_bytes;
 use archiver::source::KafkaConnection;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -13,6 +14,7 @@ use mockhop::{Delivery, StreamOptions, produce, stream_file, verify};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
 
 #[derive(Parser)]
 #[command(name = "mockhop", version, about = "A seeded, deterministic simulator of Hopskotch traffic")]
@@ -42,6 +44,21 @@ enum Command {
         /// Partitions of each topic created.
         #[arg(long, default_value_t = 3)]
         partitions: i32,
+        /// Send only the messages the stream's archive holds, each once, in
+        /// stream order (what `archiver restore` of the whole archive sends):
+        /// no redeliveries, no vetoed heartbeats, no `_test` messages.
+        #[arg(long)]
+        archived: bool,
+        /// Prepended to every topic name when sending (the messages stay the
+        /// stream's, named with --topic-prefix): fresh topics for a measurement.
+        #[arg(long, default_value = "")]
+        send_prefix: String,
+        /// Print a last line `produced messages=.. bytes=.. seconds=..`: the
+        /// time from the first send to the last acknowledgement (topic
+        /// creation before it not counted), and the key, header and value
+        /// bytes sent (as `archiver restore` counts them).
+        #[arg(long)]
+        timing: bool,
     },
     /// Print the archive the stream must produce.
     Expect {
@@ -74,6 +91,21 @@ enum Command {
         /// Create the s3:// bucket first if it does not exist.
         #[arg(long)]
         create_bucket: bool,
+    },
+    /// Measure the object store's raw GET rate for an archive (the `make
+    /// bench` restore ceiling): every object `archiver restore` of the whole
+    /// archive reads, listed from the index first, no decoding, no Kafka;
+    /// prints one `ceiling objects=.. bytes=.. seconds=..` line.
+    GetCeiling {
+        /// The archive's index: postgres://... or sqlite://...
+        #[arg(long)]
+        index: String,
+        /// The archive's object store: s3://bucket?endpoint=..., file:///dir
+        #[arg(long)]
+        store: String,
+        /// GET requests in flight at once (use the restore's fetch_concurrency).
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
     },
     /// List the built-in profiles.
     Profiles,
@@ -185,7 +217,9 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Generate { stream, format, out } => generate_file(&stream, format, out)?,
-        Command::Produce { stream, kafka, partitions } => produce_stream(&stream, &kafka, partitions)?,
+        Command::Produce { stream, kafka, partitions, archived, send_prefix, timing } => {
+            produce_stream(&stream, &kafka, partitions, &ProduceOptions { archived, send_prefix, timing })?;
+        }
         Command::Expect { stream, rules } => print_expectation(&expectation(&stream, &rules)?)?,
         Command::Verify { stream, rules, archive } => return verify_archive(&stream, &rules, &archive),
         Command::Demo { dir, seed, count } => {
@@ -195,6 +229,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::PutCeiling { stream, store, concurrency, create_bucket } => {
             put_ceiling(&stream, &store, concurrency, create_bucket)?;
         }
+        Command::GetCeiling { index, store, concurrency } => get_ceiling(&index, &store, concurrency)?,
         Command::Profiles => {
             let mut out = std::io::stdout().lock();
             for p in PROFILES {
@@ -224,20 +259,45 @@ fn generate_file(stream: &StreamArgs, format: StreamFormat, out: Option<PathBuf>
     Ok(())
 }
 
-fn produce_stream(stream: &StreamArgs, kafka: &KafkaConnection, partitions: i32) -> anyhow::Result<()> {
+/// What `produce` sends, beyond the stream, and what it reports.
+struct ProduceOptions {
+    archived: bool,
+    send_prefix: String,
+    timing: bool,
+}
+
+fn produce_stream(
+    stream: &StreamArgs,
+    kafka: &KafkaConnection,
+    partitions: i32,
+    options: &ProduceOptions,
+) -> anyhow::Result<()> {
     if partitions < 1 {
         bail!("--partitions must be at least 1");
     }
-    let deliveries = stream.deliveries()?;
+    let mut deliveries = stream.deliveries()?;
+    if options.archived {
+        deliveries = ceiling::archived(deliveries, &stream.topic_prefix)?
+            .into_iter()
+            .map(|m| Delivery { seq: m.seq, partition_hint: m.partition_hint, message: m.message, labels: Vec::new() })
+            .collect();
+    }
+    if !options.send_prefix.is_empty() {
+        for d in &mut deliveries {
+            d.message.topic.insert_str(0, &options.send_prefix);
+        }
+    }
     let progress = ProgressBar::new(deliveries.len() as u64);
     progress.set_style(
         ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} sent, {per_sec}, eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let runtime = tokio::runtime::Runtime::new()?;
-    let summary = runtime.block_on(async {
+    let (summary, seconds) = runtime.block_on(async {
         produce::create_topics(kafka, &deliveries, partitions).await?;
-        produce::produce(kafka, &deliveries, partitions, |_| progress.inc(1)).await
+        let started = Instant::now();
+        let summary = produce::produce(kafka, &deliveries, partitions, |_| progress.inc(1)).await?;
+        anyhow::Ok((summary, started.elapsed().as_secs_f64()))
     })?;
     progress.finish_and_clear();
     let mut out = std::io::stdout().lock();
@@ -247,6 +307,19 @@ fn produce_stream(stream: &StreamArgs, kafka: &KafkaConnection, partitions: i32)
     }
     let (sent, bytes) = summary.values().fold((0, 0), |(s, b), t| (s + t.sent, b + t.bytes));
     writeln!(out, "{:<40} {sent:>8} {bytes:>14}", "total")?;
+    if options.timing {
+        let wire: usize = deliveries
+            .iter()
+            .map(|d| kafka_bytes(&d.message.key, &d.message.headers, d.message.payload.as_deref()))
+            .sum();
+        let rate = seconds.max(f64::EPSILON);
+        writeln!(
+            out,
+            "produced messages={sent} bytes={wire} seconds={seconds:.3} messages_per_s={:.1} mb_per_s={:.2}",
+            sent as f64 / rate,
+            wire as f64 / 1e6 / rate,
+        )?;
+    }
     Ok(())
 }
 
@@ -287,6 +360,13 @@ fn put_ceiling(stream: &StreamArgs, store: &str, concurrency: usize, create_buck
     let runtime = tokio::runtime::Runtime::new()?;
     let measured =
         runtime.block_on(ceiling::run(deliveries, &stream.topic_prefix, store, concurrency, create_bucket))?;
+    archiver::ops::stdout::print(&format!("{}\n", measured.line()))?;
+    Ok(())
+}
+
+fn get_ceiling(index: &str, store: &str, concurrency: usize) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let measured = runtime.block_on(ceiling::run_get(index, store, concurrency))?;
     archiver::ops::stdout::print(&format!("{}\n", measured.line()))?;
     Ok(())
 }

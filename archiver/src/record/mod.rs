@@ -53,6 +53,19 @@ pub enum Key {
     Text(String),
 }
 
+/// Bytes a Kafka message puts on the wire as key, headers (names and
+/// values) and value: what a restore counts (and bounds in flight) per
+/// message, and what `make bench` rates restores and producers by.
+pub fn kafka_bytes(key: &Key, headers: &[Header], payload: Option<&[u8]>) -> usize {
+    let key = match key {
+        Key::Null => 0,
+        Key::Bytes(b) => b.len(),
+        Key::Text(t) => t.len(),
+    };
+    let headers: usize = headers.iter().map(|h| h.key.len() + h.value.as_bytes().map_or(0, <[u8]>::len)).sum();
+    key + headers + payload.map_or(0, <[u8]>::len)
+}
+
 /// A message as Kafka (or a direct upload) delivers it: what is archived and
 /// what identity is computed over.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -15,7 +15,7 @@ pub use jsonl::JsonlSink;
 pub use kafka::{KafkaSink, KafkaSinkLimits};
 pub use memory::{MemorySink, Sent};
 
-use crate::record::{Header, Key};
+use crate::record::{Header, Key, kafka_bytes};
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 use uuid::Uuid;
@@ -44,13 +44,7 @@ impl Outgoing {
     /// Bytes this message puts on the wire (key, headers, payload): what
     /// the in-flight byte limit counts.
     pub fn size_bytes(&self) -> usize {
-        let key = match &self.key {
-            Key::Null => 0,
-            Key::Bytes(b) => b.len(),
-            Key::Text(t) => t.len(),
-        };
-        let headers: usize = self.headers.iter().map(|h| h.key.len() + h.value.as_bytes().map_or(0, <[u8]>::len)).sum();
-        key + headers + self.payload.as_ref().map_or(0, Vec::len)
+        kafka_bytes(&self.key, &self.headers, self.payload.as_deref())
     }
 }
 
