@@ -202,8 +202,12 @@ pub async fn restore(
     };
     let resume = state.done.clone();
     let planned = plan(index, Arc::clone(&store), &selection, id_max, resume.as_ref(), args, config).await?;
-    // A file holds copies apart from the stream; only Kafka can mix them in.
-    rename.check(&planned.sources, args.allow_same_topic || target != Target::Kafka)?;
+    // Only Kafka needs Kafka topic names (an archived `X+oversized` is not
+    // one), and only Kafka can mix copies into the original stream; a file
+    // holds them apart.
+    if target == Target::Kafka {
+        rename.check(&planned.sources, args.allow_same_topic)?;
+    }
     if args.dry_run {
         return Ok(Outcome::DryRun(dry_run(planned, &rename).await?));
     }
@@ -265,9 +269,17 @@ async fn plan(
     config: &RestoreConfig,
 ) -> Result<Planned, RestoreError> {
     let Some(index) = index else {
-        let (walk, topics) =
+        let (mut walk, topics) =
             StoreWalk::new(store, selection.clone(), resume.cloned(), config.limits.fetch_concurrency).await?;
-        return Ok(Planned { walk: Box::new(walk), sources: topics.into_iter().collect(), lanes: None });
+        // The store has no count to ask: read the first page now, so that a
+        // new job selecting nothing is refused before its output is opened,
+        // as from the index.
+        let first = walk.next_page().await?;
+        if first.is_none() && resume.is_none() {
+            return Err(SelectionError::Empty.into());
+        }
+        let walk = Box::new(Primed { first, rest: Box::new(walk) });
+        return Ok(Planned { walk, sources: topics.into_iter().collect(), lanes: None });
     };
     let archived = index.topic_stats().await?;
     let sources = selection.resolve_topics(archived.iter().map(|t| t.topic.as_str()))?;
@@ -294,6 +306,22 @@ async fn plan(
     }
     let sources = lanes.iter().map(|l| l.topic.clone()).collect();
     Ok(Planned { walk, sources, lanes: Some(lanes) })
+}
+
+/// A walk whose first page was read ahead.
+struct Primed {
+    first: Option<Vec<crate::restore::Item>>,
+    rest: Box<dyn Walk>,
+}
+
+#[async_trait::async_trait]
+impl Walk for Primed {
+    async fn next_page(&mut self) -> Result<Option<Vec<crate::restore::Item>>, RestoreError> {
+        match self.first.take() {
+            Some(page) => Ok(Some(page)),
+            None => self.rest.next_page().await,
+        }
+    }
 }
 
 /// Messages and object bytes per target topic, from the index's lanes, or

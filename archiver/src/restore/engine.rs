@@ -9,12 +9,15 @@
 //!   `in_flight_messages_max`: a window slot is freed only once the
 //!   checkpoint covering it is on disk, so a kill -9 re-sends at most that
 //!   many. Before a message past the saved `sent_mark` is sent, the mark is
-//!   saved (moved to the end of the message's page), so a restart knows
+//!   saved (moved at most `MARK_STEP` messages ahead), so a restart knows
 //!   which messages the interrupted run may have sent: it counts them as
 //!   re-sent. A resumed run records that mark among the job's
 //!   `interrupted` marks before it sends anything, so a run killed while
 //!   re-sending is counted too: a message gets one re-send per
 //!   interrupted run that may have sent it.
+//! - A checkpoint's sink position (a file export's length) is where its
+//!   `done` message's output ends, never past it: messages sent after it
+//!   may be written already, and a resumed export cuts them off.
 //! - Bytes handed to the sink and not yet acknowledged are at most
 //!   `in_flight_bytes_max` (one message may exceed it alone).
 
@@ -103,6 +106,9 @@ struct Done {
     resent: u64,
     result: Result<(), RestoreError>,
     skipped: Option<(Uuid, String, String)>,
+    /// The sink's output length once this message was written (sends
+    /// write in walk order): what a checkpoint with this `done` records.
+    sink_position: Option<u64>,
 }
 
 pub struct Engine<'a> {
@@ -191,10 +197,13 @@ impl Engine<'_> {
         if stopping && failure.is_none() {
             self.drain(&mut books).await;
         }
-        self.save(&mut books).await?;
+        // After a failure, the failure is what to report, not a flush that
+        // fails for the same reason.
+        let saved = self.save(&mut books).await;
         if let Some(error) = failure {
             return Err(error);
         }
+        saved?;
         if stopping {
             let done = books.state.topics.values().map(|c| c.messages + c.skipped).sum();
             return Err(RestoreError::Interrupted { done });
@@ -242,6 +251,7 @@ impl Engine<'_> {
             resent,
             result,
             skipped,
+            sink_position: self.sink.position(),
         };
         match outcome {
             Ok(message) => {
@@ -285,6 +295,9 @@ impl Engine<'_> {
             self.progress.sent(&done.topic, done.size_bytes as u64, done.resent);
         }
         books.state.done = Some(done.position);
+        // Not the sink's current length: lines of messages sent after this
+        // one may be written already, and a resume must not keep them.
+        books.state.sink_position = done.sink_position;
         if self.job.is_some() {
             books.unsaved += 1;
         }
@@ -303,11 +316,12 @@ impl Engine<'_> {
         }
     }
 
-    /// Makes the sink durable, then the checkpoint.
+    /// Makes the sink durable, then the checkpoint. Without a job this
+    /// runs only at the end, where the flush is what makes an export's
+    /// last lines durable and reports their failure.
     async fn save(&self, books: &mut Books) -> Result<(), RestoreError> {
+        self.sink.flush().await?;
         if let Some(job) = &self.job {
-            self.sink.flush().await?;
-            books.state.sink_position = self.sink.position();
             // Marks behind `done` count nothing any more.
             let done = books.state.done.clone();
             books.state.interrupted.retain(|mark| done.as_ref().is_none_or(|d| mark > d));

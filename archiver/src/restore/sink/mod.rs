@@ -81,8 +81,10 @@ pub trait Sink: Send + Sync {
     /// Makes everything acknowledged so far durable at the target (a file
     /// sink flushes; Kafka's acknowledgement already is).
     async fn flush(&self) -> Result<(), SinkError>;
-    /// How many bytes of output are durable after the last `flush`, for a
-    /// job to resume a file at; `None` when the target keeps its own log.
+    /// How many bytes of output were written so far (durable once
+    /// flushed); read right after a `send`, where that message's output
+    /// ends, which a job's checkpoint records to resume a file at. `None`
+    /// when the target keeps its own log.
     fn position(&self) -> Option<u64> {
         None
     }

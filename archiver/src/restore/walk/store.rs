@@ -146,19 +146,19 @@ impl StoreWalk {
             && self.resume.as_ref().is_none_or(|r| (&key.topic, &key.group) >= (&r.topic, &r.group))
     }
 
-    /// Reads one day's objects: their items in walk order.
+    /// Reads one day's objects: their items in walk order. Each object is
+    /// looked at as it arrives and dropped unless kept, so at most
+    /// [`DAY_KEEP_BYTES_MAX`] plus `fetch_concurrency` objects are held.
     async fn read_day(&self, day: Vec<(ParsedKey, String, u64)>) -> Result<Vec<Item>, RestoreError> {
         let mut kept_bytes = 0usize;
-        let read = stream::iter(day)
+        let mut items = Vec::with_capacity(day.len());
+        let mut read = stream::iter(day)
             .map(|(parsed, key, size)| async move {
                 let bytes = self.store.get(&key).await?;
                 Ok::<_, RestoreError>((parsed, key, size, bytes))
             })
-            .buffered(self.fetch_concurrency)
-            .try_collect::<Vec<_>>()
-            .await?;
-        let mut items = Vec::with_capacity(read.len());
-        for (parsed, key, size, bytes) in read {
+            .buffered(self.fetch_concurrency);
+        while let Some((parsed, key, size, bytes)) = read.try_next().await? {
             let facts = bytes.as_deref().and_then(object_facts);
             let timestamp = match facts {
                 Some(f) if f.timestamp_ms >= 0 => f.timestamp_ms,
