@@ -9,7 +9,7 @@ use crate::restore::engine::OnMissing;
 use crate::restore::progress::{Progress, RestoreMetrics};
 use crate::restore::selection::{SelectionError, parse_time, read_uuid_file};
 use crate::restore::sink::{JsonlSink, KafkaSink, KafkaSinkLimits, Sink, TargetTopic};
-use crate::restore::walk::{IndexWalk, StoreWalk, UuidWalk, Walk};
+use crate::restore::walk::{IndexWalk, StoreWalk, StoreWalkReport, UuidWalk, Walk};
 use crate::restore::{Engine, EngineLimits, JobFile, JobState, Rename, RestoreError, Selection, Summary};
 use crate::store::{self, ObjectStore};
 use std::collections::{BTreeMap, BTreeSet};
@@ -157,6 +157,8 @@ struct Planned {
     walk: Box<dyn Walk>,
     sources: BTreeSet<String>,
     lanes: Option<Vec<Lane>>,
+    /// What a store walk saw, once it ended.
+    store_report: Option<Arc<StoreWalkReport>>,
 }
 
 /// Runs the job `args` describes with `config`'s backends and target.
@@ -172,36 +174,10 @@ pub async fn restore(
     let store = store::open(&config.backends.store_url).await?;
     let index = if args.from_store { None } else { Some(index::open(&config.backends.index_url).await?) };
     let job = args.job.as_deref().map(|name| JobFile::new(&config.state_dir, name)).transpose()?;
-    let saved = job.as_ref().map(JobState::load).transpose()?.flatten();
-    let description = format!(
-        "{} from={} to={} rename={:?} prefix={:?} stamp={:?}",
-        selection.describe(),
-        if args.from_store { "store" } else { "index" },
-        args.to,
-        args.rename,
-        args.topic_prefix,
-        args.stamp_header
-    );
-    let id_max = match (&saved, &index) {
-        (Some(state), _) => state.id_max,
-        (None, Some(index)) => index.id_max().await?,
-        (None, None) => None,
-    };
-    let state = match saved {
-        Some(state) if state.selection != description => {
-            return Err(RestoreError::Job {
-                path: job.as_ref().map(|j| j.path().display().to_string()).unwrap_or_default(),
-                reason: format!(
-                    "this job was started with another selection or target ({}); use another --job name",
-                    state.selection
-                ),
-            });
-        }
-        Some(state) => state,
-        None => JobState::new(description, id_max),
-    };
+    let state = job_state(job.as_ref(), &selection, args, index.as_deref()).await?;
     let resume = state.done.clone();
-    let planned = plan(index, Arc::clone(&store), &selection, id_max, resume.as_ref(), args, config).await?;
+    let planned = plan(index, Arc::clone(&store), &selection, state.id_max, resume.as_ref(), args, config).await?;
+    let store_report = planned.store_report.clone();
     // Only Kafka needs Kafka topic names (an archived `X+oversized` is not
     // one), and only Kafka can mix copies into the original stream; a file
     // holds them apart.
@@ -209,7 +185,9 @@ pub async fn restore(
         rename.check(&planned.sources, args.allow_same_topic)?;
     }
     if args.dry_run {
-        return Ok(Outcome::DryRun(dry_run(planned, &rename).await?));
+        let report = dry_run(planned, &rename).await?;
+        check_store_walk(store_report.as_deref(), &selection, args, resume.is_some())?;
+        return Ok(Outcome::DryRun(report));
     }
     let mut sink = open_sink(&target, config, args, state.sink_position)?;
     sink.prepare(&target_topics(&planned, &rename)).await?;
@@ -255,7 +233,74 @@ pub async fn restore(
     let result = engine.run(planned.walk, state, shutdown).await;
     progress.finish();
     let _ = stop_tx.send(true);
-    result.map(Outcome::Restored)
+    let summary = result?;
+    check_store_walk(store_report.as_deref(), &selection, args, resume.is_some())?;
+    Ok(Outcome::Restored(summary))
+}
+
+/// The saved state of job `job`, or a new one; refuses a job file made by
+/// another command. A new job freezes its selection at the index's largest
+/// row id.
+async fn job_state(
+    job: Option<&JobFile>,
+    selection: &Selection,
+    args: &JobArgs,
+    index: Option<&dyn Index>,
+) -> Result<JobState, RestoreError> {
+    let description = format!(
+        "{} from={} to={} rename={:?} prefix={:?} stamp={:?}",
+        selection.describe(),
+        if args.from_store { "store" } else { "index" },
+        args.to,
+        args.rename,
+        args.topic_prefix,
+        args.stamp_header
+    );
+    match job.map(JobState::load).transpose()?.flatten() {
+        Some(state) if state.selection != description => Err(RestoreError::Job {
+            path: job.map(|j| j.path().display().to_string()).unwrap_or_default(),
+            reason: format!(
+                "this job was started with another selection or target ({}); use another --job name",
+                state.selection
+            ),
+        }),
+        Some(state) => Ok(state),
+        None => {
+            let id_max = match index {
+                Some(index) => index.id_max().await?,
+                None => None,
+            };
+            Ok(JobState::new(description, id_max))
+        }
+    }
+}
+
+/// After a walk of the store: keys that are not archive objects are
+/// reported, and so are UUIDs of the file no listed object had (an error
+/// unless `--on-missing skip`, as from the index). A resumed job did not
+/// list what its earlier runs did, so it cannot tell.
+fn check_store_walk(
+    report: Option<&StoreWalkReport>,
+    selection: &Selection,
+    args: &JobArgs,
+    resumed: bool,
+) -> Result<(), RestoreError> {
+    let Some(report) = report else { return Ok(()) };
+    let ignored = report.ignored_keys.load(std::sync::atomic::Ordering::Relaxed);
+    if ignored > 0 {
+        tracing::warn!(keys = ignored, "keys in the store that are not archive objects were left out");
+    }
+    let unseen = match &selection.uuids {
+        Some(wanted) if !resumed => report.unseen(wanted),
+        _ => Vec::new(),
+    };
+    let Some(first) = unseen.first() else { return Ok(()) };
+    let error = SelectionError::UnknownUuids { count: unseen.len(), first: *first };
+    if args.on_missing == OnMissing::Stop {
+        return Err(error.into());
+    }
+    tracing::warn!(%error, "the rest was restored");
+    Ok(())
 }
 
 /// The walk for the selection: from the UUID file, the index or the store.
@@ -274,12 +319,13 @@ async fn plan(
         // The store has no count to ask: read the first page now, so that a
         // new job selecting nothing is refused before its output is opened,
         // as from the index.
+        let store_report = Some(walk.report());
         let first = walk.next_page().await?;
         if first.is_none() && resume.is_none() {
             return Err(SelectionError::Empty.into());
         }
         let walk = Box::new(Primed { first, rest: Box::new(walk) });
-        return Ok(Planned { walk, sources: topics.into_iter().collect(), lanes: None });
+        return Ok(Planned { walk, sources: topics.into_iter().collect(), lanes: None, store_report });
     };
     let archived = index.topic_stats().await?;
     let sources = selection.resolve_topics(archived.iter().map(|t| t.topic.as_str()))?;
@@ -305,7 +351,7 @@ async fn plan(
         return Err(SelectionError::Empty.into());
     }
     let sources = lanes.iter().map(|l| l.topic.clone()).collect();
-    Ok(Planned { walk, sources, lanes: Some(lanes) })
+    Ok(Planned { walk, sources, lanes: Some(lanes), store_report: None })
 }
 
 /// A walk whose first page was read ahead.

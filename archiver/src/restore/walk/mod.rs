@@ -11,7 +11,7 @@ mod store;
 mod uuids;
 
 pub use index::IndexWalk;
-pub use store::StoreWalk;
+pub use store::{StoreWalk, StoreWalkReport};
 pub use uuids::UuidWalk;
 
 use crate::index::{IndexEntry, TimestampType};

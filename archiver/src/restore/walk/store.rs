@@ -22,8 +22,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream};
 use std::collections::VecDeque;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use uuid::Uuid;
 
 /// A longer window lists whole topics rather than one prefix per day.
 pub const WINDOW_DAYS_MAX: i64 = 400;
@@ -63,7 +65,24 @@ pub struct StoreWalk {
     listing: Option<(String, Option<String>)>,
     /// Keys of the day being gathered, and their listed sizes.
     day: Vec<(ParsedKey, String, u64)>,
-    ignored: Arc<AtomicU64>,
+    report: Arc<StoreWalkReport>,
+}
+
+/// What a store walk saw besides its items, for the summary.
+#[derive(Debug, Default)]
+pub struct StoreWalkReport {
+    /// Keys that are not archive objects (counted, not sent).
+    pub ignored_keys: AtomicU64,
+    /// The UUID file's UUIDs found among the listed objects.
+    seen: std::sync::Mutex<HashSet<Uuid>>,
+}
+
+impl StoreWalkReport {
+    /// The UUIDs of `wanted` no listed object had.
+    pub fn unseen(&self, wanted: &BTreeSet<Uuid>) -> Vec<Uuid> {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        wanted.iter().filter(|u| !seen.contains(u)).copied().collect()
+    }
 }
 
 impl StoreWalk {
@@ -89,14 +108,14 @@ impl StoreWalk {
             prefixes: queue,
             listing: None,
             day: Vec::new(),
-            ignored: Arc::default(),
+            report: Arc::default(),
         };
         Ok((walk, topics))
     }
 
-    /// Keys seen that are not archive objects (counted, not sent).
-    pub fn ignored(&self) -> Arc<AtomicU64> {
-        Arc::clone(&self.ignored)
+    /// What the walk saw, readable after it ended.
+    pub fn report(&self) -> Arc<StoreWalkReport> {
+        Arc::clone(&self.report)
     }
 
     /// The next listed object, `None` when every prefix is listed.
@@ -114,14 +133,20 @@ impl StoreWalk {
             // next to reading the objects, and keeps the walk's state small.
             let mut found = None;
             for object in &page.objects {
-                match parse_object_key(&object.key) {
+                let parsed = parse_object_key(&object.key);
+                if let (Some(p), Some(wanted)) = (&parsed, &self.selection.uuids)
+                    && wanted.contains(&p.uuid)
+                {
+                    self.report.seen.lock().unwrap_or_else(|e| e.into_inner()).insert(p.uuid);
+                }
+                match parsed {
                     Some(parsed) if self.wanted(&parsed) => {
                         found = Some((parsed, object.key.clone(), object.size_bytes));
                         break;
                     }
                     Some(_) => {}
                     None => {
-                        self.ignored.fetch_add(1, Relaxed);
+                        self.report.ignored_keys.fetch_add(1, Relaxed);
                     }
                 }
             }

@@ -121,7 +121,7 @@ async fn check_failure_then_resume(fail_at: usize, in_flight: usize, page_rows: 
         matches!(&error, RestoreError::Sink(SinkError::Refused { uuid, .. }) if *uuid == setup.order[fail_at].1),
         "{error}"
     );
-    let saved = job.load().expect("loads").expect("a job file after the failure");
+    let saved: JobState = job.load().expect("loads").expect("a job file after the failure");
     assert!(!saved.finished);
     let done = saved.done.as_ref().expect("messages before N were checkpointed");
     assert_eq!(setup.index_of(done), fail_at - 1, "the checkpoint ends right before N");
@@ -152,7 +152,7 @@ async fn check_failure_then_resume(fail_at: usize, in_flight: usize, page_rows: 
         assert!(total.resent <= (in_flight + page_rows as usize) as u64, "{} counted re-sent", total.resent);
     }
     assert_eq!(total.messages, walked.len() as u64, "counts of both runs together: every message once");
-    assert!(job.load().expect("loads").expect("job").finished);
+    assert!(job.load::<JobState>().expect("loads").expect("job").finished);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -267,7 +267,7 @@ async fn regression_a_resumed_file_export_writes_no_line_twice() {
     first.refuse = Some(fail_at);
     let (checked_job, seen, order) = (job.clone(), Arc::clone(&violations), setup.order.clone());
     first.on_flush = Some(Box::new(move |positions: &[Option<u64>]| {
-        let Some(state) = checked_job.load().expect("job loads") else { return };
+        let Some(state): Option<JobState> = checked_job.load().expect("job loads") else { return };
         let Some(done) = state.done else { return };
         let index = order.iter().position(|(p, _)| *p == done).expect("a walked position");
         if state.sink_position != positions[index] {
@@ -278,7 +278,7 @@ async fn regression_a_resumed_file_export_writes_no_line_twice() {
         }
     }));
     setup.run(&first, Some(&job), 16, 50).await.expect_err("send N is refused");
-    let saved = job.load().expect("loads").expect("job");
+    let saved: JobState = job.load().expect("loads").expect("job");
     let done = setup.index_of(saved.done.as_ref().expect("done"));
     assert_eq!(done, fail_at - 1);
     let written = first.positions.lock().expect("lock").clone();
@@ -334,7 +334,7 @@ impl Sink for Watched {
             .job
             .as_ref()
             .and_then(|job| job.load().expect("job loads"))
-            .and_then(|state| state.done)
+            .and_then(|state: JobState| state.done)
             .map_or(0, |done| self.positions[&done] + 1);
         let unsaved = if self.job.is_some() { sent.len() - checkpointed } else { 0 };
         let mut worst = self.worst.lock().expect("lock");

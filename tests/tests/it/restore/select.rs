@@ -82,6 +82,23 @@ fn uuid_file_bad_lines_and_unknown_uuids_are_errors() {
     archive.restore(&[&out, "--uuids", &empty]).fails_naming(&["names no UUID"]);
 }
 
+/// Rule: from the store alone too, a UUID of the file that no object has
+/// is an error unless `--on-missing skip` (then the others are restored).
+#[test]
+fn regression_from_store_uuid_file_reports_unknown_uuids() {
+    let archive = Archive::build_blocking(Spec::standard());
+    let rows = archive.rows_blocking();
+    let out = format!("--to=file:{}", archive.path("out.jsonl").display());
+    let known = rows[3].uuid;
+    let unknown = Uuid::from_u128(0x0bad_0bad_0bad_4bad_8bad_0bad_0bad_0bad);
+    let file = uuid_file(&archive, "unknown.txt", &format!("{known}\n{unknown}\n"));
+    archive
+        .restore(&[&out, "--from-store", "--uuids", &file])
+        .fails_naming(&[&unknown.to_string(), "not in the archive"]);
+    let lines = archive.export("skip.jsonl", &["--from-store", "--uuids", &file, "--on-missing", "skip"]);
+    assert_eq!(uuids(&lines), BTreeSet::from([known]));
+}
+
 /// Rule: retracted messages are left out unless `--include-retracted`,
 /// also when a UUID file names them.
 #[test]
