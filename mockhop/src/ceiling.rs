@@ -1,6 +1,7 @@
 //! `mockhop put-ceiling`: the object store's raw PUT rate for exactly the
 //! objects an archive of a stream holds — the ceiling `make bench` compares
-//! `archiver run` against.
+//! `archiver run` against. `mockhop get-ceiling`: the raw GET rate of every
+//! object a store holds — the ceiling of `archiver audit`.
 //!
 //! The objects are the archiver's own: the stream as Kafka carried it
 //! ([`produce::as_produced`]), replayed through the archiver's identity rules
@@ -47,6 +48,73 @@ impl Ceiling {
             self.bytes as f64 / 1e6 / seconds,
         )
     }
+}
+
+/// What one GET measurement read and how long it took.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GetCeiling {
+    /// Objects read.
+    pub objects: u64,
+    /// Their total size in bytes.
+    pub bytes: u64,
+    /// Listed objects that were gone when read.
+    pub missing: u64,
+    /// The GETs alone (the listing before them is not timed).
+    pub seconds: f64,
+    pub concurrency: usize,
+}
+
+impl GetCeiling {
+    /// One machine-readable line. MB are 10^6 bytes.
+    pub fn line(&self) -> String {
+        let seconds = self.seconds.max(f64::EPSILON);
+        format!(
+            "get-ceiling objects={} bytes={} missing={} concurrency={} seconds={:.3} objects_per_s={:.1} mb_per_s={:.2}",
+            self.objects,
+            self.bytes,
+            self.missing,
+            self.concurrency,
+            self.seconds,
+            self.objects as f64 / seconds,
+            self.bytes as f64 / 1e6 / seconds,
+        )
+    }
+}
+
+/// Lists every key of the store at `store_url` (untimed), then GETs each
+/// object whole, `concurrency` requests in flight, each in its own task:
+/// the rate `archiver audit` reads objects at, without checking them.
+pub async fn get_ceiling(store_url: &str, concurrency: usize) -> anyhow::Result<GetCeiling> {
+    if concurrency == 0 {
+        bail!("--concurrency must be at least 1");
+    }
+    let store = store::open(store_url).await.context("cannot open the store")?;
+    let mut keys = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.list("", after.as_deref(), 1000).await.context("cannot list the store")?;
+        keys.extend(page.objects.into_iter().map(|o| o.key));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let started = Instant::now();
+    let (objects, bytes, missing) = futures::stream::iter(keys)
+        .map(|key| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.get(&key).await.with_context(|| format!("GET {key} failed")) })
+        })
+        .buffer_unordered(concurrency)
+        .map(|joined| joined.context("a GET task failed")?)
+        .try_fold((0u64, 0u64, 0u64), |(objects, bytes, missing), got| async move {
+            Ok(match got {
+                Some(object) => (objects + 1, bytes + object.len() as u64, missing),
+                None => (objects, bytes, missing + 1),
+            })
+        })
+        .await?;
+    Ok(GetCeiling { objects, bytes, missing, seconds: started.elapsed().as_secs_f64(), concurrency })
 }
 
 /// Computes the archive `deliveries` (as generated) must produce when fed
@@ -245,6 +313,20 @@ mod tests {
         let again = measure(messages, store, 8).await?;
         assert!(again.existed >= total, "a second pass finds the objects already there");
         assert!(ceiling.line().starts_with("ceiling objects="));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn get_ceiling_reads_every_object_of_the_store() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let store = store::FsStore::create(dir.path()).await?;
+        for i in 0..5u8 {
+            store.put_if_absent(&format!("t/2024/01/0{}/x.bson", i + 1), vec![i; 10 * usize::from(i)].into()).await?;
+        }
+        let url = format!("file://{}", dir.path().display());
+        let measured = get_ceiling(&url, 2).await?;
+        assert_eq!((measured.objects, measured.bytes, measured.missing), (5, 100, 0));
+        assert!(measured.line().starts_with("get-ceiling objects=5 bytes=100 missing=0 concurrency=2"));
         Ok(())
     }
 }

@@ -75,6 +75,17 @@ enum Command {
         #[arg(long)]
         create_bucket: bool,
     },
+    /// Measure the object store's raw GET rate (the `archiver audit`
+    /// ceiling): every object of the store read whole, no index, no checks;
+    /// prints one `get-ceiling objects=.. bytes=.. seconds=..` line.
+    GetCeiling {
+        /// The store to read: s3://bucket?endpoint=..., file:///dir
+        #[arg(long)]
+        store: String,
+        /// GET requests in flight at once (use the audit's --concurrency).
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
     /// List the built-in profiles.
     Profiles,
     /// Archive a stream end to end on an in-process Kafka into a local directory.
@@ -194,6 +205,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::PutCeiling { stream, store, concurrency, create_bucket } => {
             put_ceiling(&stream, &store, concurrency, create_bucket)?;
+        }
+        Command::GetCeiling { store, concurrency } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let measured = runtime.block_on(ceiling::get_ceiling(&store, concurrency))?;
+            archiver::ops::stdout::print(&format!("{}\n", measured.line()))?;
         }
         Command::Profiles => {
             let mut out = std::io::stdout().lock();
