@@ -337,38 +337,12 @@ pub async fn audit(
         Some(url) => Some(store::open(url).await.map_err(|e| BackendError::replica(url, e))?),
         None => None,
     };
-    // Not retried: a wrong endpoint, bucket or secret fails at once, with its cause.
-    let store_topics = store::topics(&*store).await.map_err(|e| BackendError::store(&urls.store_url, e))?;
-    let replica_topics = match (&replica, &replica_url) {
-        (Some(replica), Some(url)) => store::topics(&**replica).await.map_err(|e| BackendError::replica(url, e))?,
-        _ => Vec::new(),
-    };
-    let index_error = |e| BackendError::index(&urls.index_url, e);
-    let index_topics = if patterns.is_empty() {
-        Vec::new()
-    } else {
-        index.topic_stats().await.map_err(index_error)?.into_iter().map(|s| s.topic).collect()
-    };
-    let everywhere: BTreeSet<String> =
-        index_topics.iter().chain(&store_topics).chain(&replica_topics).cloned().collect();
-    common::select_topics(&everywhere.into_iter().collect::<Vec<_>>(), &patterns, "index or store")?;
-    let selected = |topics: &[String]| -> Vec<String> {
-        topics.iter().filter(|t| patterns.is_empty() || crate::topics::matches_any(&patterns, t)).cloned().collect()
-    };
-    let query = ListQuery {
-        topics: selected(&index_topics),
-        start_ms: window.start_ms,
-        end_ms: window.end_ms,
-        ..ListQuery::every_row(Vec::new(), crate::index::PAGE_ROWS_MAX)
-    };
-    // Patterns that name topics of the store only select no row (an
-    // empty topic list would select every row).
-    let query = (patterns.is_empty() || !query.topics.is_empty()).then_some(query);
+    let selected = select(&index, &store, replica.as_ref(), urls, replica_url.as_deref(), &patterns, window).await?;
     let state = match saved {
         Some(state) => state,
         None => {
-            let rows_total = match &query {
-                Some(query) => index.count(query).await.map_err(index_error)?,
+            let rows_total = match &selected.index_query {
+                Some(query) => index.count(query).await.map_err(|e| BackendError::index(&urls.index_url, e))?,
                 None => 0,
             };
             let threshold = args.sample.and_then(|wanted| Sample::threshold(wanted, rows_total));
@@ -417,19 +391,9 @@ pub async fn audit(
         rates: Rates::default(),
         last_save: Instant::now(),
         stop,
-        index_query: query,
-        store_topics: selected(&store_topics),
-        replica_topics: {
-            let mut union: Vec<String> = selected(&store_topics)
-                .into_iter()
-                .chain(selected(&replica_topics))
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            // Walked in key order: a topic's keys all start with `<topic>/`.
-            union.sort_by_key(|t| format!("{t}/"));
-            union
-        },
+        index_query: selected.index_query,
+        store_topics: selected.store_topics,
+        replica_topics: selected.replica_topics,
     };
     let ended = run.phases().await;
     watcher.abort();
@@ -442,6 +406,71 @@ pub async fn audit(
             Err(AuditError::Interrupted { items, next: if run.job.is_some() { RESUME_HINT } else { RESTART_HINT } })
         }
     }
+}
+
+/// The selected rows, and the topics each store walk visits.
+struct Selected {
+    /// `None`: no row is selected.
+    index_query: Option<ListQuery>,
+    /// The primary's selected topics, in key order.
+    store_topics: Vec<String>,
+    /// The selected topics of the primary or the replica, in key order.
+    replica_topics: Vec<String>,
+}
+
+/// What `patterns` and `window` select. Each pattern must match a topic of
+/// the index, the store or the replica. The listings are the first
+/// requests to each store, not retried: a wrong endpoint, bucket or secret
+/// fails at once, with its cause.
+async fn select(
+    index: &Arc<dyn Index>,
+    store: &Arc<dyn ObjectStore>,
+    replica: Option<&Arc<dyn ObjectStore>>,
+    urls: &crate::config::Backends,
+    replica_url: Option<&str>,
+    patterns: &[String],
+    window: Window,
+) -> Result<Selected, AuditError> {
+    let store_topics = store::topics(&**store).await.map_err(|e| BackendError::store(&urls.store_url, e))?;
+    let replica_topics = match replica {
+        Some(replica) => {
+            store::topics(&**replica).await.map_err(|e| BackendError::replica(replica_url.unwrap_or_default(), e))?
+        }
+        None => Vec::new(),
+    };
+    let index_topics: Vec<String> = if patterns.is_empty() {
+        Vec::new()
+    } else {
+        let stats = index.topic_stats().await.map_err(|e| BackendError::index(&urls.index_url, e))?;
+        stats.into_iter().map(|s| s.topic).collect()
+    };
+    let everywhere: BTreeSet<String> =
+        index_topics.iter().chain(&store_topics).chain(&replica_topics).cloned().collect();
+    common::select_topics(&everywhere.into_iter().collect::<Vec<_>>(), patterns, "index or store")?;
+    let selected = |topics: &[String]| -> Vec<String> {
+        topics.iter().filter(|t| patterns.is_empty() || crate::topics::matches_any(patterns, t)).cloned().collect()
+    };
+    let query = ListQuery {
+        topics: selected(&index_topics),
+        start_ms: window.start_ms,
+        end_ms: window.end_ms,
+        ..ListQuery::every_row(Vec::new(), crate::index::PAGE_ROWS_MAX)
+    };
+    let mut both: Vec<String> = selected(&store_topics)
+        .into_iter()
+        .chain(selected(&replica_topics))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    // Walked in key order: a topic's keys all start with `<topic>/`.
+    both.sort_by_key(|t| format!("{t}/"));
+    Ok(Selected {
+        // Patterns that name topics of the stores only select no row (an
+        // empty topic list would select every row).
+        index_query: (patterns.is_empty() || !query.topics.is_empty()).then_some(query),
+        store_topics: selected(&store_topics),
+        replica_topics: both,
+    })
 }
 
 fn time_flag(flag: &str, e: SelectionError) -> AuditError {
@@ -518,15 +547,16 @@ impl Run {
             let ended = self.drive(walk).await;
             let seconds = started.elapsed().as_secs_f64().max(1e-9);
             let (counts, items) = (&self.state.counts, (self.items - items_before) as f64);
-            match phase_of(&self.state.phase) {
-                PhaseName::Index => {
+            // The walk leaves the state in its own phase (the next is set below).
+            match self.state.phase {
+                Phase::Index { .. } => {
                     self.rates.objects_checked_per_second =
                         (counts.rows_checked - before.rows_checked) as f64 / seconds;
                     self.rates.bytes_read_per_second = (counts.bytes_read - before.bytes_read) as f64 / seconds;
                 }
-                PhaseName::Store => self.rates.store_keys_per_second = items / seconds,
-                PhaseName::Replica => self.rates.replica_keys_per_second = items / seconds,
-                PhaseName::Done => {}
+                Phase::Store { .. } => self.rates.store_keys_per_second = items / seconds,
+                Phase::Replica { .. } => self.rates.replica_keys_per_second = items / seconds,
+                Phase::Done => {}
             }
             match ended? {
                 None => {
@@ -589,23 +619,6 @@ impl Run {
             Some(job) => Ok(job.save(&self.state)?),
             None => Ok(()),
         }
-    }
-}
-
-enum PhaseName {
-    Index,
-    Store,
-    Replica,
-    Done,
-}
-
-/// The phase a walk that stopped at `phase` was in.
-fn phase_of(phase: &Phase) -> PhaseName {
-    match phase {
-        Phase::Index { .. } => PhaseName::Index,
-        Phase::Store { .. } => PhaseName::Store,
-        Phase::Replica { .. } => PhaseName::Replica,
-        Phase::Done => PhaseName::Done,
     }
 }
 
