@@ -2,10 +2,11 @@
 
 use anyhow::anyhow;
 use archiver::config::{self, RestoreArgs, RunArgs, ServeArgs, ToolArgs};
+use archiver::ops::audit::{AuditArgs, Mode, RepairArgs};
 use archiver::ops::inspect::Found;
 use archiver::ops::reindex::ReindexArgs;
 use archiver::ops::restore::{JobArgs, Outcome};
-use archiver::ops::{inspect, reindex, stdout};
+use archiver::ops::{audit, inspect, reindex, stdout};
 use archiver::record::Record;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -59,6 +60,32 @@ enum Command {
         #[command(flatten)]
         args: ToolArgs,
     },
+    /// Check that the index, the store (and a replica) agree: every row's object, no orphans.
+    ///
+    /// Exit status: 0 the archive is whole, 1 something was found (the report lists it), 2 bad input
+    /// or an unusable backend, 3 stopped at --max-objects with nothing found so far.
+    #[command(after_help = archiver::config::SOURCES_HELP)]
+    Audit {
+        #[command(flatten)]
+        audit: AuditArgs,
+        #[command(flatten)]
+        args: ToolArgs,
+    },
+    /// Heal what an audit finds, only what is safe: a dry run unless --apply.
+    ///
+    /// Missing rows are inserted, missing objects restored from --replica when it holds the row's
+    /// bytes, orphans deleted only with --delete-orphans; everything else is reported. Exit status:
+    /// 0 nothing left unrepaired, 1 findings left (a dry run: any finding), 2 bad input or an
+    /// unusable backend, 3 stopped at --max-objects with nothing left so far.
+    #[command(after_help = archiver::config::SOURCES_HELP)]
+    Repair {
+        #[command(flatten)]
+        audit: AuditArgs,
+        #[command(flatten)]
+        repair: RepairArgs,
+        #[command(flatten)]
+        args: ToolArgs,
+    },
     /// Make a new bearer token for `archiver serve` and print its credentials-file entry.
     Token {
         /// The credential's name (shown in logs; the `_sender` of its uploads).
@@ -100,6 +127,10 @@ fn main() -> ExitCode {
             None => run_inspect(&PathBuf::from(target), json, check),
         },
         Command::Reindex { reindex, args } => run_reindex(&args, &reindex),
+        Command::Audit { audit, args } => run_audit(&args, &audit, Mode::Audit),
+        Command::Repair { audit, repair, args } => {
+            run_audit(&args, &audit, Mode::Repair { apply: repair.apply, delete_orphans: repair.delete_orphans })
+        }
         Command::Run { args } => run_archiver(&args),
         Command::Serve { args } => run_serve(&args),
         Command::Restore { job, args } => run_restore(&args, &job),
@@ -219,6 +250,34 @@ fn run_reindex(args: &ToolArgs, reindex_args: &ReindexArgs) -> anyhow::Result<Ex
         stdout::print(&reindex::render_text(&report))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Exit status of `audit`/`repair` when something is left to fix.
+const EXIT_FOUND: u8 = 1;
+/// Exit status of `audit`/`repair` stopped at `--max-objects` before finding anything.
+const EXIT_UNFINISHED: u8 = 3;
+
+fn run_audit(args: &ToolArgs, audit_args: &AuditArgs, mode: Mode) -> anyhow::Result<ExitCode> {
+    let config = config::load_tool(args, false)?;
+    archiver::telemetry::logging::init(config.log_format, "info");
+    let runtime = new_runtime()?;
+    let report = runtime.block_on(audit::audit(&config, audit_args, mode, archiver::ops::run::signal()));
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    let report = report?;
+    if audit_args.json {
+        stdout::print(&format!("{}\n", serde_json::to_string_pretty(&audit::render_json(&report))?))?;
+    } else {
+        stdout::print(&audit::render_text(&report))?;
+    }
+    let left = match mode {
+        Mode::Repair { apply: true, .. } => report.state.unrepaired(),
+        _ => report.state.findings_total(),
+    };
+    Ok(match (left, report.state.finished) {
+        (0, true) => ExitCode::SUCCESS,
+        (0, false) => ExitCode::from(EXIT_UNFINISHED),
+        _ => ExitCode::from(EXIT_FOUND),
+    })
 }
 
 fn run_archiver(args: &RunArgs) -> anyhow::Result<ExitCode> {

@@ -32,6 +32,7 @@ pub use file::{
     RestoreLimitsArgs, ServeAccessArgs, ServeLimitsArgs, ServerArgs, StopArgs, TopicsArgs,
 };
 pub use render::Effective;
+pub use resolve::durable_store_url;
 pub use restore::{RestoreArgs, RestoreConfig, RestoreLimits, load_restore, load_restore_from};
 pub use serve::{ServeArgs, ServeConfig, ServeLimits, load_serve, load_serve_from, serve_defaults};
 pub use tools::{ToolArgs, ToolConfig, load_tool, load_tool_from};

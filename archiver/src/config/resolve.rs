@@ -208,11 +208,19 @@ pub(super) fn backends(section: BackendsSection) -> Result<Backends, ConfigError
     if index_url.contains(":memory:") || index_url.contains("mode=memory") {
         return Err(volatile("backends.index_url", &index_url));
     }
-    let store_url = absolute_file_url(required("backends.store_url", section.store_url)?);
-    match url::Url::parse(&store_url) {
-        Ok(parsed) if parsed.scheme() == "memory" => Err(volatile("backends.store_url", &store_url)),
-        Ok(parsed) if matches!(parsed.scheme(), "file" | "s3") => Ok(Backends { index_url, store_url }),
-        _ => Err(invalid_url("backends.store_url", &store_url, "s3://BUCKET?…, file:///DIR")),
+    let store_url = durable_store_url("backends.store_url", required("backends.store_url", section.store_url)?)?;
+    Ok(Backends { index_url, store_url })
+}
+
+/// A store URL that keeps what it holds (`s3://…` or `file:///DIR`, a
+/// relative `file://` made absolute); `key` names the setting or flag in
+/// errors. What `backends.store_url` must be, and an audit's `--replica`.
+pub fn durable_store_url(key: &str, url: String) -> Result<String, ConfigError> {
+    let url = absolute_file_url(url);
+    match url::Url::parse(&url) {
+        Ok(parsed) if parsed.scheme() == "memory" => Err(volatile(key, &url)),
+        Ok(parsed) if matches!(parsed.scheme(), "file" | "s3") => Ok(url),
+        _ => Err(invalid_url(key, &url, "s3://BUCKET?…, file:///DIR")),
     }
 }
 

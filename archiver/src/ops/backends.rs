@@ -1,4 +1,4 @@
-//! The backends of an operator tool (`reindex`, `inspect UUID`), opened
+//! The backends of an operator tool (`audit`, `repair`, `reindex`, `inspect UUID`), opened
 //! with errors that name which one failed and where (passwords masked).
 
 use crate::config::Backends;
@@ -14,6 +14,8 @@ pub enum BackendError {
     Index { url: String, source: IndexError },
     #[error("object store {url}: {source}")]
     Store { url: String, source: StoreError },
+    #[error("replica object store {url}: {source}")]
+    Replica { url: String, source: StoreError },
 }
 
 impl BackendError {
@@ -23,6 +25,11 @@ impl BackendError {
 
     pub fn store(url: &str, source: StoreError) -> BackendError {
         BackendError::Store { url: mask_password(url), source }
+    }
+
+    /// An audit's `--replica`.
+    pub fn replica(url: &str, source: StoreError) -> BackendError {
+        BackendError::Replica { url: mask_password(url), source }
     }
 }
 

@@ -1,10 +1,12 @@
 //! The application layer: the wiring of `archiver run` over every other
 //! module, and the operator tools behind the `archiver` subcommands
-//! (inspect, reindex, restore, the liveness file, the `/metrics` endpoint).
+//! (audit and repair, inspect, reindex, restore, the liveness file, the `/metrics` endpoint).
 //!
 //! Architecture Invariant: nothing else in the crate imports `ops`.
 
+pub mod audit;
 pub mod backends;
+pub mod common;
 pub mod inspect;
 pub mod liveness;
 pub mod reindex;

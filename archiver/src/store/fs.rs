@@ -111,8 +111,8 @@ impl ObjectStore for FsStore {
         validate_key(key)?;
         let (path, owned_key) = (self.root.join(key), key.to_owned());
         run("head", key, move || {
-            let size = file_size(&path).map_err(|e| io_error("head", &owned_key, e))?;
-            Ok(size.map(|size_bytes| ObjectMeta { key: owned_key, size_bytes }))
+            let meta = file_meta(&path).map_err(|e| io_error("head", &owned_key, e))?;
+            Ok(meta.map(|(size_bytes, modified_ms)| ObjectMeta { key: owned_key, size_bytes, modified_ms }))
         })
         .await
     }
@@ -260,17 +260,28 @@ fn get_sync(path: &Path) -> io::Result<Option<Bytes>> {
 }
 
 /// The size of the regular file at `path`, or `None` if there is none.
-fn file_size(path: &Path) -> io::Result<Option<u64>> {
+/// A regular file's size and modification time (ms since the epoch, `None`
+/// where the filesystem keeps none), `None` when there is no such file.
+fn file_meta(path: &Path) -> io::Result<Option<(u64, Option<i64>)>> {
     match std::fs::metadata(path) {
-        Ok(meta) if meta.is_file() => Ok(Some(meta.len())),
+        Ok(meta) if meta.is_file() => Ok(Some((meta.len(), modified_ms(&meta)))),
         Ok(_) => Ok(None),
         Err(e) if is_missing(&e) => Ok(None),
         Err(e) => Err(e),
     }
 }
 
+fn modified_ms(meta: &std::fs::Metadata) -> Option<i64> {
+    let modified = meta.modified().ok()?;
+    let ms = match modified.duration_since(std::time::UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_millis()).ok()?,
+        Err(before) => -i64::try_from(before.duration().as_millis()).ok()?,
+    };
+    Some(ms)
+}
+
 fn delete_sync(path: &Path) -> io::Result<bool> {
-    if file_size(path)?.is_none() {
+    if file_meta(path)?.is_none() {
         return Ok(false);
     }
     match std::fs::remove_file(path) {
@@ -322,9 +333,9 @@ impl Lister<'_> {
             }
             let key = format!("{key_prefix}{}", entry.name);
             if self.wants(&key)
-                && let Some(size_bytes) = file_size(&path)?
+                && let Some((size_bytes, modified_ms)) = file_meta(&path)?
             {
-                self.found.push(ObjectMeta { key, size_bytes });
+                self.found.push(ObjectMeta { key, size_bytes, modified_ms });
             }
         }
         Ok(())

@@ -20,7 +20,8 @@ use super::{ListPage, ObjectMeta, ObjectStore, PutOutcome, StoreError, clamp_lim
 #[derive(Debug)]
 pub struct MemoryStore {
     bucket: String,
-    objects: Mutex<BTreeMap<String, Bytes>>,
+    /// Each object's bytes and insert time (ms since the epoch).
+    objects: Mutex<BTreeMap<String, (Bytes, i64)>>,
 }
 
 impl Default for MemoryStore {
@@ -43,7 +44,7 @@ impl MemoryStore {
 
     /// The map, even if a panicking test thread poisoned the mutex: every
     /// critical section leaves the map consistent, so poison carries no meaning.
-    fn objects(&self) -> MutexGuard<'_, BTreeMap<String, Bytes>> {
+    fn objects(&self) -> MutexGuard<'_, BTreeMap<String, (Bytes, i64)>> {
         self.objects.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
@@ -56,18 +57,18 @@ impl ObjectStore for MemoryStore {
         if objects.contains_key(key) {
             return Ok(PutOutcome::AlreadyExists);
         }
-        objects.insert(key.to_owned(), bytes);
+        objects.insert(key.to_owned(), (bytes, now_ms()));
         Ok(PutOutcome::Created)
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
         validate_key(key)?;
-        Ok(self.objects().get(key).cloned())
+        Ok(self.objects().get(key).map(|(bytes, _)| bytes.clone()))
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
         validate_key(key)?;
-        Ok(self.objects().get(key).map(|bytes| meta(key, bytes)))
+        Ok(self.objects().get(key).map(|object| meta(key, object)))
     }
 
     async fn list(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<ListPage, StoreError> {
@@ -81,7 +82,7 @@ impl ObjectStore for MemoryStore {
         let mut matching = objects
             .range::<str, _>((lower, Bound::Unbounded))
             .take_while(|(key, _)| key.starts_with(prefix))
-            .map(|(key, bytes)| meta(key, bytes));
+            .map(|(key, object)| meta(key, object));
         let page: Vec<ObjectMeta> = matching.by_ref().take(limit).collect();
         let more = matching.next().is_some();
         Ok(super::page(page, more))
@@ -97,6 +98,12 @@ impl ObjectStore for MemoryStore {
     }
 }
 
-fn meta(key: &str, bytes: &Bytes) -> ObjectMeta {
-    ObjectMeta { key: key.to_owned(), size_bytes: bytes.len() as u64 }
+fn meta(key: &str, (bytes, modified_ms): &(Bytes, i64)) -> ObjectMeta {
+    ObjectMeta { key: key.to_owned(), size_bytes: bytes.len() as u64, modified_ms: Some(*modified_ms) }
+}
+
+/// The wall clock in ms since the epoch (0 before it).
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }

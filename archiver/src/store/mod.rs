@@ -51,11 +51,16 @@ pub enum PutOutcome {
     AlreadyExists,
 }
 
-/// Size of a stored object, as reported by `head` and `list`.
+/// Size and age of a stored object, as reported by `head` and `list`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectMeta {
     pub key: String,
     pub size_bytes: u64,
+    /// When the object was written, ms since the epoch (S3's
+    /// `LastModified`, a file's mtime, the memory store's insert time);
+    /// `None` when the store does not say. An audit leaves objects younger
+    /// than its grace period alone: they may be writes still in flight.
+    pub modified_ms: Option<i64>,
 }
 
 /// One page of a listing, in lexicographic key order.

@@ -270,8 +270,9 @@ impl ObjectStore for S3Store {
             Ok(output) => output,
             Err(err) => return missing_or_error(&err, "head", key),
         };
+        let modified_ms = output.last_modified().and_then(epoch_ms);
         match output.content_length().and_then(|n| u64::try_from(n).ok()) {
-            Some(size_bytes) => Ok(Some(ObjectMeta { key: key.to_owned(), size_bytes })),
+            Some(size_bytes) => Ok(Some(ObjectMeta { key: key.to_owned(), size_bytes, modified_ms })),
             None => Err(unavailable("head", key, &"response without a valid Content-Length")),
         }
     }
@@ -295,7 +296,7 @@ impl ObjectStore for S3Store {
             .filter_map(|object| {
                 let key = object.key()?.to_owned();
                 let size_bytes = u64::try_from(object.size().unwrap_or(0)).unwrap_or(0);
-                Some(ObjectMeta { key, size_bytes })
+                Some(ObjectMeta { key, size_bytes, modified_ms: object.last_modified().and_then(epoch_ms) })
             })
             .collect();
         let more = output.is_truncated().unwrap_or(false);
@@ -379,6 +380,11 @@ const DENIED_CODES: &[&str] = &[
 ];
 
 /// S3 error codes worth retrying even though some come with a 4xx status.
+/// S3's `LastModified` in ms since the epoch (`None` if out of range).
+fn epoch_ms(at: &aws_sdk_s3::primitives::DateTime) -> Option<i64> {
+    at.to_millis().ok()
+}
+
 /// `ConditionalRequestConflict` (409) is here because AWS asks clients to
 /// retry the conditional write: the retry then gets 412 or succeeds.
 const TRANSIENT_CODES: &[&str] = &[

@@ -181,6 +181,9 @@ fn assert_invalid_key<T: std::fmt::Debug>(what: &str, result: Result<T, StoreErr
 /// from the empty object to 1 MiB, and for keys with unusual but valid bytes.
 async fn roundtrip(fixture: &Fixture) {
     let store = &*fixture.store;
+    // S3's LastModified has one-second resolution; allow for it and for
+    // the server's clock (the same machine's).
+    let written_from = epoch_ms() - 2_000;
     let cases = [
         (archive_key("gcn.circular"), payload(0, 1)),
         (archive_key("sys.heartbeat"), payload(1, 2)),
@@ -202,8 +205,9 @@ async fn roundtrip(fixture: &Fixture) {
             bytes.len()
         );
         let head = store.head(key).await.unwrap_or_else(|e| panic!("{store:?}: head {key:?}: {e}"));
-        let expected = ObjectMeta { key: key.clone(), size_bytes: bytes.len() as u64 };
-        assert_eq!(head, Some(expected), "{store:?}: head {key:?}");
+        let head = head.unwrap_or_else(|| panic!("{store:?}: head {key:?} says None"));
+        assert_eq!((&head.key, head.size_bytes), (key, bytes.len() as u64), "{store:?}: head {key:?}");
+        assert_written_now(store, &head, written_from);
     }
     let listed = all_pages(store, "", 1000).await;
     let listed: Vec<&ObjectMeta> = listed.iter().flat_map(|p| &p.objects).collect();
@@ -214,7 +218,24 @@ async fn roundtrip(fixture: &Fixture) {
             .find(|(k, _)| *k == meta.key)
             .unwrap_or_else(|| panic!("{store:?}: listing shows {:?}, which was never written", meta.key));
         assert_eq!(meta.size_bytes, bytes.len() as u64, "{store:?}: listed size of {:?}", meta.key);
+        assert_written_now(store, meta, written_from);
     }
+}
+
+fn epoch_ms() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970");
+    i64::try_from(now.as_millis()).expect("fits")
+}
+
+/// `meta` says the object was written between `from` and now (a second of
+/// slack for S3's resolution): what an audit's grace period relies on.
+fn assert_written_now(store: &dyn ObjectStore, meta: &ObjectMeta, from: i64) {
+    let modified = meta.modified_ms.unwrap_or_else(|| panic!("{store:?}: {:?} without a modification time", meta.key));
+    assert!(
+        (from..=epoch_ms() + 2_000).contains(&modified),
+        "{store:?}: {:?} modified at {modified}, written after {from}",
+        meta.key
+    );
 }
 
 /// A second create of a key reports AlreadyExists and leaves the first bytes.

@@ -40,16 +40,14 @@ use crate::config::ToolConfig;
 use crate::identity::{ParsedKey, parse_object_key};
 use crate::index::{Index, IndexError, IndexRow};
 use crate::ops::backends::{self, BackendError};
-use crate::pipeline::{Backoff, now_ms};
+use crate::ops::common::{self, NoStateDir, NoTopicMatches, Progress, retrying};
+use crate::pipeline::now_ms;
 use crate::restore::{JobFile, JobFileError};
 use crate::store::{self, ObjectMeta, ObjectStore, StoreError};
 use crate::telemetry::redact::mask_password;
-use crate::topics::glob_match;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,8 +59,6 @@ const LIST_PAGE: usize = 1000;
 /// Fingerprints of one day directory kept to find duplicates (about
 /// 100 bytes each); later objects of a larger day are not compared.
 pub const DAY_FINGERPRINTS_MAX: usize = 1_000_000;
-/// Attempts of a store or index call that fails transiently.
-const ATTEMPTS_MAX: u32 = 6;
 
 /// What to reindex and how: flags of `archiver reindex`, never in the file.
 #[derive(Debug, Clone, clap::Args)]
@@ -103,6 +99,10 @@ pub enum ReindexError {
     Backend(#[from] BackendError),
     #[error(transparent)]
     Job(#[from] JobFileError),
+    #[error(transparent)]
+    Topic(#[from] NoTopicMatches),
+    #[error(transparent)]
+    StateDir(#[from] NoStateDir),
     #[error("{flag}: {reason}")]
     Flag { flag: String, reason: String },
     #[error("interrupted after {objects} keys; {next}")]
@@ -124,21 +124,13 @@ impl ReindexArgs {
     }
 
     fn patterns(&self) -> Vec<String> {
-        self.topics.iter().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect()
+        common::patterns(&self.topics)
     }
 
     /// `--state-dir`, else `$XDG_STATE_HOME/hop-archiver/reindex`, else
     /// `$HOME/.local/state/hop-archiver/reindex`.
     fn state_dir(&self) -> Result<PathBuf, ReindexError> {
-        if let Some(dir) = &self.state_dir {
-            return Ok(dir.clone());
-        }
-        let var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-        let home = var("XDG_STATE_HOME").or_else(|| var("HOME").map(|h| h.join(".local/state")));
-        home.map(|dir| dir.join("hop-archiver/reindex")).ok_or_else(|| ReindexError::Flag {
-            flag: "--state-dir".into(),
-            reason: "not given, and neither XDG_STATE_HOME nor HOME is set".into(),
-        })
+        Ok(common::state_dir(self.state_dir.as_ref(), "reindex")?)
     }
 }
 
@@ -190,7 +182,7 @@ pub async fn reindex(
     let store_error = |e| BackendError::store(&urls.store_url, e);
     // Not retried: a wrong endpoint, bucket or secret fails at once, with its cause.
     let all_topics = store::topics(&*store).await.map_err(store_error)?;
-    let topics = select(&all_topics, &patterns)?;
+    let topics = common::select_topics(&all_topics, &patterns, "store")?;
     let stop = Arc::new(AtomicBool::new(false));
     let watcher = {
         let stop = Arc::clone(&stop);
@@ -212,7 +204,7 @@ pub async fn reindex(
         job,
         state,
         day: Day::default(),
-        progress: Progress::new(Duration::from_millis(args.progress_interval_ms)),
+        progress: Progress::new("reindex", "keys", Duration::from_millis(args.progress_interval_ms)),
         listed: 0,
         stop,
     };
@@ -236,44 +228,6 @@ fn load_state(job: &JobFile) -> Result<Option<JobState>, JobFileError> {
         return Err(job.error(format!("version {} (this archiver writes {})", state.version, report::VERSION)));
     }
     Ok(Some(state))
-}
-
-/// The store's topics `patterns` select (every topic when empty); a
-/// pattern that selects none is an error, as it is most likely a typo.
-fn select(topics: &[String], patterns: &[String]) -> Result<Vec<String>, ReindexError> {
-    if patterns.is_empty() {
-        return Ok(topics.to_vec());
-    }
-    if let Some(unmatched) = patterns.iter().find(|p| !topics.iter().any(|t| glob_match(p, t))) {
-        let known = if topics.is_empty() { "the store holds none".to_owned() } else { topics.join(", ") };
-        return Err(ReindexError::Flag {
-            flag: format!("--topic {unmatched}"),
-            reason: format!("matches no topic in the store (topics: {known})"),
-        });
-    }
-    Ok(topics.iter().filter(|t| patterns.iter().any(|p| glob_match(p, t))).cloned().collect())
-}
-
-/// Calls `call` until it succeeds, fails for good, or has failed
-/// transiently [`ATTEMPTS_MAX`] times, backing off between attempts.
-async fn retrying<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(
-    what: &str,
-    mut call: impl FnMut() -> F,
-    transient: fn(&E) -> bool,
-) -> Result<T, E> {
-    let mut backoff = Backoff::new(200, 5_000);
-    let mut attempt = 1;
-    loop {
-        match call().await {
-            Err(e) if transient(&e) && attempt < ATTEMPTS_MAX => {
-                let delay = backoff.next_delay();
-                tracing::warn!(error = %e, attempt, delay_ms = delay.as_millis() as u64, "{what} failed; retrying");
-                tokio::time::sleep(delay).await;
-                attempt += 1;
-            }
-            result => return result,
-        }
-    }
 }
 
 enum Ended {
@@ -487,7 +441,15 @@ impl Walker {
         self.state.topics.entry(topic.to_owned()).or_default().add(&counts);
         self.state.last_key = objects.last().map(|o| o.key.clone()).or(self.state.last_key.take());
         self.save()?;
-        self.progress.advance(objects.len() as u64, &self.state);
+        let state = &self.state;
+        self.progress.advance(objects.len() as u64, || {
+            let total = state.total();
+            let last_key = state.last_key.as_deref().unwrap_or_default();
+            format!(
+                "{} inserted, {} already indexed, {} duplicates; last key {last_key}",
+                total.inserted, total.already_indexed, total.duplicates
+            )
+        });
         Ok(())
     }
 
@@ -576,74 +538,4 @@ async fn adopt_blocking(adoption: Arc<Adoption>, key: String, parsed: ParsedKey,
 
 fn note(kind: NoteKind, key: &str, uuid: Option<Uuid>, detail: &str) -> Note {
     Note { kind, key: key.to_owned(), uuid, detail: detail.to_owned() }
-}
-
-/// A spinner on a terminal, else a log line every interval.
-struct Progress {
-    bar: Option<ProgressBar>,
-    interval: Duration,
-    last_log: Instant,
-    keys: u64,
-    keys_at_last_log: u64,
-}
-
-impl Progress {
-    fn new(interval: Duration) -> Progress {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = ProgressBar::new_spinner();
-            let template = "{spinner} {pos} keys, {msg}, {per_sec}, {elapsed}";
-            bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_spinner()));
-            bar.set_draw_target(ProgressDrawTarget::stderr_with_hz(4));
-            bar
-        });
-        Progress { bar, interval, last_log: Instant::now(), keys: 0, keys_at_last_log: 0 }
-    }
-
-    fn advance(&mut self, keys: u64, state: &JobState) {
-        self.keys += keys;
-        let total = state.total();
-        if let Some(bar) = &self.bar {
-            bar.inc(keys);
-            bar.set_message(format!(
-                "{} inserted, {} already indexed, {} duplicates",
-                total.inserted, total.already_indexed, total.duplicates
-            ));
-            return;
-        }
-        let elapsed = self.last_log.elapsed();
-        if elapsed >= self.interval {
-            let rate = (self.keys - self.keys_at_last_log) as f64 / elapsed.as_secs_f64();
-            tracing::info!(
-                keys = self.keys,
-                inserted = total.inserted,
-                already_indexed = total.already_indexed,
-                duplicates = total.duplicates,
-                rate_per_s = rate as u64,
-                last_key = state.last_key.as_deref().unwrap_or_default(),
-                "reindex progress"
-            );
-            self.last_log = Instant::now();
-            self.keys_at_last_log = self.keys;
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn patterns_must_each_select_a_topic() {
-        let topics = vec!["gcn.notice".to_owned(), "lvk.alerts".to_owned()];
-        assert_eq!(select(&topics, &[]).unwrap(), topics);
-        assert_eq!(select(&topics, &["gcn.*".into()]).unwrap(), ["gcn.notice"]);
-        let err = select(&topics, &["gcn.*".into(), "nope".into()]).unwrap_err().to_string();
-        assert!(err.contains("--topic nope") && err.contains("gcn.notice, lvk.alerts"), "{err}");
-    }
 }

@@ -1,24 +1,30 @@
 //! The operator tools run as a user would: `archiver reindex` (the index
 //! rebuilt from the store alone, an upstream bucket adopted, resumed after
-//! a stop or a kill, refusals) and `archiver inspect UUID`.
+//! a stop or a kill, refusals), `archiver inspect UUID`, and `archiver
+//! audit`/`repair` (an archive damaged in every way audit claims to find).
 //!
-//! `reindex` and `inspect` use a filesystem store and SQLite files;
-//! `real` (excluded from the `fast` profile) the round trip of a pipeline
-//! archive on s3s-fs and PostgreSQL, and S3 refusing a wrong secret.
+//! `reindex`, `inspect` and `audit` use a filesystem store and SQLite
+//! files; `real` and `audit::real` (excluded from the `fast` profile) the
+//! same on s3s-fs and PostgreSQL, and S3 refusing a wrong secret.
 
+mod audit;
 mod inspect;
 mod real;
 mod reindex;
 
+use crate::pipeline::{log_of, stream};
 use crate::support;
 use archiver::identity::{self, civil_date};
 use archiver::index::{Index, IndexRow, ListQuery};
+use archiver::pipeline::{Context, RunLimits, RunSummary, run};
 use archiver::record::{Key, Message, Record};
 use archiver::store::{FsStore, ObjectStore};
+use archiver::telemetry::metrics::Metrics;
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Runs `archiver args…` with `env` and returns (exit code, stdout, stderr).
@@ -150,4 +156,43 @@ pub fn file_url(dir: &Path) -> String {
 /// `sqlite://` URL of a database file `name` in `dir`.
 pub fn sqlite_url(dir: &Path, name: &str) -> String {
     format!("sqlite://{}", dir.join(name).display())
+}
+
+/// An archive built by the ingest loop in `store` and `index`: a seeded
+/// mockhop stream of `count` deliveries (redeliveries, disputed `_id`s,
+/// messages without a timestamp) on three partitions, `gcn.*` public.
+pub async fn pipeline_archive(
+    store: Arc<dyn ObjectStore>,
+    index: Arc<dyn Index>,
+    seed: u64,
+    count: usize,
+) -> RunSummary {
+    pipeline_archive_of(store, index, &stream(seed, count)).await
+}
+
+/// [`pipeline_archive`] of the given `deliveries`.
+pub async fn pipeline_archive_of(
+    store: Arc<dyn ObjectStore>,
+    index: Arc<dyn Index>,
+    deliveries: &[mockhop::Delivery],
+) -> RunSummary {
+    let log = log_of(deliveries);
+    let context = Arc::new(Context {
+        store,
+        index,
+        metrics: Arc::new(Metrics::new()),
+        archive_test_messages: false,
+        public_topics: vec!["gcn.*".into()],
+        retry_initial_backoff_ms: 1,
+        retry_max_backoff_ms: 50,
+        key_locks: Default::default(),
+    });
+    let limits = RunLimits {
+        in_flight_max: 16,
+        batch_rows_max: 64,
+        batch_wait_ms: 5,
+        max_messages: None,
+        drain_timeout_ms: 5_000,
+    };
+    run(context, &limits, &mut log.consumer(), std::future::pending()).await.expect("archived")
 }

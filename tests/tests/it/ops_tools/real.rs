@@ -1,18 +1,15 @@
 //! `archiver reindex` on the real servers: s3s-fs and PostgreSQL.
 
-use super::{all_rows, archiver, reindexed, total};
-use crate::pipeline::{log_of, stream};
+use super::{all_rows, archiver, pipeline_archive, reindexed, total};
 use crate::support::{self, service};
 use archiver::index::{IndexRow, TimestampType};
-use archiver::pipeline::{Context, RunLimits, run};
 use archiver::store::{ObjectStore, S3Store};
-use archiver::telemetry::metrics::Metrics;
 use std::sync::Arc;
 
 const MS_PER_DAY: i64 = 86_400_000;
 
 /// A fresh bucket on s3s-fs, and its `s3://` URL.
-async fn bucket(prefix: &str) -> (S3Store, String) {
+pub async fn bucket(prefix: &str) -> (S3Store, String) {
     let name = format!("{prefix}-{}", uuid::Uuid::new_v4().simple());
     let store = support::s3_store(&name, &service("ARCHIVER_TEST_S3_SECRET_KEY")).await;
     store.create_bucket_if_missing().await.expect("a fresh bucket");
@@ -20,14 +17,14 @@ async fn bucket(prefix: &str) -> (S3Store, String) {
     (store, url)
 }
 
-fn s3_keys(secret: String) -> [(&'static str, String); 2] {
+pub fn s3_keys(secret: String) -> [(&'static str, String); 2] {
     [("AWS_ACCESS_KEY_ID", service("ARCHIVER_TEST_S3_ACCESS_KEY")), ("AWS_SECRET_ACCESS_KEY", secret)]
 }
 
 /// The columns reindex cannot know (partition, offset, ingest time,
 /// timestamp type) set aside; and for a message without a Kafka timestamp,
 /// whose row held the ingest time, the start of that day — all its key says.
-fn comparable(row: &IndexRow) -> IndexRow {
+pub fn comparable(row: &IndexRow) -> IndexRow {
     let timestamp = match row.timestamp_type {
         TimestampType::NotAvailable => row.timestamp.div_euclid(MS_PER_DAY) * MS_PER_DAY,
         _ => row.timestamp,
@@ -50,26 +47,7 @@ async fn a_pipeline_archive_reindexed_from_the_store_gives_the_same_rows() {
     let store: Arc<dyn ObjectStore> = Arc::new(store);
     let original_url = support::fresh_database("reindex_a").await;
     let original = archiver::index::open(&original_url).await.expect("index");
-    let deliveries = stream(11, 400);
-    let log = log_of(&deliveries);
-    let context = Arc::new(Context {
-        store: Arc::clone(&store),
-        index: Arc::clone(&original),
-        metrics: Arc::new(Metrics::new()),
-        archive_test_messages: false,
-        public_topics: vec!["gcn.*".into()],
-        retry_initial_backoff_ms: 1,
-        retry_max_backoff_ms: 50,
-        key_locks: Default::default(),
-    });
-    let limits = RunLimits {
-        in_flight_max: 16,
-        batch_rows_max: 64,
-        batch_wait_ms: 5,
-        max_messages: None,
-        drain_timeout_ms: 5_000,
-    };
-    let summary = run(context, &limits, &mut log.consumer(), std::future::pending()).await.expect("archived");
+    let summary = pipeline_archive(Arc::clone(&store), Arc::clone(&original), 11, 400).await;
     assert!(summary.conflicts > 0 && summary.duplicates > 0, "the stream exercises identity: {summary:?}");
     let before = all_rows(&*original).await;
     assert!(before.values().any(|r| r.timestamp_type == TimestampType::NotAvailable), "no message without a timestamp");
