@@ -1,6 +1,6 @@
 //! The application layer: the wiring of `archiver run` over every other
 //! module, and the operator tools behind the `archiver` subcommands
-//! (inspect, the liveness file, the `/metrics` endpoint).
+//! (inspect, status, the liveness file, the `/metrics` endpoint).
 //!
 //! Architecture Invariant: nothing else in the crate imports `ops`.
 
@@ -9,4 +9,5 @@ pub mod liveness;
 pub mod restore;
 pub mod run;
 pub mod server;
+pub mod status;
 pub mod stdout;
