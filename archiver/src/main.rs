@@ -6,6 +6,7 @@ use archiver::ops::audit::{AuditArgs, Mode, RepairArgs};
 use archiver::ops::inspect::Found;
 use archiver::ops::reindex::ReindexArgs;
 use archiver::ops::restore::{JobArgs, Outcome};
+use archiver::ops::status::StatusArgs;
 use archiver::ops::{audit, inspect, reindex, stdout};
 use archiver::record::Record;
 use clap::{Parser, Subcommand};
@@ -86,6 +87,14 @@ enum Command {
         #[command(flatten)]
         args: ToolArgs,
     },
+    /// Per topic: messages, bytes, earliest/latest, conflicts, retracted — all time, last 24 h, last hour.
+    #[command(after_help = archiver::config::SOURCES_HELP)]
+    Status {
+        #[command(flatten)]
+        status: StatusArgs,
+        #[command(flatten)]
+        args: ToolArgs,
+    },
     /// Make a new bearer token for `archiver serve` and print its credentials-file entry.
     Token {
         /// The credential's name (shown in logs; the `_sender` of its uploads).
@@ -134,6 +143,7 @@ fn main() -> ExitCode {
         Command::Run { args } => run_archiver(&args),
         Command::Serve { args } => run_serve(&args),
         Command::Restore { job, args } => run_restore(&args, &job),
+        Command::Status { status, args } => run_status(&args, &status),
         Command::Token { name } => new_token(&name),
         Command::Config { args } => print_config(&args),
     };
@@ -330,6 +340,22 @@ fn run_restore(args: &RestoreArgs, job: &JobArgs) -> anyhow::Result<ExitCode> {
             stdout::print(&format!("{}\n", archiver::ops::restore::summary_json(&summary)))?;
         }
         Outcome::Restored(summary) => eprint!("{}", archiver::ops::restore::render_summary(&summary)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_status(args: &ToolArgs, status: &StatusArgs) -> anyhow::Result<ExitCode> {
+    let config = config::load_tool(args, status.lag)?;
+    archiver::telemetry::logging::init(config.log_format, "warn");
+    let now_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    let now_ms = i64::try_from(now_ms).map_err(|_| anyhow!("the clock is beyond the year 292 million"))?;
+    let runtime = new_runtime()?;
+    let report = runtime.block_on(archiver::ops::status::status(&config, status, now_ms));
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    let report = report?;
+    match status.json {
+        true => stdout::print(&archiver::ops::status::render_json(&report))?,
+        false => stdout::print(&archiver::ops::status::render_text(&report))?,
     }
     Ok(ExitCode::SUCCESS)
 }

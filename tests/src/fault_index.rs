@@ -91,6 +91,12 @@ impl Index for FaultIndex {
         self.inner.topic_stats().await
     }
 
+    async fn topic_stats_since(&self, since_ms: i64) -> Result<Vec<TopicStats>, IndexError> {
+        let _turn = self.process.world.sequencer.turn().await;
+        self.enter("topic_stats_since").await?;
+        self.inner.topic_stats_since(since_ms).await
+    }
+
     async fn set_retracted(&self, uuid: Uuid, retracted: bool) -> Result<bool, IndexError> {
         let _turn = self.process.world.sequencer.turn().await;
         self.enter("set_retracted").await?;

@@ -52,8 +52,9 @@ pub struct ApiState {
     pub access: Access,
     pub limits: ApiLimits,
     metrics: observe::ApiMetrics,
-    /// `topic_stats` scans the whole index, so all-topic requests share one
-    /// recent answer; the lock also makes concurrent misses wait for one query.
+    /// All-topic requests share one recent `topic_stats` answer (cheap, but
+    /// one query per request otherwise); the lock also makes concurrent
+    /// misses wait for one query.
     topic_stats: tokio::sync::Mutex<Option<(Instant, Arc<Vec<TopicStats>>)>>,
     /// Requests being answered (uploads apart); bounds the work in progress
     /// whatever the number of connections.

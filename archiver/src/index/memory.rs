@@ -100,22 +100,11 @@ impl Index for MemoryIndex {
     }
 
     async fn topic_stats(&self) -> Result<Vec<TopicStats>, IndexError> {
-        let table = self.table();
-        let mut stats: BTreeMap<&str, TopicStats> = BTreeMap::new();
-        for row in table.by_id.values().map(|e| &e.row) {
-            let s = stats.entry(&row.topic).or_insert_with(|| TopicStats {
-                topic: row.topic.clone(),
-                count: 0,
-                size_bytes: 0,
-                earliest_ms: row.timestamp,
-                latest_ms: row.timestamp,
-            });
-            s.count += 1;
-            s.size_bytes += i64::from(row.size);
-            s.earliest_ms = s.earliest_ms.min(row.timestamp);
-            s.latest_ms = s.latest_ms.max(row.timestamp);
-        }
-        Ok(stats.into_values().collect())
+        Ok(TopicStats::tally(self.table().by_id.values().map(|e| &e.row)))
+    }
+
+    async fn topic_stats_since(&self, since_ms: i64) -> Result<Vec<TopicStats>, IndexError> {
+        Ok(TopicStats::tally(self.table().by_id.values().map(|e| &e.row).filter(|r| r.timestamp >= since_ms)))
     }
 
     async fn set_retracted(&self, uuid: Uuid, retracted: bool) -> Result<bool, IndexError> {

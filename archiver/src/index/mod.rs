@@ -228,14 +228,75 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
-/// Per-topic totals.
+/// Per-topic totals: every row counts, retracted ones included.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicStats {
     pub topic: String,
+    /// Messages (rows).
     pub count: i64,
+    /// Bytes of their stored objects.
     pub size_bytes: i64,
+    /// The smallest and largest `timestamp`.
     pub earliest_ms: i64,
     pub latest_ms: i64,
+    /// Rows with a `claimed_uuid`: identity conflicts.
+    pub conflicts: i64,
+    /// Rows whose `retracted` flag is set.
+    pub retracted: i64,
+}
+
+impl TopicStats {
+    /// The totals of `rows`, one entry per topic, sorted by topic name
+    /// (bytewise, as every backend sorts them): what a full count says.
+    pub fn tally<'a>(rows: impl IntoIterator<Item = &'a IndexRow>) -> Vec<TopicStats> {
+        let mut stats: std::collections::BTreeMap<&str, TopicStats> = std::collections::BTreeMap::new();
+        for row in rows {
+            let s = stats.entry(&row.topic).or_insert_with(|| TopicStats {
+                topic: row.topic.clone(),
+                count: 0,
+                size_bytes: 0,
+                earliest_ms: row.timestamp,
+                latest_ms: row.timestamp,
+                conflicts: 0,
+                retracted: 0,
+            });
+            s.count += 1;
+            s.size_bytes += i64::from(row.size);
+            s.earliest_ms = s.earliest_ms.min(row.timestamp);
+            s.latest_ms = s.latest_ms.max(row.timestamp);
+            s.conflicts += i64::from(row.claimed_uuid.is_some());
+            s.retracted += i64::from(row.retracted);
+        }
+        stats.into_values().collect()
+    }
+}
+
+/// How often a SQL index compacts its statistics: on its first write
+/// (insert or retraction) and then every this many writes. Between two
+/// compactions each process adds at most this many delta rows per topic,
+/// so reading the statistics sums a few rows per topic whatever the size
+/// of the archive.
+const COMPACT_EVERY: u64 = 32;
+
+/// Counts one index's writes and says when a compaction of the statistics
+/// is due (see [`COMPACT_EVERY`]).
+#[derive(Debug, Default)]
+struct CompactionClock {
+    writes: std::sync::atomic::AtomicU64,
+}
+
+impl CompactionClock {
+    /// Counts a write; `true` on the first and then every [`COMPACT_EVERY`]th.
+    fn tick(&self) -> bool {
+        self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed).is_multiple_of(COMPACT_EVERY)
+    }
+}
+
+/// Logs a compaction that failed: the statistics stay exact either way
+/// (a compaction is one transaction), only their table stays larger until
+/// the next one.
+fn compaction_failed(err: &IndexError) {
+    tracing::warn!(error = %err, "compacting the topic statistics failed; they stay exact, the next write tries again");
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -285,9 +346,16 @@ pub trait Index: Send + Sync + std::fmt::Debug {
     /// The entries that exist among `uuids`, in no particular order.
     async fn get_many(&self, uuids: &[Uuid]) -> Result<Vec<IndexEntry>, IndexError>;
     async fn list(&self, query: &ListQuery) -> Result<Page, IndexError>;
-    /// Totals per topic, sorted by topic name.
+    /// Totals per topic, sorted by topic name (bytewise): exact, and
+    /// cheap at any size (SQL backends sum a few delta rows per topic,
+    /// kept with every insert and retraction in the same transaction).
     async fn topic_stats(&self) -> Result<Vec<TopicStats>, IndexError>;
-    /// Sets the retraction flag; returns whether the message exists.
+    /// The totals of the rows whose `timestamp` is at least `since_ms`,
+    /// per topic, sorted as [`Index::topic_stats`]: a range scan on the
+    /// timestamp index, so it costs the rows in the window.
+    async fn topic_stats_since(&self, since_ms: i64) -> Result<Vec<TopicStats>, IndexError>;
+    /// Sets the retraction flag; returns whether the message exists. The
+    /// statistics change only when the flag does.
     async fn set_retracted(&self, uuid: Uuid, retracted: bool) -> Result<bool, IndexError>;
     /// The lanes of `filter`'s rows, sorted by topic (bytewise), then
     /// partition ascending with the partitionless lane last. One small
@@ -314,8 +382,9 @@ pub trait Index: Send + Sync + std::fmt::Debug {
     /// (ids only grow) neither join nor shift its selection.
     async fn id_max(&self) -> Result<Option<i64>, IndexError>;
     /// How many rows `query` selects (its `limit` and `after` are ignored).
-    /// PostgreSQL and SQLite answer with one `COUNT(*)`; this default, for
-    /// other implementations, walks `list` one [`PAGE_ROWS_MAX`] page at a time.
+    /// PostgreSQL and SQLite answer a query without time bounds from the
+    /// topic statistics, else with one `COUNT(*)`; this default, for other
+    /// implementations, walks `list` one [`PAGE_ROWS_MAX`] page at a time.
     async fn count(&self, query: &ListQuery) -> Result<u64, IndexError> {
         let mut query = ListQuery { limit: PAGE_ROWS_MAX, after: None, ..query.clone() };
         let mut total = 0u64;
@@ -345,6 +414,20 @@ pub async fn open(url: &str) -> Result<Arc<dyn Index>, IndexError> {
 
 fn invalid_url(url: &str, reason: impl std::fmt::Display) -> IndexError {
     IndexError::InvalidUrl { url: mask_password(url), reason: mask_in(&reason.to_string(), url) }
+}
+
+/// The migrations a database records as applied: version and checksum.
+const APPLIED_MIGRATIONS: &str = "SELECT version, checksum FROM _sqlx_migrations WHERE success ORDER BY version";
+
+/// Whether `applied` (what [`APPLIED_MIGRATIONS`] read; empty if it failed)
+/// is exactly `migrator`'s list: then there is nothing to do, and opening
+/// takes no lock to find that out (every process start used to take
+/// PostgreSQL's advisory lock and run DDL, SQLite's write lock). Anything
+/// else — a migration to apply, a changed checksum, a failed or unknown
+/// version — goes to sqlx's locked run, which applies or reports it.
+fn up_to_date(migrator: &sqlx::migrate::Migrator, applied: &[(i64, Vec<u8>)]) -> bool {
+    let embedded = migrator.iter().filter(|m| !m.migration_type.is_down_migration());
+    embedded.map(|m| (m.version, m.checksum.as_ref())).eq(applied.iter().map(|(v, c)| (*v, c.as_slice())))
 }
 
 /// Sorts a driver error into transient (`Unavailable`, worth retrying) or

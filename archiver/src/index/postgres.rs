@@ -2,15 +2,18 @@
 //!
 //! Concurrency is the database's job: `messages_uuid_idx` makes a UUID unique
 //! and `INSERT … ON CONFLICT (uuid) DO NOTHING` turns a race between writers
-//! into one winner, with no error for the loser.
+//! into one winner, with no error for the loser. Each write adds its
+//! topic-statistics deltas in the same statement (a data-modifying `WITH`),
+//! counting exactly what it changed.
 
 use super::sql::{Dialect, SqlBackend};
 use super::{IndexError, IndexRow};
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgQueryResult, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, PgPool, Pool, Postgres, QueryBuilder, Row};
 use std::collections::HashSet;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::sync::LazyLock;
 use std::time::Duration;
 use uuid::Uuid;
@@ -30,6 +33,8 @@ pub struct PgIndex {
     pool: PgPool,
     /// The URL with its password masked, for `Debug`.
     url: String,
+    /// When to compact the statistics (shared with detached writes).
+    compaction: Arc<super::CompactionClock>,
 }
 
 impl std::fmt::Debug for PgIndex {
@@ -51,14 +56,20 @@ impl PgIndex {
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| super::invalid_url(url, e))?
             .options([("synchronous_commit", "on")]);
-        migrate(&options).await?;
         let pool = PgPoolOptions::new()
             .max_connections(POOL_MAX)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
-            .await
-            .map_err(pg_error)?;
-        Ok(Self { pool, url: crate::telemetry::redact::mask_password(url) })
+            .connect_lazy_with(options.clone());
+        // The pool's first connection is set up while migrating, so a
+        // process that opens the index to ask one question (`archiver
+        // status`) waits for one connection set-up, not two. Its failure
+        // is left to the first query: the migration reports the cause.
+        let warm_up = async {
+            drop(pool.acquire().await);
+            Ok(())
+        };
+        tokio::try_join!(migrate(&options), warm_up)?;
+        Ok(Self { pool, url: crate::telemetry::redact::mask_password(url), compaction: Default::default() })
     }
 }
 
@@ -72,7 +83,10 @@ async fn migrate(options: &PgConnectOptions) -> Result<(), IndexError> {
         Ok(conn) => conn.map_err(pg_error)?,
         Err(_) => return Err(IndexError::Unavailable(connect_timed_out())),
     };
-    MIGRATOR.run(&mut conn).await?;
+    let applied = sqlx::query_as(super::APPLIED_MIGRATIONS).fetch_all(&mut conn).await.unwrap_or_default();
+    if !super::up_to_date(&MIGRATOR, &applied) {
+        MIGRATOR.run(&mut conn).await?;
+    }
     // Best effort: the server drops the session anyway when the socket goes.
     let _ = conn.close().await;
     Ok(())
@@ -88,12 +102,7 @@ fn pg_error(err: sqlx::Error) -> IndexError {
 }
 
 impl Dialect for Postgres {
-    // COLLATE "C": byte order, whatever the database's locale, so both
-    // backends sort alike.
-    const TOPIC_STATS: &'static str = "SELECT topic, COUNT(*) AS count, COALESCE(SUM(size), 0)::bigint AS size_bytes, \
-         MIN(\"timestamp\") AS earliest_ms, MAX(\"timestamp\") AS latest_ms \
-         FROM messages GROUP BY topic ORDER BY topic COLLATE \"C\"";
-
+    // Byte order whatever the database's locale, so both backends sort alike.
     const BYTE_ORDER: &'static str = "COLLATE \"C\"";
 
     /// SQLSTATEs worth retrying: connection exceptions (08), insufficient
@@ -122,10 +131,6 @@ impl Dialect for Postgres {
     fn read_uuid(row: &PgRow, col: &'static str) -> Result<Option<Uuid>, String> {
         row.try_get(col).map_err(|e| e.to_string())
     }
-
-    fn rows_affected(done: &PgQueryResult) -> u64 {
-        done.rows_affected()
-    }
 }
 
 #[async_trait]
@@ -137,8 +142,62 @@ impl SqlBackend for PgIndex {
     }
 
     async fn insert_batch(&self, rows: &[IndexRow]) -> Result<Vec<bool>, IndexError> {
-        let (pool, rows) = (self.pool.clone(), rows.to_vec());
-        super::detached(async move { insert_batch(&pool, &rows).await }).await
+        let (pool, rows, compaction) = (self.pool.clone(), rows.to_vec(), Arc::clone(&self.compaction));
+        super::detached(async move {
+            let new = insert_batch(&pool, &rows).await?;
+            compact_if_due(&pool, &compaction).await;
+            Ok(new)
+        })
+        .await
+    }
+
+    async fn set_retracted(&self, uuid: Uuid, retracted: bool) -> Result<bool, IndexError> {
+        let exists = sqlx::query_scalar(SET_RETRACTED)
+            .bind(uuid)
+            .bind(retracted)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(pg_error)?;
+        compact_if_due(&self.pool, &self.compaction).await;
+        Ok(exists)
+    }
+}
+
+/// Sets the flag only where it differs, and adds ±1 `retracted` for the
+/// row it changed, in one statement. Under READ COMMITTED a second writer
+/// of the same flag waits for the first, then finds the flag already set
+/// (the `WHERE` is checked again on the updated row) and changes nothing,
+/// so each change is counted once. Existence is read from the statement's
+/// snapshot, in which the `UPDATE` looked for the row.
+const SET_RETRACTED: &str = "WITH changed AS (\
+        UPDATE messages SET retracted = $2 WHERE uuid = $1 AND retracted <> $2 RETURNING topic), \
+     counted AS (\
+        INSERT INTO topic_counts (topic, messages, size_bytes, earliest_ms, latest_ms, conflicts, retracted) \
+        SELECT topic, 0, 0, NULL, NULL, 0, CASE WHEN $2 THEN 1 ELSE -1 END FROM changed) \
+     SELECT EXISTS (SELECT 1 FROM messages WHERE uuid = $1)";
+
+/// Replaces the deltas of every topic that has more than one by their sum,
+/// in one statement. Safe beside concurrent writers and compactions under
+/// READ COMMITTED: the `DELETE` removes only deltas committed before it
+/// started (a delta added meanwhile stays, and counts), a delta another
+/// compaction deleted first is skipped (its sum is that one's to insert),
+/// and exactly the deleted deltas are summed. Readers see the deltas
+/// before or after, never between.
+const COMPACT: &str = "WITH gone AS (\
+        DELETE FROM topic_counts WHERE topic IN (\
+            SELECT topic FROM topic_counts GROUP BY topic HAVING COUNT(*) > 1) \
+        RETURNING topic, messages, size_bytes, earliest_ms, latest_ms, conflicts, retracted) \
+     INSERT INTO topic_counts (topic, messages, size_bytes, earliest_ms, latest_ms, conflicts, retracted) \
+     SELECT topic, SUM(messages), SUM(size_bytes), MIN(earliest_ms), MAX(latest_ms), SUM(conflicts), SUM(retracted) \
+     FROM gone GROUP BY topic";
+
+/// Compacts the statistics when `clock` says it is time; a failure (say,
+/// a deadlock with another process's compaction) only leaves more rows.
+async fn compact_if_due(pool: &PgPool, clock: &super::CompactionClock) {
+    if clock.tick()
+        && let Err(err) = sqlx::query(COMPACT).execute(pool).await.map_err(pg_error)
+    {
+        super::compaction_failed(&err);
     }
 }
 
@@ -174,7 +233,9 @@ async fn reserve_ids(conn: &mut PgConnection, n: usize) -> Result<Vec<i64>, Inde
 }
 
 /// One `INSERT … SELECT FROM UNNEST(<one array per column>)`; returns the
-/// UUIDs that were new. The statement text is the same for every batch size,
+/// UUIDs that were new. The same statement adds one `topic_counts` delta
+/// per topic for the rows it inserted, so the statistics commit (or not)
+/// with the rows. The statement text is the same for every batch size,
 /// so each connection prepares it once: a `VALUES` list per batch size had
 /// each connection cache a statement per size seen (about 150 in a
 /// 100 000-message run), and memory grew with the backlog. Arrays also lift
@@ -217,11 +278,19 @@ async fn insert_rows(conn: &mut PgConnection, planned: &[(i64, &IndexRow)]) -> R
 /// The array types follow `INSERT_COLUMNS`, preceded by `id`.
 static INSERT_UNNEST: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "INSERT INTO messages (id, {}) SELECT * FROM UNNEST($1::bigint[], $2::uuid[], $3::text[], \
-         $4::bigint[], $5::integer[], $6::text[], $7::text[], $8::bigint[], $9::boolean[], $10::boolean[], \
-         $11::boolean[], $12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], \
-         $18::boolean[], $19::integer[], $20::bigint[], $21::text[], $22::bigint[], $23::bytea[], $24::uuid[]) \
-         ON CONFLICT (uuid) DO NOTHING RETURNING uuid",
+        "WITH inserted AS (\
+            INSERT INTO messages (id, {}) SELECT * FROM UNNEST($1::bigint[], $2::uuid[], $3::text[], \
+            $4::bigint[], $5::integer[], $6::text[], $7::text[], $8::bigint[], $9::boolean[], $10::boolean[], \
+            $11::boolean[], $12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], \
+            $18::boolean[], $19::integer[], $20::bigint[], $21::text[], $22::bigint[], $23::bytea[], $24::uuid[]) \
+            ON CONFLICT (uuid) DO NOTHING \
+            RETURNING uuid, topic, \"timestamp\", size, claimed_uuid, retracted), \
+         counted AS (\
+            INSERT INTO topic_counts (topic, messages, size_bytes, earliest_ms, latest_ms, conflicts, retracted) \
+            SELECT topic, COUNT(*), SUM(size), MIN(\"timestamp\"), MAX(\"timestamp\"), COUNT(claimed_uuid), \
+                   COUNT(*) FILTER (WHERE retracted) \
+            FROM inserted GROUP BY topic) \
+         SELECT uuid FROM inserted",
         super::INSERT_COLUMNS
     )
 });

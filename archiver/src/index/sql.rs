@@ -1,13 +1,14 @@
 //! The queries PostgreSQL and SQLite share: lookups, listing (filters,
-//! keyset paging), counting, topic totals, retraction, a restore's lanes
-//! and lane pages, and decoding a row.
+//! keyset paging), counting, topic totals, a restore's lanes and lane
+//! pages, and decoding a row.
 //!
-//! One implementation of [`Index`] for every [`SqlBackend`] (a pool and a
-//! batch insert), written over [`Dialect`], which each backend implements
+//! One implementation of [`Index`] for every [`SqlBackend`] (a pool, a
+//! batch insert and a retraction, the two writes that keep the topic
+//! statistics), written over [`Dialect`], which each backend implements
 //! for its `sqlx` database type with the few places where the SQL differs:
 //! how a UUID is bound and read back, how a value list is matched, which
-//! errors are transient, the statement for topic totals, the collation of
-//! byte order. Connecting, migrating and batch inserts stay in the
+//! errors are transient, the collation of byte order. Connecting,
+//! migrating, the writes and compacting the statistics stay in the
 //! backend's own file.
 
 use super::{
@@ -21,11 +22,6 @@ use uuid::Uuid;
 
 /// What one SQL backend does its own way.
 pub(super) trait Dialect: Database {
-    /// `SELECT topic, count, size_bytes, earliest_ms, latest_ms`, one row
-    /// per topic, every row counted (retracted messages are still held),
-    /// sorted by topic in byte order.
-    const TOPIC_STATS: &'static str;
-
     /// The `COLLATE` clause that sorts text in byte order.
     const BYTE_ORDER: &'static str;
 
@@ -45,23 +41,23 @@ pub(super) trait Dialect: Database {
     /// the stored value is not a UUID.
     fn read_uuid(row: &Self::Row, col: &'static str) -> Result<Option<Uuid>, String>;
 
-    fn rows_affected(done: &Self::QueryResult) -> u64;
-
     /// Sorts a driver error into transient or not.
     fn error(err: sqlx::Error) -> IndexError {
         super::classify(err, Self::transient_code)
     }
 }
 
-/// A SQL backend: its pool and its own batch insert. The rest of [`Index`]
-/// is the shared queries, in the one implementation below, whose bounds say
-/// that the backend's database is an sqlx driver that encodes and decodes
-/// the column types `messages` uses.
+/// A SQL backend: its pool and its own writes, each of which adds its
+/// topic-statistics deltas (`topic_counts`) in its own transaction. The
+/// rest of [`Index`] is the shared queries, in the one implementation
+/// below, whose bounds say that the backend's database is an sqlx driver
+/// that encodes and decodes the column types `messages` uses.
 #[async_trait]
 pub(super) trait SqlBackend: Send + Sync + std::fmt::Debug {
     type Db: Dialect;
     fn pool(&self) -> &Pool<Self::Db>;
     async fn insert_batch(&self, rows: &[IndexRow]) -> Result<Vec<bool>, IndexError>;
+    async fn set_retracted(&self, uuid: Uuid, retracted: bool) -> Result<bool, IndexError>;
 }
 
 #[async_trait]
@@ -116,24 +112,44 @@ where
     }
 
     async fn count(&self, list: &ListQuery) -> Result<u64, IndexError> {
-        let mut query = QueryBuilder::<B::Db>::new("SELECT COUNT(*) AS count FROM messages");
-        push_filters(&mut query, &RowFilter::of_listing(list));
+        let mut query = if list.start_ms.is_none() && list.end_ms.is_none() {
+            // Every row of the topics: the statistics know, whatever the size.
+            let counted = if list.include_retracted { "messages" } else { "messages - retracted" };
+            let mut query = QueryBuilder::<B::Db>::new(format!(
+                "SELECT CAST(COALESCE(SUM({counted}), 0) AS BIGINT) AS count FROM topic_counts WHERE TRUE"
+            ));
+            if !list.topics.is_empty() {
+                query.push(" AND ");
+                B::Db::push_text_in(&mut query, "topic", &list.topics);
+            }
+            query
+        } else {
+            let mut query = QueryBuilder::<B::Db>::new("SELECT COUNT(*) AS count FROM messages");
+            push_filters(&mut query, &RowFilter::of_listing(list));
+            query
+        };
         let row = query.build().fetch_one(self.pool()).await.map_err(B::Db::error)?;
         let count: i64 = row.try_get("count").map_err(B::Db::error)?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
     async fn topic_stats(&self) -> Result<Vec<TopicStats>, IndexError> {
-        let rows = sqlx::query::<B::Db>(B::Db::TOPIC_STATS).fetch_all(self.pool()).await.map_err(B::Db::error)?;
+        let mut query = QueryBuilder::<B::Db>::new(STATS_OF_COUNTS);
+        query.push(format_args!(" GROUP BY topic HAVING SUM(messages) > 0 ORDER BY topic {}", B::Db::BYTE_ORDER));
+        let rows = query.build().fetch_all(self.pool()).await.map_err(B::Db::error)?;
+        rows.iter().map(stats_row::<B::Db>).collect::<Result<_, _>>().map_err(B::Db::error)
+    }
+
+    async fn topic_stats_since(&self, since_ms: i64) -> Result<Vec<TopicStats>, IndexError> {
+        let mut query = QueryBuilder::<B::Db>::new(STATS_OF_MESSAGES);
+        query.push(" WHERE \"timestamp\" >= ").push_bind(since_ms);
+        query.push(format_args!(" GROUP BY topic ORDER BY topic {}", B::Db::BYTE_ORDER));
+        let rows = query.build().fetch_all(self.pool()).await.map_err(B::Db::error)?;
         rows.iter().map(stats_row::<B::Db>).collect::<Result<_, _>>().map_err(B::Db::error)
     }
 
     async fn set_retracted(&self, uuid: Uuid, retracted: bool) -> Result<bool, IndexError> {
-        let mut query = QueryBuilder::<B::Db>::new("UPDATE messages SET retracted = ");
-        query.push_bind(retracted).push(" WHERE uuid = ");
-        B::Db::push_uuid(&mut query, uuid);
-        let done = query.build().execute(self.pool()).await.map_err(B::Db::error)?;
-        Ok(B::Db::rows_affected(&done) > 0)
+        SqlBackend::set_retracted(self, uuid, retracted).await
     }
 
     async fn lanes(&self, filter: &RowFilter) -> Result<Vec<Lane>, IndexError> {
@@ -195,6 +211,17 @@ where
         row.try_get("id_max").map_err(B::Db::error)
     }
 }
+
+/// The statistics summed from their deltas (`topic_counts`), before the
+/// `GROUP BY`. `CAST`: PostgreSQL sums bigints as numeric.
+const STATS_OF_COUNTS: &str = "SELECT topic, CAST(SUM(messages) AS BIGINT) AS count, \
+     CAST(SUM(size_bytes) AS BIGINT) AS size_bytes, MIN(earliest_ms) AS earliest_ms, MAX(latest_ms) AS latest_ms, \
+     CAST(SUM(conflicts) AS BIGINT) AS conflicts, CAST(SUM(retracted) AS BIGINT) AS retracted FROM topic_counts";
+
+/// The statistics counted from `messages` itself, before the `WHERE`.
+const STATS_OF_MESSAGES: &str = "SELECT topic, COUNT(*) AS count, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS size_bytes, \
+     MIN(\"timestamp\") AS earliest_ms, MAX(\"timestamp\") AS latest_ms, COUNT(claimed_uuid) AS conflicts, \
+     CAST(SUM(CASE WHEN retracted THEN 1 ELSE 0 END) AS BIGINT) AS retracted FROM messages";
 
 /// A partition lane's sequence: the offset, or the timestamp of a row
 /// without one (as [`IndexEntry::lane_cursor`] has it). Spelled exactly as
@@ -267,6 +294,8 @@ where
         size_bytes: row.try_get("size_bytes")?,
         earliest_ms: row.try_get("earliest_ms")?,
         latest_ms: row.try_get("latest_ms")?,
+        conflicts: row.try_get("conflicts")?,
+        retracted: row.try_get("retracted")?,
     })
 }
 

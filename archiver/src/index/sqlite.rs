@@ -4,15 +4,17 @@
 //! writer queues for the lock (up to the busy timeout) when its transaction
 //! starts, rather than failing half-way through. UUIDs are stored as
 //! lower-case hyphenated TEXT so the file stays readable with the `sqlite3`
-//! shell.
+//! shell. Each write adds its topic-statistics deltas in its own
+//! transaction, counting exactly what it changed.
 
 use super::sql::{Dialect, SqlBackend};
-use super::{IndexError, IndexRow};
+use super::{IndexError, IndexRow, TopicStats};
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult, SqliteRow};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
 use sqlx::{Pool, QueryBuilder, Row, Sqlite, SqlitePool};
 use std::collections::HashSet;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -40,6 +42,8 @@ const INSERT_CHUNK: usize = 32766 / super::INSERT_COLUMN_COUNT;
 pub struct SqliteIndex {
     pool: SqlitePool,
     url: String,
+    /// When to compact the statistics (shared with detached writes).
+    compaction: Arc<super::CompactionClock>,
 }
 
 impl std::fmt::Debug for SqliteIndex {
@@ -65,7 +69,7 @@ impl SqliteIndex {
             file_pool(options).await?
         };
         migrate(&pool).await?;
-        Ok(Self { pool, url: crate::telemetry::redact::mask_password(url) })
+        Ok(Self { pool, url: crate::telemetry::redact::mask_password(url), compaction: Default::default() })
     }
 }
 
@@ -139,6 +143,10 @@ fn is_busy(err: &sqlx::Error) -> bool {
 /// the second waits, then finds nothing to do. sqlx's own SQLite migration
 /// lock is a no-op.
 async fn migrate(pool: &SqlitePool) -> Result<(), IndexError> {
+    let applied = sqlx::query_as(super::APPLIED_MIGRATIONS).fetch_all(pool).await.unwrap_or_default();
+    if super::up_to_date(&MIGRATOR, &applied) {
+        return Ok(());
+    }
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(sqlite_error)?;
     MIGRATOR.run(&mut *tx).await?;
     tx.commit().await.map_err(sqlite_error)
@@ -155,10 +163,6 @@ fn uuid_text(uuid: Uuid) -> String {
 
 impl Dialect for Sqlite {
     // The default BINARY collation is byte order, as PostgreSQL's "C".
-    const TOPIC_STATS: &'static str = "SELECT topic, COUNT(*) AS count, COALESCE(SUM(size), 0) AS size_bytes, \
-         MIN(\"timestamp\") AS earliest_ms, MAX(\"timestamp\") AS latest_ms \
-         FROM messages GROUP BY topic ORDER BY topic";
-
     const BYTE_ORDER: &'static str = "COLLATE BINARY";
 
     /// Primary result codes worth retrying: SQLITE_BUSY (5), SQLITE_LOCKED
@@ -184,10 +188,6 @@ impl Dialect for Sqlite {
         let text: Option<String> = row.try_get(col).map_err(|e| e.to_string())?;
         text.map(|t| Uuid::parse_str(&t).map_err(|e| format!("{t:?}: {e}"))).transpose()
     }
-
-    fn rows_affected(done: &SqliteQueryResult) -> u64 {
-        done.rows_affected()
-    }
 }
 
 /// Appends `column IN (?, ?, …)` bound to `values`: SQLite has no arrays.
@@ -209,12 +209,98 @@ impl SqlBackend for SqliteIndex {
     }
 
     async fn insert_batch(&self, rows: &[IndexRow]) -> Result<Vec<bool>, IndexError> {
-        let (pool, rows) = (self.pool.clone(), rows.to_vec());
-        super::detached(async move { insert_batch(&pool, &rows).await }).await
+        let (pool, rows, compaction) = (self.pool.clone(), rows.to_vec(), Arc::clone(&self.compaction));
+        super::detached(async move {
+            let new = insert_batch(&pool, &rows).await?;
+            compact_if_due(&pool, &compaction).await;
+            Ok(new)
+        })
+        .await
+    }
+
+    async fn set_retracted(&self, uuid: Uuid, retracted: bool) -> Result<bool, IndexError> {
+        let (pool, compaction) = (self.pool.clone(), Arc::clone(&self.compaction));
+        super::detached(async move {
+            let exists = set_retracted(&pool, uuid, retracted).await?;
+            compact_if_due(&pool, &compaction).await;
+            Ok(exists)
+        })
+        .await
     }
 }
 
-/// One transaction: rows in input order, each UUID's first occurrence only.
+/// Sets the flag only where it differs and adds ±1 `retracted` for the row
+/// it changed, in one write transaction.
+async fn set_retracted(pool: &SqlitePool, uuid: Uuid, retracted: bool) -> Result<bool, IndexError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(sqlite_error)?;
+    let changed: Option<String> =
+        sqlx::query_scalar("UPDATE messages SET retracted = ?1 WHERE uuid = ?2 AND retracted <> ?1 RETURNING topic")
+            .bind(retracted)
+            .bind(uuid_text(uuid))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(sqlite_error)?;
+    let exists = match changed {
+        Some(topic) => {
+            sqlx::query(
+                "INSERT INTO topic_counts (topic, messages, size_bytes, earliest_ms, latest_ms, conflicts, retracted) \
+                 VALUES (?, 0, 0, NULL, NULL, 0, ?)",
+            )
+            .bind(topic)
+            .bind(if retracted { 1_i64 } else { -1 })
+            .execute(&mut *tx)
+            .await
+            .map_err(sqlite_error)?;
+            true
+        }
+        None => sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM messages WHERE uuid = ?)")
+            .bind(uuid_text(uuid))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(sqlite_error)?,
+    };
+    tx.commit().await.map_err(sqlite_error)?;
+    Ok(exists)
+}
+
+/// Replaces the deltas of every topic that has more than one by their sum,
+/// in one write transaction (SQLite has one writer at a time, so nothing
+/// changes in between). The sums are inserted first, under new rowids,
+/// then the deltas up to the largest rowid before them are deleted.
+async fn compact(pool: &SqlitePool) -> Result<(), IndexError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(sqlite_error)?;
+    let last: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(rowid) FROM topic_counts").fetch_one(&mut *tx).await.map_err(sqlite_error)?;
+    let Some(last) = last else { return Ok(()) };
+    for statement in [COMPACT_INSERT_SUMS, COMPACT_DELETE_DELTAS] {
+        sqlx::query(statement).bind(last).execute(&mut *tx).await.map_err(sqlite_error)?;
+    }
+    tx.commit().await.map_err(sqlite_error)
+}
+
+/// The sums of the deltas up to rowid `?1` of the topics with more than one.
+const COMPACT_INSERT_SUMS: &str = "INSERT INTO topic_counts (topic, messages, size_bytes, earliest_ms, latest_ms, conflicts, retracted) \
+     SELECT topic, SUM(messages), SUM(size_bytes), MIN(earliest_ms), MAX(latest_ms), SUM(conflicts), SUM(retracted) \
+     FROM topic_counts WHERE rowid <= ?1 AND topic IN (\
+         SELECT topic FROM topic_counts WHERE rowid <= ?1 GROUP BY topic HAVING COUNT(*) > 1) \
+     GROUP BY topic";
+
+/// The deltas [`COMPACT_INSERT_SUMS`] summed (the sums have larger rowids).
+const COMPACT_DELETE_DELTAS: &str = "DELETE FROM topic_counts WHERE rowid <= ?1 AND topic IN (\
+         SELECT topic FROM topic_counts WHERE rowid <= ?1 GROUP BY topic HAVING COUNT(*) > 1)";
+
+/// Compacts the statistics when `clock` says it is time; a failure (say,
+/// the write lock not had in time) only leaves more rows.
+async fn compact_if_due(pool: &SqlitePool, clock: &super::CompactionClock) {
+    if clock.tick()
+        && let Err(err) = compact(pool).await
+    {
+        super::compaction_failed(&err);
+    }
+}
+
+/// One transaction: rows in input order, each UUID's first occurrence only,
+/// and one `topic_counts` delta per topic for the rows that were new.
 async fn insert_batch(pool: &SqlitePool, rows: &[IndexRow]) -> Result<Vec<bool>, IndexError> {
     let firsts = super::first_occurrences(rows);
     if firsts.is_empty() {
@@ -226,10 +312,36 @@ async fn insert_batch(pool: &SqlitePool, rows: &[IndexRow]) -> Result<Vec<bool>,
     for chunk in planned.chunks(INSERT_CHUNK) {
         returned.extend(insert_chunk(&mut tx, chunk).await?);
     }
+    let new_rows: Vec<&IndexRow> =
+        planned.iter().copied().filter(|row| returned.contains(&uuid_text(row.uuid))).collect();
+    let deltas = TopicStats::tally(new_rows.iter().copied());
+    for chunk in deltas.chunks(DELTA_CHUNK) {
+        insert_deltas(&mut tx, chunk).await?;
+    }
     tx.commit().await.map_err(sqlite_error)?;
-    let inserted: HashSet<Uuid> =
-        planned.iter().filter(|row| returned.contains(&uuid_text(row.uuid))).map(|row| row.uuid).collect();
+    let inserted: HashSet<Uuid> = new_rows.iter().map(|row| row.uuid).collect();
     Ok(super::batch_outcome(rows, &firsts, &inserted))
+}
+
+/// Deltas per statement, far below the parameter limit (7 per delta).
+const DELTA_CHUNK: usize = 1000;
+
+/// Adds `deltas` (the totals of newly inserted rows) to `topic_counts`.
+async fn insert_deltas(tx: &mut sqlx::Transaction<'static, Sqlite>, deltas: &[TopicStats]) -> Result<(), IndexError> {
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO topic_counts (topic, messages, size_bytes, earliest_ms, latest_ms, conflicts, retracted) ",
+    );
+    query.push_values(deltas, |mut b, d| {
+        b.push_bind(d.topic.as_str())
+            .push_bind(d.count)
+            .push_bind(d.size_bytes)
+            .push_bind(d.earliest_ms)
+            .push_bind(d.latest_ms)
+            .push_bind(d.conflicts)
+            .push_bind(d.retracted);
+    });
+    query.build().execute(&mut **tx).await.map_err(sqlite_error)?;
+    Ok(())
 }
 
 /// One multi-row `INSERT … ON CONFLICT DO NOTHING`, rows in input order so

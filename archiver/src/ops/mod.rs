@@ -1,6 +1,6 @@
 //! The application layer: the wiring of `archiver run` over every other
 //! module, and the operator tools behind the `archiver` subcommands
-//! (audit and repair, inspect, reindex, restore, the liveness file, the `/metrics` endpoint).
+//! (audit and repair, inspect, reindex, restore, status, the liveness file, the `/metrics` endpoint).
 //!
 //! Architecture Invariant: nothing else in the crate imports `ops`.
 
@@ -13,4 +13,5 @@ pub mod reindex;
 pub mod restore;
 pub mod run;
 pub mod server;
+pub mod status;
 pub mod stdout;

@@ -170,6 +170,10 @@ conformance! {
         list_excludes_retracted_unless_asked,
         list_caps_the_limit,
         topic_stats_are_sorted_totals,
+        topic_stats_stay_exact_through_duplicates_and_retractions,
+        topic_stats_since_count_the_rows_of_the_window,
+        count_without_time_bounds_agrees_with_listing,
+        concurrent_writers_keep_the_topic_stats_exact,
         set_retracted_reports_whether_the_uuid_exists,
         concurrent_inserters_of_one_uuid_store_one_row,
         overlapping_batches_in_opposite_orders_all_succeed,
@@ -186,6 +190,8 @@ conformance! {
         malformed_rows_are_reported_as_corrupt,
         regression_upstreams_topic_listing_queries_read_topics,
         lanes_sort_topics_bytewise_under_a_locale_collation,
+        compaction_keeps_the_stats_and_few_delta_rows,
+        migration_backfills_the_stats_of_existing_rows,
     ],
     fresh: [
         concurrent_first_opens_migrate_once,
@@ -625,20 +631,257 @@ async fn topic_stats_are_sorted_totals(db: Db) {
     insert_new(&*db.index, &rows).await;
     // Retracted messages are still held, so they still count.
     assert!(db.index.set_retracted(rows[2].uuid, true).await.expect("retract"));
-    let stats = |topic: &str, count, size_bytes, earliest_ms, latest_ms| TopicStats {
+    // `row(n)` claims a UUID (a conflict) for odd n: rows 1, 3, 5 and 7.
+    let stats = |topic: &str, count, size_bytes, earliest_ms, latest_ms, conflicts, retracted| TopicStats {
         topic: topic.into(),
         count,
         size_bytes,
         earliest_ms,
         latest_ms,
+        conflicts,
+        retracted,
     };
     let want = vec![
-        stats("A.topic", 1, 1000, 42, 42),
-        stats("_x", 1, 0, 1, 1),
-        stats("a.topic", 3, 6, -5, 300),
-        stats("b.topic", 2, 30, 100, 500),
+        stats("A.topic", 1, 1000, 42, 42, 0, 0),
+        stats("_x", 1, 0, 1, 1, 1, 0),
+        stats("a.topic", 3, 6, -5, 300, 2, 1),
+        stats("b.topic", 2, 30, 100, 500, 1, 0),
     ];
     assert_eq!(db.index.topic_stats().await.expect("stats"), want);
+    assert_eq!(TopicStats::tally(&rows_with_flags(&*db.index).await), want, "a full count agrees");
+}
+
+/// Every stored row, retracted ones included, as stored.
+async fn rows_with_flags(index: &dyn Index) -> Vec<IndexRow> {
+    let (mut rows, mut q) = (Vec::new(), ListQuery::every_row(Vec::new(), PAGE_ROWS_MAX));
+    loop {
+        let page = index.list(&q).await.unwrap_or_else(|e| panic!("list {q:?}: {e}"));
+        rows.extend(page.entries.into_iter().map(|e| e.row));
+        match page.next {
+            Some(next) => q.after = Some(next),
+            None => return rows,
+        }
+    }
+}
+
+/// The statistics must say what a full count of the stored rows says.
+async fn assert_stats_exact(index: &dyn Index, when: &str) {
+    let counted = TopicStats::tally(&rows_with_flags(index).await);
+    assert_eq!(index.topic_stats().await.expect("topic_stats"), counted, "{when}: statistics vs a full count");
+}
+
+async fn topic_stats_stay_exact_through_duplicates_and_retractions(db: Db) {
+    let index = &*db.index;
+    assert_stats_exact(index, "empty").await;
+    let on = |topic: &str, n: u32| IndexRow { topic: topic.into(), ..row(n) };
+    let first = vec![on("t.a", 1), on("t.b", 2), on("t.a", 3), IndexRow { retracted: true, ..on("t.a", 4) }];
+    insert_new(index, &first).await;
+    assert_stats_exact(index, "first batch").await;
+    // A batch repeating a UUID within itself and rows already stored:
+    // only the new first occurrences count.
+    let (fresh, twin) = (on("t.b", 5), on("t.c", 6));
+    let again =
+        vec![first[0].clone(), fresh.clone(), IndexRow { key: "other".into(), ..fresh.clone() }, twin.clone(), twin];
+    assert_eq!(insert(index, &again).await, [false, true, false, true, false]);
+    assert_stats_exact(index, "batch with duplicates").await;
+    let all_again = insert(index, &[first.clone(), vec![fresh.clone()]].concat()).await;
+    assert!(all_again.iter().all(|n| !n), "nothing new: {all_again:?}");
+    assert_stats_exact(index, "batch of known rows").await;
+    // Retract twice, unretract twice: the count moves once each way.
+    let retracted_of = |topic: &'static str| async move {
+        let stats = index.topic_stats().await.expect("stats");
+        stats.into_iter().find(|s| s.topic == topic).map(|s| s.retracted)
+    };
+    assert_eq!(retracted_of("t.a").await, Some(1), "born retracted");
+    for (flag, want) in [(true, 2), (true, 2), (false, 1), (false, 1)] {
+        assert!(index.set_retracted(first[0].uuid, flag).await.expect("set_retracted"));
+        assert_eq!(retracted_of("t.a").await, Some(want), "after set_retracted({flag})");
+        assert_stats_exact(index, &format!("after set_retracted({flag})")).await;
+    }
+    assert!(index.set_retracted(first[3].uuid, false).await.expect("unretract the born retracted"));
+    assert_eq!(retracted_of("t.a").await, Some(0));
+    assert!(!index.set_retracted(Uuid::new_v4(), true).await.expect("unknown UUID"));
+    assert_stats_exact(index, "after retracting an unknown UUID").await;
+    let want = |topic: &str, count, conflicts| (topic.to_owned(), count, conflicts, 0);
+    let got: Vec<_> = index
+        .topic_stats()
+        .await
+        .expect("stats")
+        .into_iter()
+        .map(|s| (s.topic, s.count, s.conflicts, s.retracted))
+        .collect();
+    assert_eq!(got, [want("t.a", 3, 2), want("t.b", 2, 1), want("t.c", 1, 0)], "(topic, count, conflicts, retracted)");
+}
+
+async fn topic_stats_since_count_the_rows_of_the_window(db: Db) {
+    let index = &*db.index;
+    assert_eq!(index.topic_stats_since(i64::MIN).await.expect("since"), Vec::new(), "empty index");
+    let mut rows = rows_on("w.one", 6, |i| 1_000 * i64::from(i));
+    rows.extend(rows_on("w.two", 4, |i| 2_500 + 1_000 * i64::from(i)));
+    rows[5].retracted = true;
+    insert_new(index, &rows).await;
+    assert!(index.set_retracted(rows[4].uuid, true).await.expect("retract"));
+    let stored = rows_with_flags(index).await;
+    for since in [i64::MIN, -1, 0, 1, 2_500, 3_000, 4_999, 5_000, 5_001, i64::MAX] {
+        let want = TopicStats::tally(stored.iter().filter(|r| r.timestamp >= since));
+        assert_eq!(index.topic_stats_since(since).await.expect("since"), want, "since {since}");
+    }
+    assert_eq!(index.topic_stats_since(i64::MIN).await.expect("since"), index.topic_stats().await.expect("all"));
+}
+
+async fn count_without_time_bounds_agrees_with_listing(db: Db) {
+    let index = &*db.index;
+    let mut rows = rows_on("c.one", 5, i64::from);
+    rows.extend(rows_on("c.two", 3, i64::from));
+    rows[1].retracted = true;
+    insert_new(index, &rows).await;
+    assert!(index.set_retracted(rows[6].uuid, true).await.expect("retract"));
+    assert!(index.set_retracted(rows[1].uuid, true).await.expect("retract again"));
+    for topics in [vec![], vec!["c.one".to_owned()], vec!["c.two".into(), "c.none".into()], vec!["c.none".into()]] {
+        for include_retracted in [true, false] {
+            let q = ListQuery { topics: topics.clone(), include_retracted, ..query() };
+            let (listed, _) = list_all(index, &q).await;
+            assert_eq!(index.count(&q).await.expect("count"), listed.len() as u64, "{topics:?}, {include_retracted}");
+        }
+    }
+}
+
+/// Writers on several pools (as several archivers would be) insert
+/// overlapping batches over a few topics while others retract and
+/// unretract, and compactions run between them: the statistics stay what
+/// a full count says.
+async fn concurrent_writers_keep_the_topic_stats_exact(db: Db) {
+    const WRITERS: u32 = 6;
+    const BATCHES: u32 = 40;
+    let mut indexes = vec![db.index.clone()];
+    if db.backend != Backend::Memory {
+        for _ in 1..3 {
+            indexes.push(index::open(&db.url).await.expect("another pool"));
+        }
+    }
+    let topics = ["k.a", "k.b", "k.c"];
+    let rows: Arc<Vec<IndexRow>> = Arc::new(
+        (0..600u32)
+            .map(|n| IndexRow { topic: topics[n as usize % 3].into(), retracted: n % 11 == 0, ..row(n) })
+            .collect(),
+    );
+    let writers = (0..WRITERS).map(|w| {
+        let (index, rows) = (indexes[w as usize % indexes.len()].clone(), rows.clone());
+        tokio::spawn(async move {
+            for b in 0..BATCHES {
+                // Overlapping windows in different orders, with a repeat inside.
+                let start = ((w * 37 + b * 13) % 580) as usize;
+                let mut batch: Vec<IndexRow> = rows[start..start + 20].to_vec();
+                if (w + b) % 2 == 1 {
+                    batch.reverse();
+                }
+                batch.push(batch[0].clone());
+                index.insert_batch(&batch).await.unwrap_or_else(|e| panic!("writer {w}, batch {b}: {e}"));
+            }
+        })
+    });
+    let togglers = (0..3u32).map(|t| {
+        let (index, rows) = (indexes[t as usize % indexes.len()].clone(), rows.clone());
+        tokio::spawn(async move {
+            for i in 0..60u32 {
+                let victim = rows[((t * 7 + i * 3) % 40) as usize].uuid;
+                index.set_retracted(victim, i % 3 != 2).await.unwrap_or_else(|e| panic!("toggler {t}: {e}"));
+            }
+        })
+    });
+    let tasks: Vec<_> = writers.chain(togglers).collect();
+    for task in futures::future::join_all(tasks).await {
+        task.expect("a writer panicked");
+    }
+    for index in &indexes {
+        assert_stats_exact(&**index, "after the concurrent writers").await;
+    }
+    let stored: usize = rows_with_flags(&*db.index).await.len();
+    assert!(stored > 300, "the writers stored {stored} rows");
+}
+
+/// `(delta rows, distinct topics)` of `topic_counts`.
+async fn delta_rows(db: &Db) -> (i64, i64) {
+    let sql = "SELECT COUNT(*), COUNT(DISTINCT topic) FROM topic_counts";
+    match db.backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.expect("raw sqlite");
+            sqlx::query_as(sql).fetch_one(&mut conn).await.expect("read topic_counts")
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("raw pg");
+            sqlx::query_as(sql).fetch_one(&mut conn).await.expect("read topic_counts")
+        }
+        Backend::Memory => unreachable!("the memory index keeps no deltas: list the case under sql_opened"),
+    }
+}
+
+/// Deltas pile up between compactions, which replace them by their sums:
+/// a few rows per topic whatever the number of writes, and the same totals.
+async fn compaction_keeps_the_stats_and_few_delta_rows(db: Db) {
+    let topics = ["p.a", "p.b", "p.c", "p.d"];
+    for n in 0..200u32 {
+        let batch: Vec<IndexRow> =
+            topics.iter().enumerate().map(|(i, t)| IndexRow { topic: (*t).into(), ..row(n * 4 + i as u32) }).collect();
+        insert_new(&*db.index, &batch).await;
+        if n % 10 == 0 {
+            assert!(db.index.set_retracted(batch[0].uuid, true).await.expect("retract"));
+        }
+    }
+    let (deltas, topics_counted) = delta_rows(&db).await;
+    assert_eq!(topics_counted, 4);
+    // At most 31 writes since the last compaction, one delta per topic each.
+    assert!(deltas <= 4 + 31 * 4, "{deltas} delta rows after 220 writes: compaction did not run");
+    assert!(deltas > 4, "{deltas} delta rows: every write compacted");
+    assert_stats_exact(&*db.index, "after compactions").await;
+    let stats = db.index.topic_stats().await.expect("stats");
+    assert_eq!(stats.iter().map(|s| s.count).sum::<i64>(), 800);
+    assert_eq!(stats.iter().map(|s| s.retracted).sum::<i64>(), 20);
+}
+
+/// Migration 0004 counts the rows an older schema already holds.
+async fn migration_backfills_the_stats_of_existing_rows(db: Db) {
+    let mut rows = rows_on("m.one", 7, |i| 100 - i64::from(i));
+    rows.extend(rows_on("m.two", 2, i64::from));
+    rows[2].retracted = true;
+    insert_new(&*db.index, &rows).await;
+    let want = TopicStats::tally(&rows);
+    // Back to the schema before 0004: no topic_counts, 0004 not applied.
+    let undo: &[&str] = match db.backend {
+        Backend::Postgres => &[
+            "DROP TABLE topic_counts CASCADE",
+            "CREATE VIEW topics AS SELECT topic, min(\"timestamp\") AS e_timestamp, \
+             max(\"timestamp\") AS l_timestamp, count(*) AS n_messages FROM messages GROUP BY topic",
+            "DELETE FROM _sqlx_migrations WHERE version = 4",
+        ],
+        _ => &[
+            "DROP VIEW topics",
+            "DROP TABLE topic_counts",
+            "CREATE VIEW topics AS SELECT topic, min(\"timestamp\") AS e_timestamp, \
+             max(\"timestamp\") AS l_timestamp, count(*) AS n_messages FROM messages GROUP BY topic",
+            "DELETE FROM _sqlx_migrations WHERE version = 4",
+        ],
+    };
+    match db.backend {
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("raw pg");
+            for sql in undo {
+                sqlx::query(*sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+        }
+        _ => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.expect("raw sqlite");
+            for sql in undo {
+                sqlx::query(*sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+        }
+    }
+    let reopened = index::open(&db.url).await.expect("reopen migrates");
+    assert_eq!(delta_rows(&db).await, (2, 2), "one backfilled row per topic");
+    assert_eq!(reopened.topic_stats().await.expect("stats"), want, "backfilled from the rows");
+    let later = IndexRow { topic: "m.two".into(), ..row(50) };
+    insert_new(&*reopened, std::slice::from_ref(&later)).await;
+    assert_stats_exact(&*reopened, "a row after the backfill").await;
 }
 
 async fn set_retracted_reports_whether_the_uuid_exists(db: Db) {
@@ -1051,7 +1294,11 @@ async fn id_max_is_the_largest_id(db: Db) {
 async fn lanes_sort_topics_bytewise_under_a_locale_collation(db: Db) {
     if db.backend == Backend::Postgres {
         let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("raw pg");
-        for sql in ["DROP VIEW topics", "ALTER TABLE messages ALTER COLUMN topic TYPE text COLLATE \"en-x-icu\""] {
+        for sql in [
+            "DROP VIEW topics",
+            "ALTER TABLE messages ALTER COLUMN topic TYPE text COLLATE \"en-x-icu\"",
+            "ALTER TABLE topic_counts ALTER COLUMN topic TYPE text COLLATE \"en-x-icu\"",
+        ] {
             sqlx::query(sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
         }
     }

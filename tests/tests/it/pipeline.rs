@@ -502,6 +502,12 @@ impl Index for IndexDown {
     async fn topic_stats(&self) -> Result<Vec<archiver::index::TopicStats>, archiver::index::IndexError> {
         self.inner.topic_stats().await
     }
+    async fn topic_stats_since(
+        &self,
+        since_ms: i64,
+    ) -> Result<Vec<archiver::index::TopicStats>, archiver::index::IndexError> {
+        self.inner.topic_stats_since(since_ms).await
+    }
     async fn set_retracted(&self, uuid: uuid::Uuid, retracted: bool) -> Result<bool, archiver::index::IndexError> {
         self.inner.set_retracted(uuid, retracted).await
     }

@@ -156,6 +156,11 @@ impl Index for DiskIndex {
         self.io.wait(async move { inner.topic_stats().await })
     }
 
+    async fn topic_stats_since(&self, since_ms: i64) -> Result<Vec<TopicStats>, IndexError> {
+        let inner = Arc::clone(&self.inner);
+        self.io.wait(async move { inner.topic_stats_since(since_ms).await })
+    }
+
     async fn set_retracted(&self, uuid: Uuid, retracted: bool) -> Result<bool, IndexError> {
         let inner = Arc::clone(&self.inner);
         self.io.wait(async move { inner.set_retracted(uuid, retracted).await })

@@ -43,6 +43,14 @@ async fn exactly_once(outcome: &Outcome, archive: &Archive) -> Vec<String> {
     if archive.rows.len() != expected {
         out.push(format!("{} rows for {expected} distinct messages", archive.rows.len()));
     }
+    // The index's statistics, kept by its writes through every crash the
+    // scenario injected, must say what a full count of its rows says.
+    let counted = archiver::index::TopicStats::tally(archive.rows.iter().map(|e| &e.row));
+    match outcome.index.topic_stats().await {
+        Ok(kept) if kept == counted => {}
+        Ok(kept) => out.push(format!("the topic statistics {kept:?} differ from a full count {counted:?}")),
+        Err(e) => out.push(format!("topic statistics unreadable: {e}")),
+    }
     out
 }
 
