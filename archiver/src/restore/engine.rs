@@ -395,6 +395,22 @@ mod tests {
     use async_trait::async_trait;
     use std::sync::Mutex;
 
+    /// Rule: `--rate-max r` spaces sends at least 1/r apart (on tokio's
+    /// paused clock, so the check is exact and takes no real time).
+    #[tokio::test(start_paused = true)]
+    async fn the_pacer_spaces_sends_by_the_rate() {
+        let mut pacer = Pacer::new(Some(20.0));
+        let start = tokio::time::Instant::now();
+        for _ in 0..11 {
+            pacer.then(async {}).await;
+        }
+        assert_eq!(start.elapsed(), Duration::from_millis(500), "11 sends at 20/s take 10 intervals of 50 ms");
+        let mut unpaced = Pacer::new(None);
+        let start = tokio::time::Instant::now();
+        unpaced.then(async {}).await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+    }
+
     /// Items in pages of `page` over one lane, each with its object.
     fn pages(count: usize, page: usize) -> Vec<Vec<Item>> {
         let items: Vec<(Position, Bytes)> = (0..count)

@@ -148,3 +148,32 @@ impl Progress {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rule: `/metrics` during a restore shows what was acknowledged per
+    /// target topic, the skipped and re-sent counts and what is in flight.
+    #[test]
+    fn metrics_count_what_the_target_acknowledged() {
+        let metrics = std::sync::Arc::new(RestoreMetrics::default());
+        let progress = Progress::new(Some(3), Duration::from_secs(3600), std::sync::Arc::clone(&metrics), true);
+        progress.sent("replay.a", 10, 0);
+        progress.sent("replay.a", 5, 1);
+        progress.sent("replay.\"b", 1, 0);
+        progress.skipped();
+        progress.set_in_flight(7);
+        let text = metrics.render_prometheus();
+        for line in [
+            "archiver_restore_messages_total{topic=\"replay.a\"} 2",
+            "archiver_restore_bytes_total{topic=\"replay.a\"} 15",
+            "archiver_restore_messages_total{topic=\"replay.\\\"b\"} 1",
+            "archiver_restore_skipped_total 1",
+            "archiver_restore_resent_total 1",
+            "archiver_restore_in_flight 7",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        }
+    }
+}
