@@ -12,6 +12,16 @@ use std::time::{Duration, Instant};
 /// Attempts of a store or index call that fails transiently.
 pub const ATTEMPTS_MAX: u32 = 6;
 
+/// What an interrupted tool tells its operator to do next: resume a job,
+/// or start over.
+pub fn next_step(has_job: bool) -> &'static str {
+    if has_job {
+        "run the same command again to resume"
+    } else {
+        "run it again (with --job NAME a run resumes instead of starting over)"
+    }
+}
+
 /// Calls `call` until it succeeds, fails for good, or has failed
 /// transiently [`ATTEMPTS_MAX`] times, backing off between attempts.
 pub async fn retrying<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(

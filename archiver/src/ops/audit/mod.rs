@@ -137,9 +137,6 @@ pub enum AuditError {
     Interrupted { items: u64, next: &'static str },
 }
 
-const RESUME_HINT: &str = "run the same command again to resume";
-const RESTART_HINT: &str = "run it again (with --job NAME a run resumes instead of starting over)";
-
 /// The window and sample every walk applies.
 #[derive(Debug, Clone, Copy)]
 struct Window {
@@ -402,9 +399,7 @@ pub async fn audit(
     match ended? {
         Ended::Finished => Ok(report(run.state, false, false, items, rates)),
         Ended::AtMax => Ok(report(run.state, false, true, items, rates)),
-        Ended::Interrupted => {
-            Err(AuditError::Interrupted { items, next: if run.job.is_some() { RESUME_HINT } else { RESTART_HINT } })
-        }
+        Ended::Interrupted => Err(AuditError::Interrupted { items, next: common::next_step(run.job.is_some()) }),
     }
 }
 

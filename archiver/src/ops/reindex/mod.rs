@@ -109,9 +109,6 @@ pub enum ReindexError {
     Interrupted { objects: u64, next: &'static str },
 }
 
-const RESUME_HINT: &str = "run the same command again to resume";
-const RESTART_HINT: &str = "run it again (with --job NAME a run resumes instead of starting over)";
-
 impl ReindexArgs {
     fn check(&self) -> Result<(), ReindexError> {
         if self.dry_run && self.job.is_some() {
@@ -215,10 +212,9 @@ pub async fn reindex(
     match ended? {
         Ended::Finished => Ok(report(walk.state, false, false, listed)),
         Ended::AtMax => Ok(report(walk.state, false, true, listed)),
-        Ended::Interrupted => Err(ReindexError::Interrupted {
-            objects: listed,
-            next: if walk.job.is_some() { RESUME_HINT } else { RESTART_HINT },
-        }),
+        Ended::Interrupted => {
+            Err(ReindexError::Interrupted { objects: listed, next: common::next_step(walk.job.is_some()) })
+        }
     }
 }
 
