@@ -5,7 +5,7 @@
 //! storm on PostgreSQL is in `run`.
 
 use crate::support;
-use archiver::index::{self, IndexRow, TimestampType, TopicStats};
+use archiver::index::{self, IndexRow, TopicStats};
 use serde_json::Value as Json;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -62,32 +62,23 @@ fn now_ms() -> i64 {
     i64::try_from(now.as_millis()).expect("ms fit")
 }
 
+/// A row of `topic` at `timestamp`: the shared test row, with the facts the
+/// statistics count (size, offset, a conflict every third row).
 fn row(topic: &str, timestamp: i64, size: i32, n: u8) -> IndexRow {
     let uuid = Uuid::new_v4();
     IndexRow {
-        uuid,
-        topic: topic.into(),
         timestamp,
         size,
-        key: format!("{topic}/{uuid}.bson"),
-        bucket: "b".into(),
         crc32: 1,
         is_client_uuid: true,
         public: false,
-        direct_upload: false,
         message_crc32: 2,
-        title: String::new(),
-        sender: String::new(),
-        media_type: String::new(),
-        file_name: String::new(),
-        originator: String::new(),
-        retracted: false,
-        partition: Some(0),
         kafka_offset: Some(i64::from(n)),
-        timestamp_type: TimestampType::Create,
         ingested_at: timestamp,
         fingerprint: [n; 32],
         claimed_uuid: n.is_multiple_of(3).then(Uuid::new_v4),
+        bucket: "b".into(),
+        ..hop_archiver_tests::rows::row(uuid, topic, &format!("{topic}/{uuid}.bson"), 0)
     }
 }
 

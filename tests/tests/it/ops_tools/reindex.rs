@@ -256,10 +256,7 @@ async fn bad_backends_and_flags_fail_with_a_clear_message() {
     upstream_bucket(&objects).await;
     let store = file_url(&objects);
     let index = sqlite_url(tmp.path(), "index.db");
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
-        listener.local_addr().expect("addr").port()
-    };
+    let closed = crate::support::free_port();
     let unreachable_s3 = format!("s3://archive?endpoint=http://127.0.0.1:{closed}&region=us-east-1");
     let fake_keys = [("AWS_ACCESS_KEY_ID", "nobody".to_owned()), ("AWS_SECRET_ACCESS_KEY", "nothing".to_owned())];
     let cases: Vec<(Vec<&str>, &[&str])> = vec![
