@@ -2,6 +2,7 @@
 //! identity code (PRODUCT.md §3.3) — not a second implementation of it.
 
 use crate::Delivery;
+use crate::run_tag::RunTag;
 use archiver::identity::{self, Collision, Decision, Fingerprint, Identity, Placement};
 use archiver::record::Message;
 use archiver::topics;
@@ -77,6 +78,10 @@ pub struct Expectation {
     /// own a disputed `_id` (see `verify::disputes`). [`expect`] says 1, the
     /// strictest reading; set the real count with [`Expectation::in_partitions`].
     pub partitions: u32,
+    /// The run tag the stream was produced under, if any: then every row
+    /// of the tag's topics must be a message of the stream (see
+    /// `verify`), and the rest of the archive is other traffic.
+    pub run_tag: Option<RunTag>,
     /// Distinct vetoed and skipped `_test` messages, in stream order.
     pub excluded: Vec<Excluded>,
     /// Deliveries of a message already archived.
@@ -144,6 +149,12 @@ impl Expectation {
     /// partitions per topic.
     pub fn in_partitions(self, partitions: u32) -> Expectation {
         Expectation { partitions, ..self }
+    }
+
+    /// The same expectation for a stream produced under `tag` (its topics
+    /// carry the tag's prefix: see [`RunTag::stream`]).
+    pub fn of_run(self, tag: RunTag) -> Expectation {
+        Expectation { run_tag: Some(tag), ..self }
     }
 }
 

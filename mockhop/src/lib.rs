@@ -5,9 +5,11 @@
 //! `StreamOptions::seed`; nothing reads the clock, iterates a `HashMap`, or
 //! depends on thread timing.
 
+pub mod cleanup;
 pub mod expect;
 pub mod generate;
 pub mod produce;
+pub mod run_tag;
 pub mod stream_file;
 pub mod testing;
 pub mod verify;

@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use mockhop::expect::{self, ArchiveRules, Expectation};
 use mockhop::generate::{self, PROFILES};
-use mockhop::{Delivery, StreamOptions, produce, stream_file, verify};
+use mockhop::run_tag::RunTag;
+use mockhop::{Delivery, StreamOptions, cleanup, produce, stream_file, verify};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -107,6 +108,19 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
     },
+    /// List the broker topics of a tagged run (`mockhop-TAG.…`), and with
+    /// --apply delete them. Nothing else is touched: no other topic, and not
+    /// the archive, which keeps the run's messages.
+    Cleanup {
+        /// The run whose topics go.
+        #[arg(long)]
+        run_tag: RunTag,
+        #[command(flatten)]
+        kafka: KafkaConnection,
+        /// Delete the listed topics; without it, a dry run that only lists them.
+        #[arg(long)]
+        apply: bool,
+    },
     /// List the built-in profiles.
     Profiles,
     /// Archive a stream end to end on an in-process Kafka into a local directory.
@@ -132,6 +146,12 @@ struct StreamArgs {
     /// Prepended to every topic name.
     #[arg(long, default_value = "")]
     topic_prefix: String,
+    /// The run in a shared development area this stream belongs to (a-z,
+    /// 0-9 and -, at most 32): its topics become `mockhop-TAG.<topic>`, its
+    /// seed is salted with the tag, and `verify` answers for every row of
+    /// the tag's topics. Use a new tag for every run.
+    #[arg(long, conflicts_with = "topic_prefix")]
+    run_tag: Option<RunTag>,
     /// The stream as `mockhop produce` sent it to Kafka (librdkafka cannot
     /// send timestamp 0; it goes out as 1 ms). Use for archives fed from Kafka.
     #[arg(long)]
@@ -139,14 +159,20 @@ struct StreamArgs {
 }
 
 impl StreamArgs {
+    fn options(&self) -> StreamOptions {
+        match &self.run_tag {
+            Some(tag) => tag.stream(self.seed, self.count, &self.profile),
+            None => StreamOptions {
+                seed: self.seed,
+                count: self.count,
+                profile: self.profile.clone(),
+                topic_prefix: self.topic_prefix.clone(),
+            },
+        }
+    }
+
     fn deliveries(&self) -> anyhow::Result<Vec<Delivery>> {
-        let options = StreamOptions {
-            seed: self.seed,
-            count: self.count,
-            profile: self.profile.clone(),
-            topic_prefix: self.topic_prefix.clone(),
-        };
-        let deliveries = generate::generate(&options)?;
+        let deliveries = generate::generate(&self.options())?;
         Ok(if self.as_produced { produce::as_produced(&deliveries) } else { deliveries })
     }
 }
@@ -169,7 +195,7 @@ struct RuleArgs {
 
 impl RuleArgs {
     fn rules(&self, stream: &StreamArgs) -> ArchiveRules {
-        let mut rules = ArchiveRules::defaults(&stream.topic_prefix);
+        let mut rules = ArchiveRules::defaults(&stream.options().topic_prefix);
         if !self.veto.is_empty() {
             rules.veto = self.veto.clone();
         }
@@ -230,6 +256,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             put_ceiling(&stream, &store, concurrency, create_bucket)?;
         }
         Command::GetCeiling { index, store, concurrency } => get_ceiling(&index, &store, concurrency)?,
+        Command::Cleanup { run_tag, kafka, apply } => clean_up(&run_tag, &kafka, apply)?,
         Command::Profiles => {
             let mut out = std::io::stdout().lock();
             for p in PROFILES {
@@ -277,7 +304,7 @@ fn produce_stream(
     }
     let mut deliveries = stream.deliveries()?;
     if options.archived {
-        deliveries = ceiling::archived(deliveries, &stream.topic_prefix)?
+        deliveries = ceiling::archived(deliveries, &stream.options().topic_prefix)?
             .into_iter()
             .map(|m| Delivery { seq: m.seq, partition_hint: m.partition_hint, message: m.message, labels: Vec::new() })
             .collect();
@@ -294,6 +321,9 @@ fn produce_stream(
     );
     let runtime = tokio::runtime::Runtime::new()?;
     let (summary, seconds) = runtime.block_on(async {
+        if let Some(tag) = &stream.run_tag {
+            refuse_a_used_tag(kafka, tag).await?;
+        }
         produce::create_topics(kafka, &deliveries, partitions).await?;
         let started = Instant::now();
         let summary = produce::produce(kafka, &deliveries, partitions, |_| progress.inc(1)).await?;
@@ -323,9 +353,52 @@ fn produce_stream(
     Ok(())
 }
 
+/// A tag names one run: its topics on the broker mean the tag was used
+/// (perhaps by someone else), and a second stream under it would show up as
+/// stray rows when either run is verified.
+async fn refuse_a_used_tag(kafka: &KafkaConnection, tag: &RunTag) -> anyhow::Result<()> {
+    let used = cleanup::tagged_topics(kafka, tag).await?;
+    if let Some(first) = used.names().first() {
+        bail!(
+            "run tag {tag} is already in use: the broker has {} of its topics ({first}…); \
+             choose a new tag for every run",
+            used.names().len()
+        );
+    }
+    Ok(())
+}
+
+fn clean_up(tag: &RunTag, kafka: &KafkaConnection, apply: bool) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let topics = runtime.block_on(cleanup::tagged_topics(kafka, tag))?;
+    let mut out = std::io::stdout().lock();
+    if topics.is_empty() {
+        writeln!(out, "no topic of run tag {tag} ({}…) on the broker: nothing to delete", tag.topic_prefix())?;
+        return Ok(());
+    }
+    let n = topics.names().len();
+    if !apply {
+        for name in topics.names() {
+            writeln!(out, "would delete {name}")?;
+        }
+        writeln!(out, "dry run: {n} topics of run tag {tag}; add --apply to delete them")?;
+        return Ok(());
+    }
+    runtime.block_on(cleanup::delete(kafka, &topics))?;
+    for name in topics.names() {
+        writeln!(out, "deleted {name}")?;
+    }
+    writeln!(out, "deleted {n} topics of run tag {tag}; the archive keeps their messages")?;
+    Ok(())
+}
+
 fn expectation(stream: &StreamArgs, rules: &RuleArgs) -> anyhow::Result<Expectation> {
     let deliveries = stream.deliveries()?;
-    Ok(expect::expect(&deliveries, &rules.rules(stream))?.in_partitions(rules.partitions))
+    let expected = expect::expect(&deliveries, &rules.rules(stream))?.in_partitions(rules.partitions);
+    Ok(match &stream.run_tag {
+        Some(tag) => expected.of_run(tag.clone()),
+        None => expected,
+    })
 }
 
 fn print_expectation(expected: &Expectation) -> anyhow::Result<()> {
@@ -358,8 +431,13 @@ fn put_ceiling(stream: &StreamArgs, store: &str, concurrency: usize, create_buck
     // `--as-produced`; applying that twice changes nothing).
     let deliveries = stream.deliveries()?;
     let runtime = tokio::runtime::Runtime::new()?;
-    let measured =
-        runtime.block_on(ceiling::run(deliveries, &stream.topic_prefix, store, concurrency, create_bucket))?;
+    let measured = runtime.block_on(ceiling::run(
+        deliveries,
+        &stream.options().topic_prefix,
+        store,
+        concurrency,
+        create_bucket,
+    ))?;
     archiver::ops::stdout::print(&format!("{}\n", measured.line()))?;
     Ok(())
 }
@@ -392,9 +470,10 @@ fn verify_archive(stream: &StreamArgs, rules: &RuleArgs, archive: &ArchiveArgs) 
     for d in &report.discrepancies {
         writeln!(out, "{d}")?;
     }
+    let of_run = stream.run_tag.as_ref().map(|tag| format!(" of run tag {tag}")).unwrap_or_default();
     writeln!(
         out,
-        "verified {} messages: {} discrepancies ({} foreign rows ignored)",
+        "verified {} messages{of_run}: {} discrepancies ({} foreign rows ignored)",
         report.checked,
         report.discrepancies.len(),
         report.foreign_rows

@@ -10,6 +10,12 @@
 //! foreign traffic and ignored. A disputed `_id` must be held by the
 //! claimant the rule of [`disputes`] allows.
 //!
+//! A stream produced under a run tag (`Expectation::run_tag`) answers for
+//! every row of the tag's topics, not only for its own messages: a row there
+//! that is no message of the stream is stray (an altered copy, another
+//! run's message under a reused tag), and every row outside the tag is
+//! other traffic, counted from the topic statistics without being read.
+//!
 //! [`verify`] reads the archive's index and object store; [`api::verify_api`]
 //! checks the same things through the archive's HTTP API.
 
@@ -17,6 +23,7 @@ pub mod api;
 pub mod disputes;
 
 use crate::expect::{Exclusion, Expectation, ExpectedMessage};
+use crate::run_tag::RunTag;
 use archiver::identity::{Fingerprint, Identity};
 use archiver::index::{Cursor, Index, IndexEntry, IndexError, ListQuery, PAGE_ROWS_MAX};
 use archiver::record::{Message, Record};
@@ -50,6 +57,8 @@ pub enum Discrepancy {
     WrongOwner { uuid: Uuid, seq: u64, earlier_seq: u64 },
     /// No claimant of a disputed `_id` holds it (the first is `seq`).
     Unowned { uuid: Uuid, seq: u64 },
+    /// A row of the run tag's topics that is no message of the stream.
+    Stray { uuid: Uuid, topic: String },
 }
 
 /// Why an archived message is one too many.
@@ -90,6 +99,9 @@ impl fmt::Display for Discrepancy {
             Discrepancy::Unowned { uuid, seq } => {
                 write!(f, "unowned: no claimant holds the disputed _id {uuid} (the first is delivery #{seq})")
             }
+            Discrepancy::Stray { uuid, topic } => {
+                write!(f, "stray: {uuid} on {topic} carries the run tag but is no message of the stream")
+            }
         }
     }
 }
@@ -99,7 +111,8 @@ impl fmt::Display for Discrepancy {
 pub struct Report {
     /// Expected messages looked for.
     pub checked: usize,
-    /// Rows of the stream's topics that belong to other traffic.
+    /// Rows of other traffic: in the stream's topics, or, under a run tag,
+    /// everywhere outside the tag's topics.
     pub foreign_rows: u64,
     pub discrepancies: Vec<Discrepancy>,
 }
@@ -228,10 +241,37 @@ fn stream_topics(expected: &Expectation) -> BTreeSet<String> {
     archived.chain(expected.excluded.iter().map(|x| x.topic.clone())).collect()
 }
 
-/// Lists every row of the stream's topics: a row holding a stream message's
+/// The topics whose every row is read for extras: the stream's, and under a
+/// run tag every archived topic of the tag. Also the rows of the topics
+/// left out, when a run tag makes them all other traffic (else 0: rows of
+/// other topics are no concern of the stream's).
+pub(crate) fn scanned_topics<'a>(
+    expected: &Expectation,
+    archived: impl IntoIterator<Item = (&'a str, i64)>,
+) -> (BTreeSet<String>, u64) {
+    let mut topics = stream_topics(expected);
+    let Some(tag) = &expected.run_tag else { return (topics, 0) };
+    let mut others: u64 = 0;
+    for (topic, rows) in archived {
+        if tag.tags(topic) {
+            topics.insert(topic.to_owned());
+        } else if !topics.contains(topic) {
+            others += u64::try_from(rows).unwrap_or(0);
+        }
+    }
+    (topics, others)
+}
+
+/// Whether a row of `topic` that is no message of the stream is stray
+/// (under the stream's run tag), rather than other traffic.
+pub(crate) fn is_stray(run_tag: Option<&RunTag>, topic: &str) -> bool {
+    run_tag.is_some_and(|tag| tag.tags(topic))
+}
+
+/// Lists every row of the scanned topics: a row holding a stream message's
 /// fingerprint under a UUID not already accounted for is an extra copy, a
 /// row holding a vetoed or `_test` message's is extra whatever its UUID;
-/// any other fingerprint is foreign traffic.
+/// any other fingerprint is stray under the run tag, else foreign traffic.
 async fn scan_for_extras(
     expected: &Expectation,
     index: &dyn Index,
@@ -239,7 +279,13 @@ async fn scan_for_extras(
     report: &mut Report,
 ) -> Result<(), IndexError> {
     let by_fingerprint = stream_fingerprints(expected);
-    let mut query = ListQuery::every_row(stream_topics(expected).into_iter().collect(), PAGE_ROWS_MAX);
+    let stats = match expected.run_tag {
+        Some(_) => index.topic_stats().await?,
+        None => Vec::new(),
+    };
+    let (topics, others) = scanned_topics(expected, stats.iter().map(|s| (s.topic.as_str(), s.count)));
+    report.foreign_rows += others;
+    let mut query = ListQuery::every_row(topics.into_iter().collect(), PAGE_ROWS_MAX);
     if query.topics.is_empty() {
         return Ok(());
     }
@@ -247,6 +293,10 @@ async fn scan_for_extras(
         let page = index.list(&query).await?;
         for entry in &page.entries {
             match by_fingerprint.get(&Fingerprint(entry.row.fingerprint)) {
+                None if is_stray(expected.run_tag.as_ref(), &entry.row.topic) => {
+                    let (uuid, topic) = (entry.row.uuid, entry.row.topic.clone());
+                    report.discrepancies.push(Discrepancy::Stray { uuid, topic });
+                }
                 None => report.foreign_rows += 1,
                 Some(&(seq, reason)) if reason != ExtraReason::Copy || !found.contains(&entry.row.uuid) => {
                     report.discrepancies.push(Discrepancy::Extra { seq, uuid: entry.row.uuid, reason });

@@ -12,9 +12,14 @@
 //! object fetched and its fingerprint looked up; every other row is foreign
 //! traffic. A row whose object the API cannot serve is counted as foreign
 //! there (its content is unknown); under a message's own UUIDs it is
-//! reported as unreadable.
+//! reported as unreadable. Under a run tag the tag's topics come from
+//! `GET /topics`, every row there not accounted for is fetched, and one
+//! that is no message of the stream (or cannot be served) is stray; the
+//! other topics' rows are counted from the same listing.
 
-use super::{Discrepancy, ExtraReason, Report, VerifyError, candidates, compare, stream_fingerprints, stream_topics};
+use super::{
+    Discrepancy, ExtraReason, Report, VerifyError, candidates, compare, is_stray, scanned_topics, stream_fingerprints,
+};
 use crate::expect::{Expectation, ExpectedMessage, payload_crc32};
 use archiver::identity::{Fingerprint, Identity};
 use archiver::record::Record;
@@ -230,6 +235,43 @@ impl ApiClient {
         };
         Ok((rows, next))
     }
+
+    /// Every readable topic and its row count (`GET /topics`, paged by `after`).
+    async fn topics(&self) -> Result<Vec<(String, i64)>, ApiError> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut url = self.endpoint(&["topics"]);
+            if let Some(after) = &after {
+                url.query_pairs_mut().append_pair("after", after);
+            }
+            let response = self.get(&url, true).await?;
+            let status = response.status();
+            let body = body_bytes(&url, response).await?;
+            if status != StatusCode::OK {
+                return Err(refused_or_status(&url, status, &body));
+            }
+            let malformed = |reason: String| ApiError::Malformed { url: url.to_string(), reason };
+            let listing: serde_json::Value =
+                serde_json::from_slice(&body).map_err(|e| malformed(format!("topic list is not JSON: {e}")))?;
+            let topics = listing
+                .get("topics")
+                .and_then(serde_json::Value::as_array)
+                .ok_or_else(|| malformed("topic list without a `topics` array".into()))?;
+            for t in topics {
+                let name = t.get("topic").and_then(serde_json::Value::as_str);
+                match (name, t.get("count").and_then(serde_json::Value::as_i64)) {
+                    (Some(name), Some(count)) => out.push((name.to_owned(), count)),
+                    _ => return Err(malformed(format!("topic entry without a topic and a count: {t}"))),
+                }
+            }
+            match listing.get("next") {
+                None | Some(serde_json::Value::Null) => return Ok(out),
+                Some(serde_json::Value::String(next)) if after.as_ref() != Some(next) => after = Some(next.clone()),
+                Some(other) => return Err(malformed(format!("`next` does not move on: {other}"))),
+            }
+        }
+    }
 }
 
 /// The whole body of `response`, bounded by [`BODY_BYTES_MAX`].
@@ -361,8 +403,9 @@ async fn check_message(
     Ok((out, vec![uuid]))
 }
 
-/// Lists every row of the stream's topics for extra copies and for vetoed
-/// or `_test` messages archived; see the module documentation.
+/// Lists every row of the scanned topics for extra copies, for vetoed or
+/// `_test` messages archived and, under a run tag, for stray rows; see the
+/// module documentation.
 async fn scan_for_extras(
     expected: &Expectation,
     client: &ApiClient,
@@ -376,13 +419,20 @@ async fn scan_for_extras(
         .map(|m| (m.message.topic.as_str(), payload_crc32(&m.message)))
         .chain(expected.excluded.iter().map(|x| (x.topic.as_str(), x.payload_crc32)))
         .collect();
-    for topic in stream_topics(expected) {
+    let archived = match expected.run_tag {
+        Some(_) => client.topics().await?,
+        None => Vec::new(),
+    };
+    let (topics, others) = scanned_topics(expected, archived.iter().map(|(t, n)| (t.as_str(), *n)));
+    report.foreign_rows += others;
+    for topic in topics {
+        let stray = is_stray(expected.run_tag.as_ref(), &topic);
         let mut page: Option<String> = None;
         loop {
             let (rows, next) = client.rows(&topic, page.as_deref()).await?;
             let mut suspects = Vec::new();
             for row in rows.iter().filter(|r| !accounted.contains(&r.uuid)) {
-                if crcs.contains(&(topic.as_str(), row.payload_crc32)) {
+                if stray || crcs.contains(&(topic.as_str(), row.payload_crc32)) {
                     suspects.push(row.uuid);
                 } else {
                     report.foreign_rows += 1;
@@ -399,6 +449,7 @@ async fn scan_for_extras(
                 };
                 match fingerprint.and_then(|f| stream.get(&f)) {
                     Some(&(seq, reason)) => report.discrepancies.push(Discrepancy::Extra { seq, uuid, reason }),
+                    None if stray => report.discrepancies.push(Discrepancy::Stray { uuid, topic: topic.clone() }),
                     None => report.foreign_rows += 1,
                 }
             }

@@ -6,4 +6,5 @@
 mod cli;
 mod generate;
 mod produce;
+mod run_tag;
 mod verify;

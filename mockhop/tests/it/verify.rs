@@ -87,7 +87,7 @@ impl Archive {
 
     /// Verifies through the index and store, and again through the archive's
     /// HTTP API; both must find the same discrepancies.
-    async fn verify(&self, expected: &Expectation) -> Report {
+    pub async fn verify(&self, expected: &Expectation) -> Report {
         let report = verify(expected, self.index.as_ref(), self.store.as_ref()).await.expect("verify runs");
         let server = self.serve(Access { public_topics: vec!["*".into()], ..Access::default() }).await;
         let client = ApiClient::new(&server.base, None).expect("client");
@@ -153,7 +153,7 @@ pub fn pick(expected: &Expectation, n: usize) -> &ExpectedMessage {
 }
 
 /// A message of real traffic on `topic`, not from the stream.
-fn foreign(topic: &str, note: &[u8]) -> ExpectedMessage {
+pub fn foreign(topic: &str, note: &[u8]) -> ExpectedMessage {
     let message = Message {
         topic: topic.to_owned(),
         timestamp: 1,
