@@ -9,6 +9,7 @@ mod architecture;
 mod config;
 mod identity;
 mod index;
+mod live;
 mod observability;
 mod ops_tools;
 mod pipeline;

@@ -193,3 +193,57 @@ impl Drop for PrivateKafka {
         self.kill();
     }
 }
+
+/// Every record of `topic` (each partition from its start to its end),
+/// read with a plain librdkafka consumer without a group. The end of a
+/// partition is where librdkafka reports EOF, at the high watermark of a
+/// fetch response: tansu 0.6 answered ListOffsets (`fetch_watermarks`)
+/// with a stale high watermark (605 for a partition whose records went to
+/// offset 642). Blocks; panics when the end is not reached within `timeout`.
+pub fn read_topic(
+    connection: &archiver::source::KafkaConnection,
+    topic: &str,
+    timeout: std::time::Duration,
+) -> Vec<rdkafka::message::OwnedMessage> {
+    use rdkafka::consumer::{BaseConsumer, Consumer as _};
+    let consumer: BaseConsumer = connection
+        .client_config()
+        .set("group.id", "hop-archiver-tests-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("fetch.message.max.bytes", "4000000")
+        .create()
+        .expect("consumer");
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    // One consumer per topic: an EOF names only its partition.
+    let mut open: std::collections::BTreeSet<i32> = (0..partition_count_with(&consumer, topic)).collect();
+    for partition in &open {
+        assignment.add_partition_offset(topic, *partition, rdkafka::Offset::Beginning).expect("partition");
+    }
+    let mut seen = Vec::new();
+    if open.is_empty() {
+        return seen;
+    }
+    consumer.assign(&assignment).expect("assign");
+    let deadline = std::time::Instant::now() + timeout;
+    while !open.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "{topic}: partitions {open:?} not read to their end");
+        match consumer.poll(std::time::Duration::from_millis(500)) {
+            None => {}
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(partition))) => {
+                open.remove(&partition);
+            }
+            Some(result) => seen.push(result.expect("consume").detach()),
+        }
+    }
+    seen
+}
+
+/// The partition count of `topic` as `consumer` sees it (0: the cluster
+/// does not have it).
+pub fn partition_count_with(consumer: &rdkafka::consumer::BaseConsumer, topic: &str) -> i32 {
+    use rdkafka::consumer::Consumer as _;
+    let metadata = consumer.fetch_metadata(Some(topic), std::time::Duration::from_secs(10)).expect("metadata");
+    let found = metadata.topics().iter().find(|t| t.name() == topic && t.error().is_none());
+    found.map_or(0, |t| i32::try_from(t.partitions().len()).expect("partition count"))
+}

@@ -17,9 +17,9 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use mockhop::Delivery;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng as _, SeedableRng as _};
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::Timestamp;
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::message::{Headers as _, Message as _};
-use rdkafka::{Offset, Timestamp, TopicPartitionList};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -314,69 +314,34 @@ async fn consume_all(brokers: &str, topics: &[String]) -> Vec<Consumed> {
     futures::future::join_all(readers).await.into_iter().flat_map(|r| r.expect("reader")).collect()
 }
 
-/// Every record of `topic`. The end of a partition is where librdkafka
-/// reports EOF, at the high watermark of a fetch response: tansu 0.6
-/// answered ListOffsets (`fetch_watermarks`) with a stale high watermark
-/// (605 for a partition whose records went to offset 642).
+/// Every record of `topic`, as [`support::read_topic`] reads it.
 fn consume_topic(brokers: &str, topic: &str) -> Vec<Consumed> {
-    let consumer: BaseConsumer = KafkaConnection::plaintext(brokers)
-        .client_config()
-        .set("group.id", "restore-real-reader")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .set("fetch.message.max.bytes", "4000000")
-        .create()
-        .expect("consumer");
-    let mut assignment = TopicPartitionList::new();
-    // One consumer per topic: an EOF names only its partition.
-    let mut open: BTreeSet<i32> = (0..partition_count_with(&consumer, topic)).collect();
-    for partition in &open {
-        assignment.add_partition_offset(topic, *partition, Offset::Beginning).expect("partition");
-    }
-    let mut seen = Vec::new();
-    if open.is_empty() {
-        return seen;
-    }
-    consumer.assign(&assignment).expect("assign");
-    let deadline = Instant::now() + READ_BACK_TIMEOUT;
-    while !open.is_empty() {
-        assert!(Instant::now() < deadline, "{topic}: partitions {open:?} not read to their end");
-        let m = match consumer.poll(Duration::from_millis(500)) {
-            None => continue,
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(partition))) => {
-                open.remove(&partition);
-                continue;
+    let records = support::read_topic(&KafkaConnection::plaintext(brokers), topic, READ_BACK_TIMEOUT);
+    records
+        .iter()
+        .map(|m| {
+            let timestamp = match m.timestamp() {
+                Timestamp::NotAvailable => ("CreateTime", -1),
+                Timestamp::CreateTime(t) => ("CreateTime", t),
+                Timestamp::LogAppendTime(t) => ("LogAppendTime", t),
+            };
+            let headers = m.headers().map_or_else(Vec::new, |hs| {
+                hs.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec))).collect()
+            });
+            Consumed {
+                topic: m.topic().to_owned(),
+                partition: m.partition(),
+                offset: m.offset(),
+                timestamp_type: timestamp.0.to_owned(),
+                wire: Wire {
+                    timestamp: timestamp.1,
+                    key: m.key().map(<[u8]>::to_vec),
+                    headers,
+                    value: m.payload().map(<[u8]>::to_vec),
+                },
             }
-            Some(result) => result.expect("consume"),
-        };
-        let timestamp = match m.timestamp() {
-            Timestamp::NotAvailable => ("CreateTime", -1),
-            Timestamp::CreateTime(t) => ("CreateTime", t),
-            Timestamp::LogAppendTime(t) => ("LogAppendTime", t),
-        };
-        let headers = m
-            .headers()
-            .map_or_else(Vec::new, |hs| hs.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec))).collect());
-        seen.push(Consumed {
-            topic: m.topic().to_owned(),
-            partition: m.partition(),
-            offset: m.offset(),
-            timestamp_type: timestamp.0.to_owned(),
-            wire: Wire {
-                timestamp: timestamp.1,
-                key: m.key().map(<[u8]>::to_vec),
-                headers,
-                value: m.payload().map(<[u8]>::to_vec),
-            },
-        });
-    }
-    seen
-}
-
-fn partition_count_with(consumer: &BaseConsumer, topic: &str) -> i32 {
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
-    let found = metadata.topics().iter().find(|t| t.name() == topic && t.error().is_none());
-    found.map_or(0, |t| i32::try_from(t.partitions().len()).expect("partition count"))
+        })
+        .collect()
 }
 
 /// The partition count of `topic` (0: the cluster does not have it).
@@ -388,7 +353,7 @@ async fn partition_count(brokers: &str, topic: &str) -> i32 {
             .set("allow.auto.create.topics", "false")
             .create()
             .expect("consumer");
-        partition_count_with(&consumer, &topic)
+        support::partition_count_with(&consumer, &topic)
     })
     .await
     .expect("metadata reader")
