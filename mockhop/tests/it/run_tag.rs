@@ -6,6 +6,7 @@ use crate::verify::{Archive, COUNT, SEED, as_archived, foreign};
 use archiver::identity::Identity;
 use archiver::record::Message;
 use mockhop::Delivery;
+use mockhop::cleanup::{CleanupError, check_others};
 use mockhop::expect::{ArchiveRules, Expectation, ExpectedMessage, expect};
 use mockhop::generate::generate;
 use mockhop::run_tag::{RunTag, RunTagError};
@@ -369,4 +370,26 @@ async fn verify_with_a_run_tag_exits_zero_on_the_run_and_one_on_a_stray() {
     let (code, out, err) = tokio::task::spawn_blocking(args).await.expect("runs");
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.starts_with(&format!("stray: {}", intruder.placement.uuid)), "{out}");
+}
+
+/// What `cleanup --apply` checks after each deletion: every topic that is
+/// not the run's, listed before it began, must still be listed.
+#[test]
+fn cleanup_stops_when_a_topic_that_is_not_the_runs_vanished() {
+    let others: std::collections::BTreeSet<String> = (0..12).map(|i| format!("gcn.notice{i:02}")).collect();
+    let mut listed: Vec<String> = others.iter().cloned().collect();
+    listed.push("mockhop-dev-7.lvk.alerts".into());
+    assert!(check_others("mockhop-dev-7.gcn.notice", &others, &listed).is_ok(), "nothing else vanished");
+    listed.retain(|t| t != "gcn.notice03");
+    match check_others("mockhop-dev-7.gcn.notice", &others, &listed) {
+        Err(CleanupError::OthersVanished { deleted, count: 1, named }) => {
+            assert_eq!((deleted.as_str(), named.as_str()), ("mockhop-dev-7.gcn.notice", "gcn.notice03"));
+        }
+        other => panic!("one vanished: {other:?}"),
+    }
+    // A broker that deleted everything: all counted, the first ten named.
+    let err = check_others("mockhop-dev-7.gcn.notice", &others, &[]).expect_err("all vanished");
+    let text = err.to_string();
+    assert!(text.contains("12 topics") && text.contains("gcn.notice09, …") && !text.contains("gcn.notice10"), "{text}");
+    assert!(text.contains("do not run cleanup --apply"), "{text}");
 }
