@@ -12,8 +12,8 @@
 //! backend's own file.
 
 use super::{
-    Cursor, Index, IndexEntry, IndexError, IndexRow, Lane, LaneCursor, ListQuery, Page, RowFilter, TimestampType,
-    TopicStats, clamp_limit, finish_page, lane_total, page_limit,
+    Activity, Buckets, Cursor, Index, IndexEntry, IndexError, IndexRow, Lane, LaneCursor, ListQuery, Page, RowFilter,
+    TimestampType, TopicStats, clamp_limit, finish_page, lane_total, page_limit,
 };
 use async_trait::async_trait;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, QueryBuilder, Row, Type};
@@ -146,6 +146,34 @@ where
         query.push(format_args!(" GROUP BY topic ORDER BY topic {}", B::Db::BYTE_ORDER));
         let rows = query.build().fetch_all(self.pool()).await.map_err(B::Db::error)?;
         rows.iter().map(stats_row::<B::Db>).collect::<Result<_, _>>().map_err(B::Db::error)
+    }
+
+    async fn activity(&self, topics: &[String], buckets: &Buckets) -> Result<Vec<Activity>, IndexError> {
+        if topics.is_empty() {
+            return Ok(Vec::new());
+        }
+        // `"timestamp" - origin` is never negative inside the window, so
+        // integer division (truncating on both backends) is the floor. The
+        // bucket is grouped on outside a subquery: grouping on an alias of
+        // an expression with parameters fails on PostgreSQL, and SQLite
+        // took each row for a group of its own.
+        let mut query =
+            QueryBuilder::<B::Db>::new("SELECT topic, bucket, COUNT(*) AS count FROM (SELECT topic, (\"timestamp\" - ");
+        query.push_bind(buckets.origin_ms()).push(") / ").push_bind(buckets.width_ms());
+        query.push(" AS bucket FROM messages WHERE ");
+        B::Db::push_text_in(&mut query, "topic", topics);
+        query.push(" AND \"timestamp\" >= ").push_bind(buckets.start_ms());
+        query.push(" AND \"timestamp\" < ").push_bind(buckets.end_ms());
+        query.push(format_args!(") AS windowed GROUP BY topic, bucket ORDER BY topic {}, bucket", B::Db::BYTE_ORDER));
+        let rows = query.build().fetch_all(self.pool()).await.map_err(B::Db::error)?;
+        rows.iter()
+            .map(|row| {
+                let bucket: i64 = row.try_get("bucket")?;
+                let bucket_start_ms = buckets.origin_ms() + bucket * buckets.width_ms();
+                Ok(Activity { topic: row.try_get("topic")?, bucket_start_ms, count: row.try_get("count")? })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(B::Db::error)
     }
 
     async fn set_retracted(&self, uuid: Uuid, retracted: bool) -> Result<bool, IndexError> {
