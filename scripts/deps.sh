@@ -4,7 +4,8 @@
 #   cmake + curl headers: bundled librdkafka (the curl header works around
 #   librdkafka 2.12's CMake bug; nothing links libcurl); OpenSSL: SASL_SSL.
 #   chromium + chromium-driver: the browse page's headless-browser test
-#   (about 17 s to install on top of the rest, measured).
+#   (about 17 s to install on top of the rest, measured); npm: axe-core,
+#   the accessibility checker that test runs in Chromium.
 #
 # Usage: scripts/deps.sh [build|test]. `build` (make demo) needs only what
 # builds and runs the archiver; `test` (the default, make test) adds
@@ -27,6 +28,7 @@ if [ "$mode" = test ]; then
   python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+  command -v npm >/dev/null || missing+=(npm)
 fi
 
 # hop-client for the API's real-client tests, in a private venv (about 21 s
@@ -41,13 +43,30 @@ hop_client_venv() {
     || { echo "deps: pip install hop-client kafka-python failed" >&2; return 1; }
 }
 
+# axe-core for the browse pages' accessibility test, pinned, in the cache
+# (tests/tests/it/api/browser.rs reads axe.min.js from there).
+AXE_CORE_VERSION=4.14.1
+axe_core() {
+  local dir="${XDG_CACHE_HOME:-$HOME/.cache}/hop-archiver/axe-core"
+  local installed
+  installed=$(node -p "require('$dir/node_modules/axe-core/package.json').version" 2>/dev/null || true)
+  [ "$installed" = "$AXE_CORE_VERSION" ] && return 0
+  echo "deps: installing axe-core $AXE_CORE_VERSION into $dir" >&2
+  mkdir -p "$dir" && npm install --prefix "$dir" --no-audit --no-fund --silent "axe-core@$AXE_CORE_VERSION" >/dev/null \
+    || { echo "deps: npm install axe-core failed" >&2; return 1; }
+}
+
+test_tools() {
+  hop_client_venv && axe_core
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
-  [ "$mode" = build ] || hop_client_venv
+  [ "$mode" = build ] || test_tools
   exit
 fi
 
 packages="build-essential cmake pkg-config libssl-dev libcurl4-openssl-dev zlib1g-dev python3"
-[ "$mode" = build ] || packages+=" python3-venv postgresql-15 chromium chromium-driver"
+[ "$mode" = build ] || packages+=" python3-venv postgresql-15 chromium chromium-driver npm"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "deps: missing ${missing[*]}; installing with apt-get" >&2
   export DEBIAN_FRONTEND=noninteractive
@@ -58,4 +77,4 @@ else
   echo "deps: missing ${missing[*]}: install them (Debian: $packages)" >&2
   exit 1
 fi
-[ "$mode" = build ] || hop_client_venv
+[ "$mode" = build ] || test_tools

@@ -51,7 +51,7 @@ pub fn after(pairs: &[(String, String)]) -> Result<Option<String>, ApiError> {
 }
 
 /// The value of parameter `name`, if given; twice is an error (which one was meant?).
-fn single<'a>(pairs: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, ApiError> {
+pub fn single<'a>(pairs: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, ApiError> {
     let mut values = pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let first = values.next();
     match values.next() {

@@ -2,6 +2,7 @@
 //! in-memory archive (in-memory SQLite index + `MemoryStore`).
 
 mod access;
+mod browse;
 mod browser;
 mod cli;
 mod clients;
