@@ -17,12 +17,12 @@
 //! - partition and offset unknown (NULL); a negative Kafka timestamp gives
 //!   the start of the key's day and `not_available`; ingested_at now.
 
-use crate::api::auth::base_topic;
 use crate::identity::{self, Identity, ParsedKey};
 use crate::index::{IndexRow, TimestampType};
 use crate::pipeline::{self, Provenance, Stored};
 use crate::record::Record;
 use crate::topics;
+use crate::topics::base_topic;
 use uuid::Uuid;
 
 /// What every row of a run shares.
