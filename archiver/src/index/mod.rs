@@ -20,6 +20,7 @@ pub use postgres::PgIndex;
 pub use sqlite::SqliteIndex;
 
 use crate::telemetry::redact::{mask_in, mask_password};
+use crate::text::query::SearchQuery;
 use async_trait::async_trait;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -90,6 +91,13 @@ pub struct IndexRow {
     /// The client UUID this message claimed when it was stored under its
     /// derived UUID because another message already held the claim.
     pub claimed_uuid: Option<Uuid>,
+    /// Upstream's `text_fully_indexed`: `None` for a topic whose text is
+    /// not indexed (and rows written before text indexing existed).
+    pub text_fully_indexed: Option<bool>,
+    /// The searchable text, written with the row in the same transaction
+    /// when `text_fully_indexed` is set (`None` then stands for no text).
+    /// The index keeps only its search form, so rows read back have `None`.
+    pub text: Option<String>,
 }
 
 /// A row as read back, with the database's serial `id`.
@@ -119,6 +127,8 @@ pub struct ListQuery {
     pub limit: u32,
     /// Continue after this position (exclusive).
     pub after: Option<Cursor>,
+    /// Only rows whose text entry matches (full-text search).
+    pub search: Option<SearchQuery>,
 }
 
 impl ListQuery {
@@ -133,9 +143,24 @@ impl ListQuery {
             include_retracted: true,
             limit,
             after: None,
+            search: None,
         }
     }
 }
+
+/// The text entry of an existing row, as `archiver reindex-text` writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowText {
+    pub uuid: Uuid,
+    pub text: String,
+    pub fully_indexed: bool,
+}
+
+/// The text search configuration of PostgreSQL's vectors and queries.
+pub const TEXT_SEARCH_CONFIG: &str = "english";
+
+/// Longest a PostgreSQL search statement may run; longer is [`IndexError::SearchTimedOut`].
+pub const SEARCH_TIMEOUT_MS: u64 = 10_000;
 
 /// The rows a restore (or an audit) selects. Times are ms, half-open `[start, end)` on `timestamp`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -388,6 +413,8 @@ pub enum IndexError {
     Query(#[source] sqlx::Error),
     #[error("index holds a malformed row (id {id}): {reason}")]
     CorruptRow { id: i64, reason: String },
+    #[error("the search ran longer than {SEARCH_TIMEOUT_MS} ms; narrow it: more words, a time window, fewer topics")]
+    SearchTimedOut,
     #[error("cannot create the index's directory {}: {source}", path.display())]
     CreateDirectory { path: std::path::PathBuf, source: std::io::Error },
 }
@@ -496,6 +523,20 @@ pub trait Index: Send + Sync + std::fmt::Debug {
         });
         Ok(activity.collect())
     }
+    /// Writes the text entries of existing rows (`archiver reindex-text`):
+    /// each row's `text_fully_indexed` and its entry, replaced, all in one
+    /// transaction. UUIDs without a row are skipped; returns how many were written.
+    async fn set_texts(&self, texts: &[RowText]) -> Result<u64, IndexError>;
+    /// Up to `limit` (clamped to 1..=[`PAGE_ROWS_MAX`]) rows of `topics`
+    /// with an id above `after_id`, by id, that have no text entry — or,
+    /// with `partial`, only a partial one (`text_fully_indexed` false).
+    async fn rows_without_text(
+        &self,
+        topics: &[String],
+        after_id: i64,
+        partial: bool,
+        limit: u32,
+    ) -> Result<Vec<IndexEntry>, IndexError>;
     /// How many rows `query` selects (its `limit` and `after` are ignored).
     /// PostgreSQL and SQLite answer a query without time bounds from the
     /// topic statistics, else with one `COUNT(*)`; this default, for other
@@ -564,10 +605,10 @@ fn classify(err: sqlx::Error, transient_code: fn(&str) -> bool) -> IndexError {
 const INSERT_COLUMNS: &str = "uuid, topic, \"timestamp\", size, \"key\", bucket, crc32, \
      is_client_uuid, public, direct_upload, message_crc32, title, sender, media_type, \
      file_name, originator, retracted, \"partition\", kafka_offset, timestamp_type, \
-     ingested_at, fingerprint, claimed_uuid";
+     ingested_at, fingerprint, claimed_uuid, text_fully_indexed";
 
 /// Number of names in [`INSERT_COLUMNS`]: bind parameters per inserted row.
-const INSERT_COLUMN_COUNT: usize = 23;
+const INSERT_COLUMN_COUNT: usize = 24;
 
 /// How many UUIDs one `get_many` statement looks up; keeps every statement
 /// far below both backends' parameter limits.

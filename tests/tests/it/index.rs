@@ -234,6 +234,8 @@ fn row(n: u32) -> IndexRow {
         ingested_at: BASE_MS + 86_400_000 + i64::from(n),
         fingerprint: std::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ n as u8),
         claimed_uuid: (n % 2 == 1).then(Uuid::new_v4),
+        text_fully_indexed: None,
+        text: None,
     }
 }
 
@@ -261,6 +263,7 @@ async fn get(index: &dyn Index, uuid: Uuid) -> IndexEntry {
 
 fn query() -> ListQuery {
     ListQuery {
+        search: None,
         topics: Vec::new(),
         start_ms: None,
         end_ms: None,
