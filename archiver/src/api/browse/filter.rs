@@ -1,7 +1,7 @@
 //! The filters of the browse pages' message lists: a time window and a
 //! full-text query (and, across topics, the topics), read from the page's
-//! query string, handed to the API's own listing as its parameters, and
-//! repeated in every link and in the form.
+//! query string, handed to the API's own listing as its parameters (which
+//! check the query), and repeated in every link and in the form.
 
 use std::fmt::Write as _;
 
@@ -9,15 +9,7 @@ use super::super::ApiError;
 use super::super::params::{self, single};
 use super::page::{escape_html, utc_input};
 use crate::identity::{civil_date, days_from_civil};
-
-/// Whether the index answers full-text queries (`search_query`). Until it
-/// does, the search box is shown disabled with a note, and a request that
-/// carries a query is refused: a listing that ignored it would pass for
-/// search results.
-const SEARCH_AVAILABLE: bool = false;
-
-/// Longest `search_query` read.
-const SEARCH_QUERY_BYTES_MAX: usize = 1024;
+use crate::text::query::QUERY_BYTES_MAX;
 
 const MS_PER_DAY: i64 = 86_400_000;
 
@@ -50,19 +42,8 @@ impl Filter {
         {
             return Err(ApiError::bad_request("`from` is after `until`"));
         }
+        // Checked (syntax, bounds) where the listing reads it, as for the API.
         let search_query = single(pairs, "search_query")?.map(str::trim).filter(|q| !q.is_empty());
-        if let Some(query) = search_query {
-            if !SEARCH_AVAILABLE {
-                return Err(ApiError::bad_request(
-                    "full-text search (`search_query`) is not available on this archive yet",
-                ));
-            }
-            if query.len() > SEARCH_QUERY_BYTES_MAX {
-                return Err(ApiError::bad_request(format!(
-                    "`search_query` is longer than {SEARCH_QUERY_BYTES_MAX} bytes"
-                )));
-            }
-        }
         let topics = pairs
             .iter()
             .filter(|(k, _)| k == "topic")
@@ -120,7 +101,7 @@ impl Filter {
 
     /// The filter form, submitting to `action` (a path); `topic_choice`
     /// is the topic picker of the cross-topic page (HTML), if any.
-    pub fn form(&self, action: &str, topic_choice: Option<&str>) -> String {
+    pub fn form(&self, action: &str, topic_choice: Option<&str>, search: SearchBox) -> String {
         let action = escape_html(action);
         let mut form = format!(
             "<form class=\"filters\" method=\"get\" action=\"{action}\" role=\"search\" aria-label=\"Filter messages\">\n"
@@ -139,27 +120,35 @@ impl Filter {
                  name=\"{name}\" step=\"{step}\" value=\"{value}\"></div>"
             );
         }
-        form.push_str(&self.search_box());
+        form.push_str(&self.search_box(search));
         let _ =
             writeln!(form, "<div><button type=\"submit\">Show</button> <a href=\"{action}\">Clear</a></div>\n</form>");
         form
     }
 
-    fn search_box(&self) -> String {
-        let label = "<label for=\"search_query\">Search text</label>";
-        if !SEARCH_AVAILABLE {
-            return format!(
-                "<div>{label}<input type=\"search\" id=\"search_query\" name=\"search_query\" disabled \
-                 aria-describedby=\"search-note\"><p class=\"note\" id=\"search-note\">Full-text search is not \
-                 available on this archive yet.</p></div>\n"
-            );
-        }
+    fn search_box(&self, search: SearchBox) -> String {
+        let (state, note) = match search {
+            SearchBox::Enabled => (
+                "",
+                "All words must match; \"a phrase\" in that order, <i>or</i> between alternatives, -word to \
+                 exclude. Only topics whose text is indexed are searched.",
+            ),
+            SearchBox::Disabled(why) => (" disabled", why),
+        };
         let value = escape_html(self.search_query.as_deref().unwrap_or_default());
         format!(
-            "<div>{label}<input type=\"search\" id=\"search_query\" name=\"search_query\" value=\"{value}\" \
-             maxlength=\"{SEARCH_QUERY_BYTES_MAX}\"></div>\n"
+            "<div><label for=\"search_query\">Search text</label><input type=\"search\" id=\"search_query\" \
+             name=\"search_query\" value=\"{value}\" maxlength=\"{QUERY_BYTES_MAX}\" aria-describedby=\"search-note\"\
+             {state}><p class=\"note\" id=\"search-note\">{note}</p></div>\n"
         )
     }
+}
+
+/// Whether a page's search box can be used, and if not, why (HTML).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchBox {
+    Enabled,
+    Disabled(&'static str),
 }
 
 /// One window bound: empty (none), ms since 1970, or a UTC date
@@ -288,10 +277,14 @@ mod tests {
                 .collect();
         assert_eq!(Filter::parse(&again).expect("again"), filter);
         assert_eq!(Filter::default().query_string(None), "");
+        let searching = Filter::parse(&pairs(&[("search_query", " \"GRB 231114A\" or S&P ")])).expect("search");
+        assert_eq!(searching.search_query.as_deref(), Some("\"GRB 231114A\" or S&P"), "trimmed");
+        assert_eq!(searching.query_string(None), "?search_query=%22GRB+231114A%22+or+S%26P");
+        assert_eq!(searching.listing_pairs(None)[1], ("search_query".to_owned(), "\"GRB 231114A\" or S&P".to_owned()));
         for bad in [
             &[("from", "5"), ("until", "4")][..],
             &[("topic", "a b")],
-            &[("search_query", "GRB")],
+            &[("search_query", "a"), ("search_query", "b")],
             &[("from", "1"), ("from", "2")],
         ] {
             assert!(Filter::parse(&pairs(bad)).is_err(), "{bad:?}");

@@ -7,7 +7,7 @@
 //! `/` lists the topics with a small activity chart each; a topic page
 //! (`/browse/topic/{topic}`) and the cross-topic page (`/browse/messages`)
 //! list messages through the API's own listing and paging code, filtered
-//! by a time window (and, once the index can search, a text query); a
+//! by a time window and a full-text query (`search_query`); a
 //! topic page charts its activity over the window; `/browse/msg/{uuid}`
 //! shows one message with its payload by type; `/browse/status` gives
 //! per-topic totals of the last hour, day and all time. One file per
@@ -36,7 +36,7 @@ use super::render::{header_text, value_json};
 use super::{ApiError, ApiState, decode};
 use crate::index::{Buckets, IndexEntry, IndexRow, TopicStats};
 use chart::{DAY_MS, HOUR_MS, buckets_for, counts_of};
-use filter::Filter;
+use filter::{Filter, SearchBox};
 use page::{document, html_response, rows_bytes_max, scroll_table, shown, utc};
 
 /// Messages per page of a message list.
@@ -174,8 +174,17 @@ pub async fn topic(
         Some(s) => format!("<p>{} messages from {} to {}.</p>\n", s.count, utc(s.earliest_ms), utc(s.latest_ms)),
         None => "<p>No messages archived in this topic.</p>\n".to_owned(),
     };
-    body.push_str(&filter.form(&path, None));
+    let search = match state.text.for_topic(&topic) {
+        Some(_) => SearchBox::Enabled,
+        None => SearchBox::Disabled("This topic's text is not indexed, so it cannot be searched."),
+    };
+    body.push_str(&filter.form(&path, None, search));
     body.push_str("<section aria-labelledby=\"activity-heading\"><h2 id=\"activity-heading\">Activity</h2>\n");
+    if filter.search_query.is_some() {
+        body.push_str(
+            "<p class=\"note\">The chart counts every message of the window, not only those matching the search.</p>\n",
+        );
+    }
     match chart_window(&filter, totals, crate::pipeline::now_ms()) {
         Some(buckets) => {
             let activity = state.index.activity(&topics, &buckets).await?;
@@ -221,7 +230,11 @@ pub async fn messages(
         readable_stats(&state, principal, &stats, None).map(|s| s.topic.as_str()).take(TOPIC_CHOICES_MAX).collect();
     let mut body =
         String::from("<p>Messages of every topic you can read, or of the topics you choose, newest first.</p>\n");
-    body.push_str(&filter.form("/browse/messages", Some(&topic_choice(&choices, &filter.topics))));
+    let search = match state.text.topics.is_empty() {
+        true => SearchBox::Disabled("No topic's text is indexed on this archive, so there is nothing to search."),
+        false => SearchBox::Enabled,
+    };
+    body.push_str(&filter.form("/browse/messages", Some(&topic_choice(&choices, &filter.topics)), search));
     push_listing(&mut body, &listed, &filter, "/browse/messages", true);
     Ok(html_response(document("All messages", &body)))
 }
@@ -252,7 +265,11 @@ fn push_listing(body: &mut String, listed: &Listed, filter: &Filter, path: &str,
         (None, Some(until)) => format!("before {}", utc(until)),
         (Some(from), Some(until)) => format!("from {} to {} (not included)", utc(from), utc(until)),
     };
-    let _ = writeln!(body, "<p id=\"window\">Newest first, {BROWSE_PAGE_ROWS} a page; {window}.</p>");
+    let search = match &filter.search_query {
+        Some(query) => format!("; matching the search “{}”", escape_html(query)),
+        None => String::new(),
+    };
+    let _ = writeln!(body, "<p id=\"window\">Newest first, {BROWSE_PAGE_ROWS} a page; {window}{search}.</p>");
     if listed.entries.is_empty() {
         body.push_str("<p>No messages in this window.</p>\n");
     } else {

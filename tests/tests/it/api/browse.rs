@@ -134,20 +134,108 @@ async fn browse_bad_filters_are_refused_naming_the_parameter() {
     refused(&server, "/browse/messages?topic=%3Cscript%3E", "topic").await;
 }
 
-/// Until the index can search, the box is there but disabled, and a query
-/// is refused: never a listing that silently ignores it.
-#[tokio::test]
-async fn browse_search_box_is_disabled_until_the_index_can_search() {
-    let server = Server::start().await;
-    seed_at(&server, PUBLIC, [T0]).await;
-    for path in [format!("/browse/topic/{PUBLIC}"), "/browse/messages".to_owned()] {
-        let html = page(&server, &path).await;
-        let input = between(&html, "<input type=\"search\"", ">");
-        assert!(input.contains("name=\"search_query\"") && input.contains(" disabled"), "{path}: {input}");
-        assert!(html.contains("<label for=\"search_query\">"), "{path}: the box has a label");
-        assert!(html.contains("Full-text search is not available on this archive yet."), "{path}");
-        refused(&server, &format!("{path}?search_query=GRB"), "search_query").await;
+/// Seeds one message per minute from [`T0`] on `topic`, every third about
+/// S231114a and the others about GRB 231114A; returns (timestamp, UUID,
+/// whether it is about the GRB).
+async fn seed_alerts(server: &Server, topic: &str, count: i64) -> Vec<(i64, Uuid, bool)> {
+    let mut seeded = Vec::new();
+    for i in 0..count {
+        let grb = i % 3 != 0;
+        let event = if grb { "GRB 231114A" } else { "S231114a" };
+        let payload = format!("{{\"event\": \"{event}\", \"n\": {i}}}");
+        let ts = T0 + i * MINUTE_MS;
+        seeded.push((ts, server.seed(&message(topic, ts, payload.as_bytes())).await, grb));
     }
+    seeded
+}
+
+#[tokio::test]
+async fn browse_search_finds_matches_within_the_window_and_keeps_both_across_pages() {
+    let server = Server::start().await;
+    let seeded = seed_alerts(&server, PUBLIC, 130).await;
+    let (from, until) = (T0 + 10 * MINUTE_MS, T0 + 120 * MINUTE_MS);
+    let want: Vec<Uuid> =
+        seeded.iter().rev().filter(|(ts, _, grb)| *grb && (from..until).contains(ts)).map(|&(_, u, _)| u).collect();
+    assert_eq!(want.len(), 74);
+    let path = format!("/browse/topic/{PUBLIC}?from={from}&until={until}&search_query=GRB");
+    let first = page(&server, &path).await;
+    assert!(first.contains("value=\"GRB\""), "the query stays in the box");
+    assert!(first.contains("matching the search “GRB”."), "{first}");
+    assert_eq!(listed(&first), want[..50]);
+    let older = link(&first, "next").expect("an older page");
+    assert!(older.contains("search_query=GRB") && older.contains("from="), "{older}");
+    assert_eq!(listed(&page(&server, &older).await), want[50..], "the rest of the matches in the window");
+    let others: Vec<Uuid> = seeded.iter().rev().filter(|(_, _, grb)| !grb).map(|&(_, u, _)| u).collect();
+    let all_others = page(&server, &format!("/browse/topic/{PUBLIC}?search_query=S231114a")).await;
+    assert_eq!(listed(&all_others), others[..others.len().min(50)], "a search without a window");
+    // A phrase, an exclusion with a word, and a phrase that is not there.
+    let phrase = page(&server, &format!("/browse/topic/{PUBLIC}?search_query=%22GRB+231114A%22+-S231114a")).await;
+    assert_eq!(listed(&phrase).len(), 50);
+    let nothing = page(&server, &format!("/browse/topic/{PUBLIC}?search_query=%22231114A+GRB%22")).await;
+    assert!(nothing.contains("No messages in this window."), "words out of order are no phrase");
+}
+
+/// Private messages match only for readers of their topic, on the
+/// cross-topic page as everywhere.
+#[tokio::test]
+async fn browse_search_across_topics_never_shows_private_matches_to_others() {
+    let server = Server::start().await;
+    let public = seed_alerts(&server, PUBLIC, 3).await;
+    let private = seed_alerts(&server, PRIVATE, 3).await;
+    let grb = |seeded: &[(i64, Uuid, bool)]| -> Vec<Uuid> { seeded.iter().filter(|s| s.2).map(|s| s.1).collect() };
+    let anonymous = page(&server, "/browse/messages?search_query=GRB").await;
+    let mut want = grb(&public);
+    want.reverse();
+    assert_eq!(listed(&anonymous), want);
+    assert!(!anonymous.contains(PRIVATE));
+    let reader = page_as(&server, "/browse/messages?search_query=GRB", Some(READER)).await;
+    let mut got = listed(&reader);
+    got.sort();
+    let mut want: Vec<Uuid> = grb(&public).into_iter().chain(grb(&private)).collect();
+    want.sort();
+    assert_eq!(got, want, "the reader finds the private matches too");
+    let reply = server.get(&format!("/browse/messages?search_query=GRB&topic={PRIVATE}")).await;
+    assert_eq!(reply.status, 401, "naming a private topic anonymously: {}", reply.text());
+}
+
+/// Hostile queries: refused with a 400 naming the parameter when no index
+/// could answer them, else answered — and echoed only escaped.
+#[tokio::test]
+async fn browse_hostile_searches_are_refused_or_escaped() {
+    let server = Server::start().await;
+    seed_alerts(&server, PUBLIC, 3).await;
+    let topic = format!("/browse/topic/{PUBLIC}");
+    // (The query string itself is bounded at 8 KiB, before any parameter is read.)
+    for query in ["-GRB", "-GRB+or+-S231114a", &"x".repeat(2 * 1024), "a%00b"] {
+        refused(&server, &format!("{topic}?search_query={query}"), "search_query").await;
+        refused(&server, &format!("/browse/messages?search_query={query}"), "search_query").await;
+    }
+    for query in
+        ["%22unterminated", "%27%3B+DROP+TABLE+messages%3B+--", "a+or+or+b", "%3Cscript%3Ealert(1)%3C%2Fscript%3E", "*"]
+    {
+        let html = page(&server, &format!("{topic}?search_query={query}")).await;
+        assert!(!html.contains("<script>alert"), "{query}: echoed unescaped");
+    }
+    let html = page(&server, &format!("{topic}?search_query=%3Cscript%3Ealert(1)%3C%2Fscript%3E")).await;
+    assert!(html.contains("value=\"&lt;script&gt;alert(1)&lt;/script&gt;\""), "{html}");
+    assert!(html.contains("“&lt;script&gt;alert(1)&lt;/script&gt;”"));
+}
+
+/// A topic whose text is not indexed has its search box disabled, with a note.
+#[tokio::test]
+async fn browse_search_box_is_disabled_on_topics_without_indexed_text() {
+    let text = archiver::text::TextIndexing { topics: vec!["public.*".into()], limits: Default::default() };
+    let server =
+        Server::start_text(Default::default(), std::sync::Arc::new(archiver::store::MemoryStore::new()), text).await;
+    seed_alerts(&server, PUBLIC, 1).await;
+    seed_alerts(&server, PRIVATE, 1).await;
+    let box_of = |html: &str| between(html, "<input type=\"search\"", ">").to_owned();
+    let public = page(&server, &format!("/browse/topic/{PUBLIC}")).await;
+    assert!(!box_of(&public).contains("disabled"), "{}", box_of(&public));
+    let private = page_as(&server, &format!("/browse/topic/{PRIVATE}"), Some(READER)).await;
+    assert!(box_of(&private).contains(" disabled"), "{}", box_of(&private));
+    assert!(private.contains("This topic's text is not indexed, so it cannot be searched."));
+    assert!(page(&server, "/browse/messages").await.contains("Only topics whose text is indexed are searched."));
 }
 
 #[tokio::test]

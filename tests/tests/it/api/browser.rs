@@ -139,6 +139,22 @@ impl Browser {
         self.session(reqwest::Method::POST, "/execute/sync", Some(json!({"script": script, "args": arguments}))).await
     }
 
+    /// Submits the filter form and waits (at most 10 s) until the page it
+    /// leads to, whose address contains `fragment`, has loaded: a click
+    /// may return while the navigation is still under way.
+    async fn submit_filters(&self, fragment: &str) {
+        self.click("form.filters button").await;
+        for _ in 0..100 {
+            let url = self.session(reqwest::Method::GET, "/url", None).await;
+            let ready = self.execute("return document.readyState;").await;
+            if url.as_str().is_some_and(|u| u.contains(fragment)) && ready == "complete" {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the filter form did not lead to a page with {fragment} in its address");
+    }
+
     /// Sets a form field's value, as a person picking it would.
     async fn set_value(&self, css: &str, value: &str) {
         self.execute_with("document.querySelector(arguments[0]).value = arguments[1];", json!([css, value])).await;
@@ -190,13 +206,19 @@ async fn api_browse_page_in_headless_chromium() {
     assert!(listing.contains("GRB 231114A") && listing.contains("alice"), "{listing}");
     // The filter form sends the window; the page lists only what is in it.
     browser.set_value("#until", "2023-11-14T22:13:20").await;
-    browser.click("form.filters button").await;
+    browser.submit_filters("until=2023-11-14T22%3A13%3A20").await;
     let window = browser.text("#window").await;
     assert_eq!(window, "Newest first, 50 a page; before 2023-11-14 22:13:20.000 UTC.");
     let listing = browser.text("#messages").await;
     assert!(!listing.contains("GRB 231114A"), "the later message is outside the window: {listing}");
     assert_eq!(listing.lines().count(), 2, "the header and the earlier message: {listing}");
+    // And the search box: the words of the JSON payload are found.
     browser.open(&format!("{}/browse/topic/{PUBLIC}", server.base)).await;
+    browser.set_value("#search_query", "bold").await;
+    browser.submit_filters("search_query=bold").await;
+    assert_eq!(browser.text("#window").await, "Newest first, 50 a page; all time; matching the search “bold”.");
+    let listing = browser.text("#messages").await;
+    assert!(listing.contains("GRB 231114A") && listing.lines().count() == 2, "{listing}");
     browser.click(&format!("a[href='/browse/msg/{uuid}']")).await;
 
     let title = browser.text("h1").await;
@@ -251,8 +273,8 @@ async fn page_script_runs(browser: &Browser) -> bool {
     ran.as_bool().expect("a boolean")
 }
 
-/// Every browse page — front, topic with a window, cross-topic, a message
-/// of each payload type (with the retracted and conflict notices), status
+/// Every browse page — front, topic with a window, cross-topic (with and
+/// without a search), a message of each payload type (with the retracted and conflict notices), status
 /// — at desktop and phone width: no serious or critical axe-core
 /// violation, nothing wider than a phone's screen, page scripts blocked;
 /// a screenshot of each into `target/tmp/browse-screenshots/`.
@@ -292,6 +314,7 @@ async fn api_browse_pages_are_accessible_at_desktop_and_phone_width() {
         ("front", "/".to_owned()),
         ("topic", format!("/browse/topic/{PUBLIC}?from={}&until={}", now - 2 * 86_400_000, now + 1)),
         ("messages", "/browse/messages".to_owned()),
+        ("search", "/browse/messages?search_query=GRB".to_owned()),
         ("message-json", format!("/browse/msg/{json}")),
         ("message-xml", format!("/browse/msg/{xml}")),
         ("message-text", format!("/browse/msg/{text}")),

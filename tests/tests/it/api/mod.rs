@@ -137,10 +137,15 @@ impl Server {
 
     /// A server over `store` (a fault-injecting wrapper, say).
     pub async fn start_on(limits: ApiLimits, store: Arc<dyn ObjectStore>) -> Server {
+        let text = TextIndexing { topics: vec!["*".into()], limits: Default::default() };
+        Server::start_text(limits, store, text).await
+    }
+
+    /// A server that indexes the text of `text`'s topics only.
+    pub async fn start_text(limits: ApiLimits, store: Arc<dyn ObjectStore>, text: TextIndexing) -> Server {
         let index = index::open("sqlite::memory:").await.expect("in-memory index");
         let access =
             Access { public_topics: vec!["public.*".into()], credentials: credentials(), realm: "test-realm".into() };
-        let text = TextIndexing { topics: vec!["*".into()], limits: Default::default() };
         let state =
             Arc::new(ApiState::new(Arc::clone(&index), Arc::clone(&store), access, limits).with_text(text.clone()));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
