@@ -4,7 +4,8 @@
 #   cmake + curl headers: bundled librdkafka (the curl header works around
 #   librdkafka 2.12's CMake bug; nothing links libcurl); OpenSSL: SASL_SSL.
 #   chromium + chromium-driver: the browse page's headless-browser test
-#   (about 17 s to install on top of the rest, measured). stunnel4 + openssl:
+#   (about 17 s to install on top of the rest, measured); npm: axe-core,
+#   the accessibility checker that test runs in Chromium. stunnel4 + openssl:
 #   the TLS front of the SASL_SSL test broker (scripts/services.sh).
 #
 # Usage: scripts/deps.sh [build|test]. `build` (make demo) needs only what
@@ -30,6 +31,7 @@ if [ "$mode" = test ]; then
   [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
   command -v stunnel4 >/dev/null || missing+=(stunnel4)
   command -v openssl >/dev/null || missing+=(openssl)
+  command -v npm >/dev/null || missing+=(npm)
 fi
 
 # hop-client for the API's real-client tests, in a private venv (about 21 s
@@ -47,13 +49,30 @@ hop_client_venv() {
     || { echo "deps: pip install hop-client kafka-python scramp failed" >&2; return 1; }
 }
 
+# axe-core for the browse pages' accessibility test, pinned, in the cache
+# (tests/tests/it/api/browser.rs reads axe.min.js from there).
+AXE_CORE_VERSION=4.14.1
+axe_core() {
+  local dir="${XDG_CACHE_HOME:-$HOME/.cache}/hop-archiver/axe-core"
+  local installed
+  installed=$(node -p "require('$dir/node_modules/axe-core/package.json').version" 2>/dev/null || true)
+  [ "$installed" = "$AXE_CORE_VERSION" ] && return 0
+  echo "deps: installing axe-core $AXE_CORE_VERSION into $dir" >&2
+  mkdir -p "$dir" && npm install --prefix "$dir" --no-audit --no-fund --silent "axe-core@$AXE_CORE_VERSION" >/dev/null \
+    || { echo "deps: npm install axe-core failed" >&2; return 1; }
+}
+
+test_tools() {
+  hop_client_venv && axe_core
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
-  [ "$mode" = build ] || hop_client_venv
+  [ "$mode" = build ] || test_tools
   exit
 fi
 
 packages="build-essential cmake pkg-config libssl-dev libcurl4-openssl-dev zlib1g-dev python3"
-[ "$mode" = build ] || packages+=" python3-venv postgresql-15 chromium chromium-driver stunnel4 openssl"
+[ "$mode" = build ] || packages+=" python3-venv postgresql-15 chromium chromium-driver stunnel4 openssl npm"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "deps: missing ${missing[*]}; installing with apt-get" >&2
   export DEBIAN_FRONTEND=noninteractive
@@ -64,4 +83,4 @@ else
   echo "deps: missing ${missing[*]}: install them (Debian: $packages)" >&2
   exit 1
 fi
-[ "$mode" = build ] || hop_client_venv
+[ "$mode" = build ] || test_tools

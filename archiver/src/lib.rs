@@ -14,4 +14,5 @@ pub mod restore;
 pub mod source;
 pub mod store;
 pub mod telemetry;
+pub mod text;
 pub mod topics;

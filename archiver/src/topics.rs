@@ -18,6 +18,16 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     true
 }
 
+/// Suffix of hop-client's large-message offload pseudo-topic: `X+oversized`
+/// holds what was too large for `X`, and counts as `X` for access, public
+/// marking and text indexing.
+pub const OVERSIZED_SUFFIX: &str = "+oversized";
+
+/// `topic` without hop-client's `+oversized` suffix.
+pub fn base_topic(topic: &str) -> &str {
+    topic.strip_suffix(OVERSIZED_SUFFIX).unwrap_or(topic)
+}
+
 /// Whether `topic` matches any of `patterns`.
 pub fn matches_any(patterns: &[String], topic: &str) -> bool {
     patterns.iter().any(|p| glob_match(p, topic))

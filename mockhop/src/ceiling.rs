@@ -203,6 +203,7 @@ async fn put_one(
         ingested_at_ms,
         public: false,
         direct_upload: false,
+        text: None,
     };
     let prepared = pipeline::prepare(&m.message, m.fingerprint, &m.placement, &provenance, store.bucket())
         .with_context(|| format!("cannot prepare message #{}", m.seq))?;
@@ -321,6 +322,7 @@ mod tests {
                 ingested_at_ms: 0,
                 public: false,
                 direct_upload: false,
+                text: None,
             };
             let prepared = pipeline::prepare(&m.message, m.fingerprint, &m.placement, &provenance, store.bucket())?;
             assert_eq!(object.as_ref(), prepared.object.as_slice(), "{key}");

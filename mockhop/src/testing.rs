@@ -1,7 +1,7 @@
 //! What the test suites of mockhop and of the archive share about the test
-//! machine: the real services' addresses and the Python venv that
-//! `scripts/deps.sh test` fills. Only tests call these; they panic, with
-//! what to do, when the machine lacks what they describe.
+//! machine: the real services' addresses and the cache (the Python venv,
+//! axe-core) that `scripts/deps.sh test` fills. Only tests call these;
+//! they panic, with what to do, when the machine lacks what they describe.
 
 use std::path::PathBuf;
 
@@ -19,14 +19,20 @@ pub fn service(var: &str) -> String {
     }
 }
 
-/// The Python of the venv `scripts/deps.sh test` installs hop-client and
-/// kafka-python into.
-pub fn venv_python() -> PathBuf {
+/// The cache `scripts/deps.sh test` fills (`$XDG_CACHE_HOME/hop-archiver`,
+/// else `~/.cache/hop-archiver`).
+pub fn cache_dir() -> PathBuf {
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(|| panic!("neither XDG_CACHE_HOME nor HOME is set"));
-    let python = cache.join("hop-archiver/hop-client-venv/bin/python");
+    cache.join("hop-archiver")
+}
+
+/// The Python of the venv `scripts/deps.sh test` installs hop-client and
+/// kafka-python into.
+pub fn venv_python() -> PathBuf {
+    let python = cache_dir().join("hop-client-venv/bin/python");
     assert!(python.exists(), "{} is missing: run scripts/deps.sh test", python.display());
     python
 }

@@ -3,7 +3,7 @@
 
 use crate::world::Process;
 use archiver::index::{
-    Index, IndexEntry, IndexError, IndexRow, Lane, LaneCursor, ListQuery, Page, RowFilter, TopicStats,
+    Index, IndexEntry, IndexError, IndexRow, Lane, LaneCursor, ListQuery, Page, RowFilter, RowText, TopicStats,
 };
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -126,6 +126,24 @@ impl Index for FaultIndex {
         let _turn = self.process.world.sequencer.turn().await;
         self.enter("id_max").await?;
         self.inner.id_max().await
+    }
+
+    async fn set_texts(&self, texts: &[RowText]) -> Result<u64, IndexError> {
+        let _turn = self.process.world.sequencer.turn().await;
+        self.enter("set_texts").await?;
+        self.inner.set_texts(texts).await
+    }
+
+    async fn rows_without_text(
+        &self,
+        topics: &[String],
+        after_id: i64,
+        partial: bool,
+        limit: u32,
+    ) -> Result<Vec<IndexEntry>, IndexError> {
+        let _turn = self.process.world.sequencer.turn().await;
+        self.enter("rows_without_text").await?;
+        self.inner.rows_without_text(topics, after_id, partial, limit).await
     }
 }
 

@@ -31,5 +31,7 @@ pub fn row(uuid: Uuid, topic: &str, key: &str, size: usize) -> IndexRow {
         ingested_at: 0,
         fingerprint: [0; 32],
         claimed_uuid: None,
+        text_fully_indexed: None,
+        text: None,
     }
 }

@@ -15,10 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
 use crate::topics::matches_any;
-
-/// Suffix of hop-client's large-message offload pseudo-topic; access to
-/// `X+oversized` is access to `X`.
-pub const OVERSIZED_SUFFIX: &str = "+oversized";
+pub use crate::topics::{OVERSIZED_SUFFIX, base_topic};
 
 /// Longest bearer token looked at; anything longer cannot be one of ours.
 const TOKEN_LEN_MAX: usize = 512;
@@ -195,11 +192,6 @@ pub struct Access {
     pub public_topics: Vec<String>,
     pub credentials: Credentials,
     pub realm: String,
-}
-
-/// `topic` without hop-client's `+oversized` suffix.
-pub fn base_topic(topic: &str) -> &str {
-    topic.strip_suffix(OVERSIZED_SUFFIX).unwrap_or(topic)
 }
 
 impl Access {

@@ -65,6 +65,8 @@ impl ApiError {
             // No acceptable representation within the bound (RFC 9110 §15.5.7).
             ApiError::ResponseTooLarge { .. } => StatusCode::NOT_ACCEPTABLE,
             ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            // Too broad a search: the client must narrow it, not retry it.
+            ApiError::Index(IndexError::SearchTimedOut) => StatusCode::BAD_REQUEST,
             ApiError::Index(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Upload(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,

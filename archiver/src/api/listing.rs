@@ -199,6 +199,7 @@ fn query_for(p: &ListParams, topics: Vec<String>, limit: u32, after: Option<Curs
         include_retracted: p.include_retracted,
         limit,
         after,
+        search: p.search.clone(),
     }
 }
 

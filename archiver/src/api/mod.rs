@@ -70,6 +70,8 @@ pub struct ApiState {
     tokens: token::TokenKey,
     /// Serialise uploads' conditional creates per key, as ingest does.
     pub key_locks: crate::pipeline::KeyLocks,
+    /// Which uploads have their text indexed for search (none unless set).
+    pub text: crate::text::TextIndexing,
 }
 
 /// Requests answered at once (uploads apart); more get an immediate 503.
@@ -129,8 +131,15 @@ impl ApiState {
             render: body::RenderPool::new(RENDER_TASKS_MAX),
             tokens: token::TokenKey::random(),
             key_locks: crate::pipeline::KeyLocks::default(),
+            text: Default::default(),
             limits,
         }
+    }
+
+    /// The state with uploads to `text`'s topics text-indexed for search.
+    pub fn with_text(mut self, text: crate::text::TextIndexing) -> ApiState {
+        self.text = text;
+        self
     }
 
     /// Totals per topic, at most [`TOPIC_STATS_TTL`] old.
@@ -176,7 +185,9 @@ pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/", get(browse::index))
         .route("/browse/topic/{topic}", get(browse::topic))
+        .route("/browse/messages", get(browse::messages))
         .route("/browse/msg/{uuid}", get(browse::message))
+        .route("/browse/status", get(browse::status))
         .route("/health_check", get(messages::health_check))
         .route("/metrics", get(observe::render_metrics))
         .route("/msg/{uuid}", get(messages::get_message))
@@ -217,7 +228,7 @@ pub async fn state_from_config(config: &ServeConfig) -> Result<ApiState, ServeEr
         None => Credentials::default(),
     };
     let access = Access { public_topics: config.public_topics.clone(), credentials, realm: config.auth_realm.clone() };
-    Ok(ApiState::new(index, store, access, ApiLimits::from(config)))
+    Ok(ApiState::new(index, store, access, ApiLimits::from(config)).with_text(config.text.clone()))
 }
 
 /// Binds `addr` (port 0 picks a free port) and serves the API until

@@ -8,6 +8,7 @@ use super::auth::OVERSIZED_SUFFIX;
 use super::error::ApiError;
 use super::token::TokenKey;
 use crate::index::Cursor;
+use crate::text::query::SearchQuery;
 
 /// Kafka's own limit on topic name length.
 const TOPIC_LEN_MAX: usize = 249;
@@ -51,7 +52,7 @@ pub fn after(pairs: &[(String, String)]) -> Result<Option<String>, ApiError> {
 }
 
 /// The value of parameter `name`, if given; twice is an error (which one was meant?).
-fn single<'a>(pairs: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, ApiError> {
+pub fn single<'a>(pairs: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, ApiError> {
     let mut values = pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let first = values.next();
     match values.next() {
@@ -108,6 +109,8 @@ pub struct ListParams {
     pub meta: bool,
     pub include_retracted: bool,
     pub page: Option<PageToken>,
+    /// `search_query`: only messages whose text matches.
+    pub search: Option<SearchQuery>,
 }
 
 impl ListParams {
@@ -145,8 +148,17 @@ impl ListParams {
                 .transpose()?
                 .unwrap_or(true),
             page,
+            search: single("search_query")?.map(search).transpose()?.flatten(),
         })
     }
+}
+
+/// `search_query`, checked; empty means no search (as upstream's `if search_query`).
+fn search(text: &str) -> Result<Option<SearchQuery>, ApiError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    SearchQuery::parse(text).map(Some).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 fn int(name: &str, text: &str) -> Result<i64, ApiError> {

@@ -54,6 +54,7 @@ pub async fn upload(
         ingested_at_ms: now_ms,
         public: state.access.is_public(&topic),
         direct_upload: true,
+        text: state.text.for_topic(&topic),
     };
     match place_upload(state.store.as_ref(), state.index.as_ref(), &state.key_locks, &message, &provenance).await? {
         UploadOutcome::Duplicate { uuid } => Err(ApiError::Duplicate { uuid }),

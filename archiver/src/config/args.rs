@@ -3,7 +3,7 @@
 
 use super::file::{
     AuthFileArgs, BackendsArgs, KafkaArgs, LogFormatArgs, ObservabilityArgs, PipelineArgs, PublicTopicsArgs, StopArgs,
-    TopicsArgs,
+    TextIndexArgs, TopicsArgs,
 };
 use std::path::PathBuf;
 
@@ -82,6 +82,7 @@ command_args! {
         backends: BackendsArgs => "Backends",
         pipeline: PipelineArgs => "Pipeline",
         public_topics: PublicTopicsArgs => "Pipeline",
+        text: TextIndexArgs => "Pipeline",
         observability: ObservabilityArgs => "Observability",
         log_format: LogFormatArgs => "Observability",
         stop: StopArgs => "Run",

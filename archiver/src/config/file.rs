@@ -291,6 +291,18 @@ section! {
             #[arg(value_name = "PATTERNS")]
             public_topics: Vec<String> => public_topics, "ARCHIVER_PUBLIC_TOPICS";
         }
+        /// Which topics' text is indexed for search, and how much (everything that writes rows).
+        TextIndexArgs {
+            /// Topics whose text is indexed for search: names or globs (comma-separated) [default: the public topics].
+            #[arg(value_name = "PATTERNS")]
+            text_topics: Vec<String> => text_topics, "ARCHIVER_TEXT_TOPICS";
+            /// Payloads this large or larger are not read for search, only their headers (upstream's text_index_message_size_limit).
+            #[arg(value_name = "BYTES")]
+            text_message_size_bytes_max: u64 = crate::text::MESSAGE_SIZE_BYTES_MAX_DEFAULT => text_message_size_bytes_max, "ARCHIVER_TEXT_MESSAGE_SIZE_BYTES_MAX";
+            /// Characters of text indexed per message at most (upstream's text_index_size_limit).
+            #[arg(value_name = "N")]
+            text_chars_max: u64 = crate::text::TEXT_CHARS_MAX_DEFAULT => text_chars_max, "ARCHIVER_TEXT_CHARS_MAX";
+        }
     }
 }
 

@@ -29,7 +29,7 @@ pub use crate::source::{Credential, TopicSelection};
 pub use args::{RunArgs, SOURCES_HELP};
 pub use file::{
     AuthFileArgs, BackendsArgs, KafkaArgs, LogFormatArgs, ObservabilityArgs, PipelineArgs, PublicTopicsArgs,
-    RestoreLimitsArgs, ServeAccessArgs, ServeLimitsArgs, ServerArgs, StopArgs, TopicsArgs,
+    RestoreLimitsArgs, ServeAccessArgs, ServeLimitsArgs, ServerArgs, StopArgs, TextIndexArgs, TopicsArgs,
 };
 pub use render::Effective;
 pub use resolve::durable_store_url;
@@ -151,6 +151,8 @@ pub struct PipelineSettings {
     pub archive_test_messages: bool,
     /// Topics whose rows are marked public (globs).
     pub public_topics: Vec<String>,
+    /// Topics whose text is indexed for search, and how much.
+    pub text: crate::text::TextIndexing,
     pub retry_initial_backoff_ms: u64,
     pub retry_max_backoff_ms: u64,
 }

@@ -14,6 +14,7 @@ use super::{
 };
 use crate::source::{KafkaConnection, SecurityProtocol};
 use crate::telemetry::redact::mask_password;
+use crate::text::{TextIndexing, TextLimits};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 
@@ -30,7 +31,8 @@ pub fn resolve(layer: Layer, env: Env<'_>, config_file: Option<PathBuf>) -> Resu
     let topics = topics(&layer.topics, env, credential.as_ref())?;
     let mut effective = RunArgs::own_keys(&layer);
     let backends = backends(layer.backends)?;
-    let pipeline = pipeline(layer.pipeline)?;
+    let mut pipeline = pipeline(layer.pipeline.clone())?;
+    pipeline.text = text_indexing(&layer.pipeline, &pipeline.public_topics, &mut effective.pipeline)?;
     let observability = observability(layer.observability)?;
     write_back_kafka(&mut effective.kafka, &kafka);
     write_back_topics(&mut effective.topics, &topics, credential.as_ref());
@@ -200,6 +202,24 @@ pub(super) fn patterns(key: &str, given: Option<Vec<String>>) -> Result<Vec<Stri
     Ok(list.into_iter().map(|p| p.trim().to_owned()).collect())
 }
 
+/// Which topics' text is indexed: the `text_topics` patterns, else the
+/// public topics; and the limits. Written back into `effective`.
+pub(super) fn text_indexing(
+    section: &PipelineSection,
+    public_topics: &[String],
+    effective: &mut PipelineSection,
+) -> Result<TextIndexing, ConfigError> {
+    let topics = match section.text_topics.clone() {
+        Some(given) => patterns("pipeline.text_topics", Some(given))?,
+        None => public_topics.to_vec(),
+    };
+    let message_size_bytes_max =
+        count("pipeline.text_message_size_bytes_max", section.text_message_size_bytes_max, 0..=1 << 30)?;
+    let text_chars_max = count("pipeline.text_chars_max", section.text_chars_max, 0..=1 << 20)?;
+    effective.text_topics = Some(topics.clone());
+    Ok(TextIndexing { topics, limits: TextLimits { message_size_bytes_max, text_chars_max } })
+}
+
 pub(super) fn backends(section: BackendsSection) -> Result<Backends, ConfigError> {
     let index_url = required("backends.index_url", section.index_url)?;
     if !["postgres://", "postgresql://", "sqlite:"].iter().any(|p| index_url.starts_with(p)) {
@@ -270,6 +290,7 @@ fn pipeline(section: PipelineSection) -> Result<PipelineSettings, ConfigError> {
         batch_wait_ms: ranged("pipeline.batch_wait_ms", section.batch_wait_ms, 0..=60_000)?,
         archive_test_messages: required("pipeline.archive_test_messages", section.archive_test_messages)?,
         public_topics: patterns("pipeline.public_topics", section.public_topics)?,
+        text: TextIndexing::default(),
         retry_initial_backoff_ms,
         retry_max_backoff_ms,
     })

@@ -7,8 +7,9 @@ use super::args::command_args;
 use super::env::Env;
 use super::file::{
     BackendsArgs, Layer, LogFormatArgs, PublicTopicsArgs, ServeAccessArgs, ServeLimitsArgs, ServeSection, ServerArgs,
+    TextIndexArgs,
 };
-use super::resolve::{backends, count, out_of_range, patterns, ranged, required};
+use super::resolve::{backends, count, out_of_range, patterns, ranged, required, text_indexing};
 use super::{Backends, ConfigError, Effective, process_env, stack};
 use crate::index::PAGE_ROWS_MAX;
 use crate::telemetry::logging::LogFormat;
@@ -29,6 +30,7 @@ command_args! {
     groups {
         backends: BackendsArgs => "Backends",
         public_topics: PublicTopicsArgs => "Access",
+        text: TextIndexArgs => "Access",
         access: ServeAccessArgs => "Access",
         server: ServerArgs => "Server",
         log_format: LogFormatArgs => "Server",
@@ -97,6 +99,8 @@ pub struct ServeConfig {
     pub backends: Backends,
     /// Topics anyone may read (names or globs).
     pub public_topics: Vec<String>,
+    /// Topics whose uploads have their text indexed for search, and how much.
+    pub text: crate::text::TextIndexing,
     pub log_format: LogFormat,
     pub listen_addr: SocketAddr,
     pub credentials_file: Option<PathBuf>,
@@ -144,7 +148,8 @@ fn resolve(layer: Layer, config_file: Option<PathBuf>) -> Result<ServeConfig, Co
     }
     let page_rows_max = ranged("serve.page_rows_max", s.page_rows_max, 1..=u64::from(PAGE_ROWS_MAX))?;
     let backends = backends(layer.backends)?;
-    let public_topics = patterns("pipeline.public_topics", layer.pipeline.public_topics)?;
+    let public_topics = patterns("pipeline.public_topics", layer.pipeline.public_topics.clone())?;
+    let text = text_indexing(&layer.pipeline, &public_topics, &mut effective.pipeline)?;
     let credentials_file = s.credentials_file.filter(|p| !p.as_os_str().is_empty());
     // The computed and normalized keys, as resolved.
     effective.backends.store_url = Some(backends.store_url.clone());
@@ -155,6 +160,7 @@ fn resolve(layer: Layer, config_file: Option<PathBuf>) -> Result<ServeConfig, Co
         config_file,
         backends,
         public_topics,
+        text,
         log_format: required("observability.log_format", layer.observability.log_format)?,
         listen_addr,
         credentials_file,

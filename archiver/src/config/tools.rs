@@ -2,13 +2,14 @@
 //! `reindex`, `repair`, `inspect UUID`): the same sources and precedence
 //! as `archiver run` (flags > `ARCHIVER_*` > the TOML file > defaults) and
 //! the same `[backends]`, `[kafka]` (for `status`'s consumer lag),
-//! `[pipeline] public_topics` (`reindex` marks rows public as `run` does)
+//! `[pipeline] public_topics` and the text settings (`reindex` marks rows
+//! public and indexes their text as `run` does)
 //! and `log_format`. What each tool does is given by its own flags.
 
 use super::args::command_args;
 use super::env::Env;
-use super::file::{AuthFileArgs, BackendsArgs, KafkaArgs, LogFormatArgs, PublicTopicsArgs};
-use super::resolve::{backends, kafka, patterns, required};
+use super::file::{AuthFileArgs, BackendsArgs, KafkaArgs, LogFormatArgs, PublicTopicsArgs, TextIndexArgs};
+use super::resolve::{backends, kafka, patterns, required, text_indexing};
 use super::{Backends, ConfigError, Effective, KafkaSettings, process_env, stack};
 use crate::telemetry::logging::LogFormat;
 use std::collections::BTreeMap;
@@ -26,6 +27,7 @@ command_args! {
         kafka: KafkaArgs => "Kafka",
         backends: BackendsArgs => "Backends",
         public_topics: PublicTopicsArgs => "Backends",
+        text: TextIndexArgs => "Backends",
         log_format: LogFormatArgs => "Backends",
     }
 }
@@ -39,6 +41,8 @@ pub struct ToolConfig {
     pub kafka: Option<KafkaSettings>,
     /// Topics whose rows are public (globs), as `archiver run` marks them.
     pub public_topics: Vec<String>,
+    /// Topics whose text is indexed for search, as `archiver run` indexes it.
+    pub text: crate::text::TextIndexing,
     pub log_format: LogFormat,
     /// The keys the tool read, for printing.
     pub effective: Effective,
@@ -58,12 +62,16 @@ pub fn load_tool_from(
 ) -> Result<ToolConfig, ConfigError> {
     let env = Env::new(vars);
     let (layer, config_file) = stack(args.layer(), args.config.as_ref(), env)?;
+    let mut effective = ToolArgs::own_keys(&layer);
+    let public_topics = patterns("pipeline.public_topics", layer.pipeline.public_topics.clone())?;
+    let text = text_indexing(&layer.pipeline, &public_topics, &mut effective.pipeline)?;
     Ok(ToolConfig {
         config_file,
         kafka: needs_kafka.then(|| kafka(&layer.kafka, env)).transpose()?,
         backends: backends(layer.backends.clone())?,
-        public_topics: patterns("pipeline.public_topics", layer.pipeline.public_topics.clone())?,
+        public_topics,
+        text,
         log_format: required("observability.log_format", layer.observability.log_format)?,
-        effective: Effective(ToolArgs::own_keys(&layer)),
+        effective: Effective(effective),
     })
 }

@@ -37,6 +37,7 @@ pub fn annotate(
         sender: first_text(message, "_sender"),
         file_name: first_text(message, "file_name"),
         originator: first_text(message, "originator"),
+        text_fully_indexed: None,
     }
 }
 

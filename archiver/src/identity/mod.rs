@@ -18,7 +18,7 @@ mod annotate;
 mod object_key;
 
 pub use annotate::{annotate, media_type};
-pub use object_key::{ParsedKey, civil_date, effective_timestamp, object_key, parse_object_key};
+pub use object_key::{ParsedKey, civil_date, days_from_civil, effective_timestamp, object_key, parse_object_key};
 
 use crate::record::{HeaderValue, Key, Message};
 use sha2::{Digest, Sha256};

@@ -9,9 +9,10 @@
 //! process.
 
 use super::{
-    Cursor, Index, IndexEntry, IndexError, IndexRow, Lane, LaneCursor, ListQuery, Page, RowFilter, TopicStats,
+    Cursor, Index, IndexEntry, IndexError, IndexRow, Lane, LaneCursor, ListQuery, Page, RowFilter, RowText, TopicStats,
     clamp_limit, finish_page, first_occurrences, lane_total, page_limit,
 };
+use crate::text::lexemes::lexemes;
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
@@ -23,6 +24,8 @@ struct Table {
     by_id: BTreeMap<i64, IndexEntry>,
     id_of: HashMap<Uuid, i64>,
     next_id: i64,
+    /// The lexemes of each text entry, by row id (as SQLite's FTS5 holds them).
+    texts: HashMap<i64, Vec<String>>,
 }
 
 /// The in-memory index (for tests, scenarios and the demo, not durable).
@@ -64,7 +67,10 @@ impl Index for MemoryIndex {
             table.next_id += 1;
             let id = table.next_id;
             table.id_of.insert(row.uuid, id);
-            table.by_id.insert(id, IndexEntry { id, row: row.clone() });
+            if row.text_fully_indexed.is_some() {
+                table.texts.insert(id, lexemes(row.text.as_deref().unwrap_or_default()));
+            }
+            table.by_id.insert(id, IndexEntry { id, row: IndexRow { text: None, ..row.clone() } });
             inserted.insert(row.uuid);
         }
         Ok(super::batch_outcome(rows, &firsts, &inserted))
@@ -89,6 +95,9 @@ impl Index for MemoryIndex {
             .by_id
             .values()
             .filter(|e| filter.admits(e) && after_cursor(e, query.after, query.descending))
+            .filter(|e| {
+                query.search.as_ref().is_none_or(|q| table.texts.get(&e.id).is_some_and(|text| q.matches(text)))
+            })
             .cloned()
             .collect();
         entries.sort_by_key(|e| (e.row.timestamp, e.id));
@@ -159,6 +168,39 @@ impl Index for MemoryIndex {
         entries.sort_by_key(IndexEntry::lane_cursor);
         entries.truncate(clamp_limit(limit) as usize);
         Ok(entries)
+    }
+
+    async fn set_texts(&self, texts: &[RowText]) -> Result<u64, IndexError> {
+        let mut table = self.table();
+        let mut written = 0;
+        for text in texts {
+            let Some(id) = table.id_of.get(&text.uuid).copied() else { continue };
+            if let Some(entry) = table.by_id.get_mut(&id) {
+                entry.row.text_fully_indexed = Some(text.fully_indexed);
+            }
+            table.texts.insert(id, lexemes(&text.text));
+            written += 1;
+        }
+        Ok(written)
+    }
+
+    async fn rows_without_text(
+        &self,
+        topics: &[String],
+        after_id: i64,
+        partial: bool,
+        limit: u32,
+    ) -> Result<Vec<IndexEntry>, IndexError> {
+        let table = self.table();
+        let wanted = |flag: Option<bool>| flag.is_none() || (partial && flag == Some(false));
+        Ok(table
+            .by_id
+            .range(after_id.saturating_add(1)..)
+            .map(|(_, e)| e)
+            .filter(|e| topics.contains(&e.row.topic) && wanted(e.row.text_fully_indexed))
+            .take(clamp_limit(limit) as usize)
+            .cloned()
+            .collect())
     }
 
     async fn id_max(&self) -> Result<Option<i64>, IndexError> {

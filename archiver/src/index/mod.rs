@@ -20,6 +20,7 @@ pub use postgres::PgIndex;
 pub use sqlite::SqliteIndex;
 
 use crate::telemetry::redact::{mask_in, mask_password};
+use crate::text::query::SearchQuery;
 use async_trait::async_trait;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -90,6 +91,13 @@ pub struct IndexRow {
     /// The client UUID this message claimed when it was stored under its
     /// derived UUID because another message already held the claim.
     pub claimed_uuid: Option<Uuid>,
+    /// Upstream's `text_fully_indexed`: `None` for a topic whose text is
+    /// not indexed (and rows written before text indexing existed).
+    pub text_fully_indexed: Option<bool>,
+    /// The searchable text, written with the row in the same transaction
+    /// when `text_fully_indexed` is set (`None` then stands for no text).
+    /// The index keeps only its search form, so rows read back have `None`.
+    pub text: Option<String>,
 }
 
 /// A row as read back, with the database's serial `id`.
@@ -119,6 +127,8 @@ pub struct ListQuery {
     pub limit: u32,
     /// Continue after this position (exclusive).
     pub after: Option<Cursor>,
+    /// Only rows whose text entry matches (full-text search).
+    pub search: Option<SearchQuery>,
 }
 
 impl ListQuery {
@@ -133,9 +143,24 @@ impl ListQuery {
             include_retracted: true,
             limit,
             after: None,
+            search: None,
         }
     }
 }
+
+/// The text entry of an existing row, as `archiver reindex-text` writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowText {
+    pub uuid: Uuid,
+    pub text: String,
+    pub fully_indexed: bool,
+}
+
+/// The text search configuration of PostgreSQL's vectors and queries.
+pub const TEXT_SEARCH_CONFIG: &str = "english";
+
+/// Longest a PostgreSQL search statement may run; longer is [`IndexError::SearchTimedOut`].
+pub const SEARCH_TIMEOUT_MS: u64 = 10_000;
 
 /// The rows a restore (or an audit) selects. Times are ms, half-open `[start, end)` on `timestamp`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -228,6 +253,83 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
+/// Most buckets an activity count answers per topic: what one chart shows.
+pub const ACTIVITY_BUCKETS_MAX: i64 = 180;
+
+/// A time window `[start_ms, end_ms)` cut into at most
+/// [`ACTIVITY_BUCKETS_MAX`] buckets of `width_ms`, aligned on multiples of
+/// the width since 1970 (so hours and days are UTC hours and days). The
+/// first and last buckets may be cut by the window; nothing outside it counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Buckets {
+    start_ms: i64,
+    end_ms: i64,
+    width_ms: i64,
+}
+
+impl Buckets {
+    /// `None` for an empty window, a width below 1 ms, more than
+    /// [`ACTIVITY_BUCKETS_MAX`] buckets, or a window whose arithmetic
+    /// (`end_ms` minus the first bucket's start) would overflow.
+    pub fn new(start_ms: i64, end_ms: i64, width_ms: i64) -> Option<Buckets> {
+        if width_ms < 1 || start_ms >= end_ms {
+            return None;
+        }
+        let first = start_ms.div_euclid(width_ms);
+        let last = (end_ms - 1).div_euclid(width_ms);
+        let origin = first.checked_mul(width_ms)?;
+        end_ms.checked_sub(origin)?;
+        (last - first < ACTIVITY_BUCKETS_MAX).then_some(Buckets { start_ms, end_ms, width_ms })
+    }
+
+    pub fn start_ms(&self) -> i64 {
+        self.start_ms
+    }
+
+    pub fn end_ms(&self) -> i64 {
+        self.end_ms
+    }
+
+    pub fn width_ms(&self) -> i64 {
+        self.width_ms
+    }
+
+    /// The first bucket's start: the window's start rounded down to a
+    /// multiple of the width.
+    pub fn origin_ms(&self) -> i64 {
+        self.start_ms.div_euclid(self.width_ms) * self.width_ms
+    }
+
+    /// How many buckets the window spans (1..=[`ACTIVITY_BUCKETS_MAX`]).
+    pub fn len(&self) -> usize {
+        ((self.end_ms - 1 - self.origin_ms()) / self.width_ms + 1) as usize
+    }
+
+    /// Never true: a window holds at least one bucket.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The start of bucket `i` (the first one's is [`Buckets::origin_ms`]).
+    pub fn bucket_start_ms(&self, i: usize) -> i64 {
+        self.origin_ms() + i as i64 * self.width_ms
+    }
+
+    /// The bucket `timestamp` falls in, `None` outside the window.
+    pub fn index_of(&self, timestamp: i64) -> Option<usize> {
+        let inside = (self.start_ms..self.end_ms).contains(&timestamp);
+        inside.then(|| ((timestamp - self.origin_ms()) / self.width_ms) as usize)
+    }
+}
+
+/// How many rows of `topic` fall in the bucket starting at `bucket_start_ms`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activity {
+    pub topic: String,
+    pub bucket_start_ms: i64,
+    pub count: i64,
+}
+
 /// Per-topic totals: every row counts, retracted ones included.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicStats {
@@ -311,6 +413,8 @@ pub enum IndexError {
     Query(#[source] sqlx::Error),
     #[error("index holds a malformed row (id {id}): {reason}")]
     CorruptRow { id: i64, reason: String },
+    #[error("the search ran longer than {SEARCH_TIMEOUT_MS} ms; narrow it: more words, a time window, fewer topics")]
+    SearchTimedOut,
     #[error("cannot create the index's directory {}: {source}", path.display())]
     CreateDirectory { path: std::path::PathBuf, source: std::io::Error },
 }
@@ -381,6 +485,58 @@ pub trait Index: Send + Sync + std::fmt::Debug {
     /// it once and selects `id <= id_max`, so rows archived while it runs
     /// (ids only grow) neither join nor shift its selection.
     async fn id_max(&self) -> Result<Option<i64>, IndexError>;
+    /// Rows per bucket of `buckets` for each of `topics` (retracted rows
+    /// included), sorted by topic (bytewise), then bucket; buckets without
+    /// rows are left out. No topics count nothing — never every topic, so a
+    /// caller that filtered out every topic it may not read cannot leak one.
+    /// The SQL backends answer with one range scan of the (topic, timestamp)
+    /// index: it costs the rows in the window and returns at most
+    /// `topics` × [`ACTIVITY_BUCKETS_MAX`] rows. This default, for other
+    /// implementations, walks `list` one [`PAGE_ROWS_MAX`] page at a time.
+    async fn activity(&self, topics: &[String], buckets: &Buckets) -> Result<Vec<Activity>, IndexError> {
+        if topics.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = ListQuery {
+            start_ms: Some(buckets.start_ms()),
+            end_ms: Some(buckets.end_ms()),
+            ..ListQuery::every_row(topics.to_vec(), PAGE_ROWS_MAX)
+        };
+        // `String` orders bytewise, as the SQL backends are told to.
+        let mut counts = std::collections::BTreeMap::<(String, usize), i64>::new();
+        loop {
+            let page = self.list(&query).await?;
+            for entry in &page.entries {
+                if let Some(i) = buckets.index_of(entry.row.timestamp) {
+                    *counts.entry((entry.row.topic.clone(), i)).or_default() += 1;
+                }
+            }
+            match page.next {
+                Some(next) => query.after = Some(next),
+                None => break,
+            }
+        }
+        let activity = counts.into_iter().map(|((topic, i), count)| Activity {
+            topic,
+            bucket_start_ms: buckets.bucket_start_ms(i),
+            count,
+        });
+        Ok(activity.collect())
+    }
+    /// Writes the text entries of existing rows (`archiver reindex-text`):
+    /// each row's `text_fully_indexed` and its entry, replaced, all in one
+    /// transaction. UUIDs without a row are skipped; returns how many were written.
+    async fn set_texts(&self, texts: &[RowText]) -> Result<u64, IndexError>;
+    /// Up to `limit` (clamped to 1..=[`PAGE_ROWS_MAX`]) rows of `topics`
+    /// with an id above `after_id`, by id, that have no text entry — or,
+    /// with `partial`, only a partial one (`text_fully_indexed` false).
+    async fn rows_without_text(
+        &self,
+        topics: &[String],
+        after_id: i64,
+        partial: bool,
+        limit: u32,
+    ) -> Result<Vec<IndexEntry>, IndexError>;
     /// How many rows `query` selects (its `limit` and `after` are ignored).
     /// PostgreSQL and SQLite answer a query without time bounds from the
     /// topic statistics, else with one `COUNT(*)`; this default, for other
@@ -449,10 +605,10 @@ fn classify(err: sqlx::Error, transient_code: fn(&str) -> bool) -> IndexError {
 const INSERT_COLUMNS: &str = "uuid, topic, \"timestamp\", size, \"key\", bucket, crc32, \
      is_client_uuid, public, direct_upload, message_crc32, title, sender, media_type, \
      file_name, originator, retracted, \"partition\", kafka_offset, timestamp_type, \
-     ingested_at, fingerprint, claimed_uuid";
+     ingested_at, fingerprint, claimed_uuid, text_fully_indexed";
 
 /// Number of names in [`INSERT_COLUMNS`]: bind parameters per inserted row.
-const INSERT_COLUMN_COUNT: usize = 23;
+const INSERT_COLUMN_COUNT: usize = 24;
 
 /// How many UUIDs one `get_many` statement looks up; keeps every statement
 /// far below both backends' parameter limits.

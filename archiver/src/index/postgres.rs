@@ -7,7 +7,8 @@
 //! counting exactly what it changed.
 
 use super::sql::{Dialect, SqlBackend};
-use super::{IndexError, IndexRow};
+use super::{IndexError, IndexRow, RowText};
+use crate::text::query::SearchQuery;
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, PgPool, Pool, Postgres, QueryBuilder, Row};
@@ -131,6 +132,27 @@ impl Dialect for Postgres {
     fn read_uuid(row: &PgRow, col: &'static str) -> Result<Option<Uuid>, String> {
         row.try_get(col).map_err(|e| e.to_string())
     }
+
+    /// Upstream's search: the query as written, by `websearch_to_tsquery`,
+    /// against the row's vector (the GIN index `message_ts_idx`).
+    fn push_text_match(query: &mut QueryBuilder<Postgres>, search: &SearchQuery) {
+        query.push(format_args!(
+            " AND uuid IN (SELECT uuid FROM message_ts WHERE text_data @@ websearch_to_tsquery('{}', ",
+            super::TEXT_SEARCH_CONFIG
+        ));
+        query.push_bind(search.raw().to_owned()).push("))");
+    }
+
+    // SEARCH_TIMEOUT_MS (a test checks that they agree).
+    const SEARCH_TIMEOUT: Option<&'static str> = Some("SET LOCAL statement_timeout = 10000");
+
+    /// 57014 (query_canceled) is the statement timeout.
+    fn search_error(err: sqlx::Error) -> IndexError {
+        match err.as_database_error().and_then(|db| db.code()) {
+            Some(code) if code == "57014" => IndexError::SearchTimedOut,
+            _ => pg_error(err),
+        }
+    }
 }
 
 #[async_trait]
@@ -161,7 +183,44 @@ impl SqlBackend for PgIndex {
         compact_if_due(&self.pool, &self.compaction).await;
         Ok(exists)
     }
+
+    async fn set_texts(&self, texts: &[RowText]) -> Result<u64, IndexError> {
+        let (pool, texts) = (self.pool.clone(), texts.to_vec());
+        super::detached(async move {
+            let uuids: Vec<Uuid> = texts.iter().map(|t| t.uuid).collect();
+            let bodies: Vec<&str> = texts.iter().map(|t| t.text.as_str()).collect();
+            let full: Vec<bool> = texts.iter().map(|t| t.fully_indexed).collect();
+            let written: i64 = sqlx::query_scalar(SET_TEXTS.as_str())
+                .bind(uuids)
+                .bind(bodies)
+                .bind(full)
+                .fetch_one(&pool)
+                .await
+                .map_err(pg_error)?;
+            Ok(u64::try_from(written).unwrap_or(0))
+        })
+        .await
+    }
 }
+
+/// Sets each existing row's flag and replaces its text entry, in one
+/// statement (so both change together); returns the rows written.
+static SET_TEXTS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH input AS (SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::boolean[]) AS i(uuid, body, full_text)), \
+         flagged AS (\
+            UPDATE messages m SET text_fully_indexed = input.full_text FROM input WHERE m.uuid = input.uuid \
+            RETURNING m.uuid), \
+         written AS (\
+            INSERT INTO message_ts (uuid, text_data, text_fully_indexed) \
+            SELECT input.uuid, to_tsvector('{config}', input.body), input.full_text FROM input JOIN flagged USING (uuid) \
+            ON CONFLICT (uuid) DO UPDATE SET text_data = EXCLUDED.text_data, \
+                text_fully_indexed = EXCLUDED.text_fully_indexed \
+            RETURNING uuid) \
+         SELECT COUNT(*) FROM written",
+        config = super::TEXT_SEARCH_CONFIG
+    )
+});
 
 /// Sets the flag only where it differs, and adds ±1 `retracted` for the
 /// row it changed, in one statement. Under READ COMMITTED a second writer
@@ -270,27 +329,40 @@ async fn insert_rows(conn: &mut PgConnection, planned: &[(i64, &IndexRow)]) -> R
         .bind(column(planned, |r| r.ingested_at))
         .bind(column(planned, |r| r.fingerprint.to_vec()))
         .bind(column(planned, |r| r.claimed_uuid))
+        .bind(column(planned, |r| r.text_fully_indexed))
+        .bind(column(planned, |r| r.text.as_deref().unwrap_or_default()))
         .fetch_all(conn)
         .await
         .map_err(pg_error)
 }
 
-/// The array types follow `INSERT_COLUMNS`, preceded by `id`.
+/// The array types follow `INSERT_COLUMNS`, preceded by `id` and followed
+/// by the text. The text entries of the rows really inserted (those of a
+/// text-indexed topic) are written by the same statement: a row never
+/// exists without its entry, nor an entry without its row.
 static INSERT_UNNEST: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "WITH inserted AS (\
-            INSERT INTO messages (id, {}) SELECT * FROM UNNEST($1::bigint[], $2::uuid[], $3::text[], \
+        "WITH input AS (\
+            SELECT * FROM UNNEST($1::bigint[], $2::uuid[], $3::text[], \
             $4::bigint[], $5::integer[], $6::text[], $7::text[], $8::bigint[], $9::boolean[], $10::boolean[], \
             $11::boolean[], $12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], \
-            $18::boolean[], $19::integer[], $20::bigint[], $21::text[], $22::bigint[], $23::bytea[], $24::uuid[]) \
+            $18::boolean[], $19::integer[], $20::bigint[], $21::text[], $22::bigint[], $23::bytea[], $24::uuid[], \
+            $25::boolean[], $26::text[]) AS i(id, {columns}, body)), \
+         inserted AS (\
+            INSERT INTO messages (id, {columns}) SELECT id, {columns} FROM input \
             ON CONFLICT (uuid) DO NOTHING \
             RETURNING uuid, topic, \"timestamp\", size, claimed_uuid, retracted), \
+         texts AS (\
+            INSERT INTO message_ts (uuid, text_data, text_fully_indexed) \
+            SELECT input.uuid, to_tsvector('{config}', input.body), input.text_fully_indexed \
+            FROM input JOIN inserted USING (uuid) WHERE input.text_fully_indexed IS NOT NULL), \
          counted AS (\
             INSERT INTO topic_counts (topic, messages, size_bytes, earliest_ms, latest_ms, conflicts, retracted) \
             SELECT topic, COUNT(*), SUM(size), MIN(\"timestamp\"), MAX(\"timestamp\"), COUNT(claimed_uuid), \
                    COUNT(*) FILTER (WHERE retracted) \
             FROM inserted GROUP BY topic) \
          SELECT uuid FROM inserted",
-        super::INSERT_COLUMNS
+        columns = super::INSERT_COLUMNS,
+        config = super::TEXT_SEARCH_CONFIG
     )
 });

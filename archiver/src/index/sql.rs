@@ -12,9 +12,10 @@
 //! backend's own file.
 
 use super::{
-    Cursor, Index, IndexEntry, IndexError, IndexRow, Lane, LaneCursor, ListQuery, Page, RowFilter, TimestampType,
-    TopicStats, clamp_limit, finish_page, lane_total, page_limit,
+    Activity, Buckets, Cursor, Index, IndexEntry, IndexError, IndexRow, Lane, LaneCursor, ListQuery, Page, RowFilter,
+    RowText, TimestampType, TopicStats, clamp_limit, finish_page, lane_total, page_limit,
 };
+use crate::text::query::SearchQuery;
 use async_trait::async_trait;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, QueryBuilder, Row, Type};
 use std::collections::HashSet;
@@ -41,6 +42,19 @@ pub(super) trait Dialect: Database {
     /// the stored value is not a UUID.
     fn read_uuid(row: &Self::Row, col: &'static str) -> Result<Option<Uuid>, String>;
 
+    /// Appends the condition that a row's text entry matches `search`
+    /// (never empty: [`push_search`] handles a query that matches nothing).
+    fn push_text_match(query: &mut QueryBuilder<Self>, search: &SearchQuery);
+
+    /// The statement that bounds the search statements after it in the
+    /// same transaction, if the backend has one.
+    const SEARCH_TIMEOUT: Option<&'static str>;
+
+    /// Sorts a search statement's error: a timeout is the caller's to narrow.
+    fn search_error(err: sqlx::Error) -> IndexError {
+        Self::error(err)
+    }
+
     /// Sorts a driver error into transient or not.
     fn error(err: sqlx::Error) -> IndexError {
         super::classify(err, Self::transient_code)
@@ -58,6 +72,7 @@ pub(super) trait SqlBackend: Send + Sync + std::fmt::Debug {
     fn pool(&self) -> &Pool<Self::Db>;
     async fn insert_batch(&self, rows: &[IndexRow]) -> Result<Vec<bool>, IndexError>;
     async fn set_retracted(&self, uuid: Uuid, retracted: bool) -> Result<bool, IndexError>;
+    async fn set_texts(&self, texts: &[RowText]) -> Result<u64, IndexError>;
 }
 
 #[async_trait]
@@ -104,15 +119,17 @@ where
         let limit = page_limit(list);
         let mut query = select();
         push_filters(&mut query, &RowFilter::of_listing(list));
+        push_search(&mut query, list.search.as_ref());
         push_keyset(&mut query, list.after, list.descending);
         query.push(" LIMIT ").push_bind(i64::from(limit) + 1);
-        let rows = query.build().fetch_all(self.pool()).await.map_err(B::Db::error)?;
+        let rows = fetch_all::<B>(self.pool(), query, list.search.is_some()).await?;
         let entries = rows.iter().map(decode_entry::<B::Db>).collect::<Result<Vec<_>, _>>()?;
         Ok(finish_page(entries, limit))
     }
 
     async fn count(&self, list: &ListQuery) -> Result<u64, IndexError> {
-        let mut query = if list.start_ms.is_none() && list.end_ms.is_none() {
+        let unbounded = list.start_ms.is_none() && list.end_ms.is_none() && list.search.is_none();
+        let query = if unbounded {
             // Every row of the topics: the statistics know, whatever the size.
             let counted = if list.include_retracted { "messages" } else { "messages - retracted" };
             let mut query = QueryBuilder::<B::Db>::new(format!(
@@ -126,9 +143,11 @@ where
         } else {
             let mut query = QueryBuilder::<B::Db>::new("SELECT COUNT(*) AS count FROM messages");
             push_filters(&mut query, &RowFilter::of_listing(list));
+            push_search(&mut query, list.search.as_ref());
             query
         };
-        let row = query.build().fetch_one(self.pool()).await.map_err(B::Db::error)?;
+        let rows = fetch_all::<B>(self.pool(), query, list.search.is_some()).await?;
+        let row = rows.first().ok_or_else(|| IndexError::Query(sqlx::Error::RowNotFound))?;
         let count: i64 = row.try_get("count").map_err(B::Db::error)?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
@@ -146,6 +165,34 @@ where
         query.push(format_args!(" GROUP BY topic ORDER BY topic {}", B::Db::BYTE_ORDER));
         let rows = query.build().fetch_all(self.pool()).await.map_err(B::Db::error)?;
         rows.iter().map(stats_row::<B::Db>).collect::<Result<_, _>>().map_err(B::Db::error)
+    }
+
+    async fn activity(&self, topics: &[String], buckets: &Buckets) -> Result<Vec<Activity>, IndexError> {
+        if topics.is_empty() {
+            return Ok(Vec::new());
+        }
+        // `"timestamp" - origin` is never negative inside the window, so
+        // integer division (truncating on both backends) is the floor. The
+        // bucket is grouped on outside a subquery: grouping on an alias of
+        // an expression with parameters fails on PostgreSQL, and SQLite
+        // took each row for a group of its own.
+        let mut query =
+            QueryBuilder::<B::Db>::new("SELECT topic, bucket, COUNT(*) AS count FROM (SELECT topic, (\"timestamp\" - ");
+        query.push_bind(buckets.origin_ms()).push(") / ").push_bind(buckets.width_ms());
+        query.push(" AS bucket FROM messages WHERE ");
+        B::Db::push_text_in(&mut query, "topic", topics);
+        query.push(" AND \"timestamp\" >= ").push_bind(buckets.start_ms());
+        query.push(" AND \"timestamp\" < ").push_bind(buckets.end_ms());
+        query.push(format_args!(") AS windowed GROUP BY topic, bucket ORDER BY topic {}, bucket", B::Db::BYTE_ORDER));
+        let rows = query.build().fetch_all(self.pool()).await.map_err(B::Db::error)?;
+        rows.iter()
+            .map(|row| {
+                let bucket: i64 = row.try_get("bucket")?;
+                let bucket_start_ms = buckets.origin_ms() + bucket * buckets.width_ms();
+                Ok(Activity { topic: row.try_get("topic")?, bucket_start_ms, count: row.try_get("count")? })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(B::Db::error)
     }
 
     async fn set_retracted(&self, uuid: Uuid, retracted: bool) -> Result<bool, IndexError> {
@@ -199,6 +246,34 @@ where
             query.push(")");
         }
         query.push(format_args!(" ORDER BY {seq}, uuid LIMIT ")).push_bind(i64::from(clamp_limit(limit)));
+        let rows = query.build().fetch_all(self.pool()).await.map_err(B::Db::error)?;
+        rows.iter().map(decode_entry::<B::Db>).collect()
+    }
+
+    async fn set_texts(&self, texts: &[RowText]) -> Result<u64, IndexError> {
+        SqlBackend::set_texts(self, texts).await
+    }
+
+    async fn rows_without_text(
+        &self,
+        topics: &[String],
+        after_id: i64,
+        partial: bool,
+        limit: u32,
+    ) -> Result<Vec<IndexEntry>, IndexError> {
+        if topics.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = select();
+        query.push(" WHERE ");
+        B::Db::push_text_in(&mut query, "topic", topics);
+        query.push(" AND id > ").push_bind(after_id);
+        query.push(if partial {
+            " AND NOT COALESCE(text_fully_indexed, FALSE)"
+        } else {
+            " AND text_fully_indexed IS NULL"
+        });
+        query.push(" ORDER BY id LIMIT ").push_bind(i64::from(clamp_limit(limit)));
         let rows = query.build().fetch_all(self.pool()).await.map_err(B::Db::error)?;
         rows.iter().map(decode_entry::<B::Db>).collect()
     }
@@ -263,6 +338,41 @@ where
     }
 }
 
+/// Appends the full-text condition, if any: nothing matches a query of
+/// stop words only, as in PostgreSQL.
+fn push_search<DB: Dialect>(query: &mut QueryBuilder<DB>, search: Option<&SearchQuery>) {
+    match search {
+        None => {}
+        Some(search) if search.matches_nothing() => {
+            query.push(" AND FALSE");
+        }
+        Some(search) => DB::push_text_match(query, search),
+    }
+}
+
+/// Runs a read; a search runs in a transaction bounded by the backend's
+/// statement timeout, so no query costs more than that much database time.
+async fn fetch_all<B>(
+    pool: &Pool<B::Db>,
+    query: QueryBuilder<B::Db>,
+    search: bool,
+) -> Result<Vec<<B::Db as Database>::Row>, IndexError>
+where
+    B: SqlBackend,
+    for<'c> &'c mut <B::Db as Database>::Connection: Executor<'c, Database = B::Db>,
+    <B::Db as Database>::Arguments: IntoArguments<B::Db>,
+{
+    let mut query = query;
+    let Some(bound) = B::Db::SEARCH_TIMEOUT.filter(|_| search) else {
+        return query.build().fetch_all(pool).await.map_err(B::Db::error);
+    };
+    let mut tx = pool.begin().await.map_err(B::Db::error)?;
+    sqlx::query::<B::Db>(bound).execute(&mut *tx).await.map_err(B::Db::error)?;
+    let rows = query.build().fetch_all(&mut *tx).await.map_err(B::Db::search_error)?;
+    tx.commit().await.map_err(B::Db::error)?;
+    Ok(rows)
+}
+
 /// Appends the keyset condition and ordering for `("timestamp", id)`.
 fn push_keyset<DB>(query: &mut QueryBuilder<DB>, after: Option<Cursor>, descending: bool)
 where
@@ -322,7 +432,7 @@ where
 const SELECT_COLUMNS: &str = "id, uuid, topic, \"timestamp\", size, \"key\", bucket, crc32, \
      is_client_uuid, public, direct_upload, message_crc32, title, sender, media_type, \
      file_name, originator, retracted, \"partition\", kafka_offset, timestamp_type, \
-     ingested_at, fingerprint, claimed_uuid";
+     ingested_at, fingerprint, claimed_uuid, text_fully_indexed";
 
 /// Decodes one row selected with [`SELECT_COLUMNS`]. Anything that does not
 /// fit [`super::IndexRow`] is reported as [`IndexError::CorruptRow`] with the id.
@@ -376,6 +486,8 @@ where
         ingested_at: field(row, id, "ingested_at")?,
         fingerprint,
         claimed_uuid: uuid("claimed_uuid")?,
+        text_fully_indexed: field(row, id, "text_fully_indexed")?,
+        text: None,
     };
     Ok(IndexEntry { id, row })
 }

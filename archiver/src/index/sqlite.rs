@@ -8,7 +8,9 @@
 //! transaction, counting exactly what it changed.
 
 use super::sql::{Dialect, SqlBackend};
-use super::{IndexError, IndexRow, TopicStats};
+use super::{IndexError, IndexRow, RowText, TopicStats};
+use crate::text::lexemes::indexed_form;
+use crate::text::query::SearchQuery;
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
 use sqlx::{Pool, QueryBuilder, Row, Sqlite, SqlitePool};
@@ -188,6 +190,16 @@ impl Dialect for Sqlite {
         let text: Option<String> = row.try_get(col).map_err(|e| e.to_string())?;
         text.map(|t| Uuid::parse_str(&t).map_err(|e| format!("{t:?}: {e}"))).transpose()
     }
+
+    /// FTS5 over the rows' lexemes, with an expression built from the
+    /// query's lexemes only (never the text the user wrote).
+    fn push_text_match(query: &mut QueryBuilder<Sqlite>, search: &SearchQuery) {
+        query.push(" AND id IN (SELECT rowid FROM message_text WHERE message_text MATCH ");
+        query.push_bind(search.fts5()).push(")");
+    }
+
+    /// SQLite has no statement timeout; FTS5 answers from its index.
+    const SEARCH_TIMEOUT: Option<&'static str> = None;
 }
 
 /// Appends `column IN (?, ?, …)` bound to `values`: SQLite has no arrays.
@@ -227,6 +239,40 @@ impl SqlBackend for SqliteIndex {
         })
         .await
     }
+
+    async fn set_texts(&self, texts: &[RowText]) -> Result<u64, IndexError> {
+        let (pool, texts) = (self.pool.clone(), texts.to_vec());
+        super::detached(async move { set_texts(&pool, &texts).await }).await
+    }
+}
+
+/// Sets each existing row's flag and replaces its FTS5 entry, in one write transaction.
+async fn set_texts(pool: &SqlitePool, texts: &[RowText]) -> Result<u64, IndexError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(sqlite_error)?;
+    let mut written = 0;
+    for text in texts {
+        let id: Option<i64> =
+            sqlx::query_scalar("UPDATE messages SET text_fully_indexed = ? WHERE uuid = ? RETURNING id")
+                .bind(text.fully_indexed)
+                .bind(uuid_text(text.uuid))
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(sqlite_error)?;
+        let Some(id) = id else { continue };
+        for statement in
+            ["DELETE FROM message_text WHERE rowid = ?", "INSERT INTO message_text (rowid, lexemes) VALUES (?, ?)"]
+        {
+            sqlx::query(statement)
+                .bind(id)
+                .bind(indexed_form(&text.text))
+                .execute(&mut *tx)
+                .await
+                .map_err(sqlite_error)?;
+        }
+        written += 1;
+    }
+    tx.commit().await.map_err(sqlite_error)?;
+    Ok(written)
 }
 
 /// Sets the flag only where it differs and adds ±1 `retracted` for the row
@@ -300,7 +346,8 @@ async fn compact_if_due(pool: &SqlitePool, clock: &super::CompactionClock) {
 }
 
 /// One transaction: rows in input order, each UUID's first occurrence only,
-/// and one `topic_counts` delta per topic for the rows that were new.
+/// their text entries, and one `topic_counts` delta per topic for the rows
+/// that were new.
 async fn insert_batch(pool: &SqlitePool, rows: &[IndexRow]) -> Result<Vec<bool>, IndexError> {
     let firsts = super::first_occurrences(rows);
     if firsts.is_empty() {
@@ -310,7 +357,9 @@ async fn insert_batch(pool: &SqlitePool, rows: &[IndexRow]) -> Result<Vec<bool>,
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(sqlite_error)?;
     let mut returned = HashSet::with_capacity(planned.len());
     for chunk in planned.chunks(INSERT_CHUNK) {
-        returned.extend(insert_chunk(&mut tx, chunk).await?);
+        let inserted = insert_chunk(&mut tx, chunk).await?;
+        insert_texts(&mut tx, chunk, &inserted).await?;
+        returned.extend(inserted.into_iter().map(|(_, uuid)| uuid));
     }
     let new_rows: Vec<&IndexRow> =
         planned.iter().copied().filter(|row| returned.contains(&uuid_text(row.uuid))).collect();
@@ -344,12 +393,41 @@ async fn insert_deltas(tx: &mut sqlx::Transaction<'static, Sqlite>, deltas: &[To
     Ok(())
 }
 
+/// The FTS5 entries of the rows of `chunk` that were inserted (`inserted`:
+/// their ids and stored UUIDs) and belong to a text-indexed topic, in the
+/// insert's transaction.
+async fn insert_texts(
+    tx: &mut sqlx::Transaction<'static, Sqlite>,
+    chunk: &[&IndexRow],
+    inserted: &[(i64, String)],
+) -> Result<(), IndexError> {
+    let ids: std::collections::HashMap<&str, i64> = inserted.iter().map(|(id, uuid)| (uuid.as_str(), *id)).collect();
+    let entries: Vec<(i64, String)> = chunk
+        .iter()
+        .filter(|row| row.text_fully_indexed.is_some())
+        .filter_map(|row| {
+            Some((*ids.get(uuid_text(row.uuid).as_str())?, indexed_form(row.text.as_deref().unwrap_or_default())))
+        })
+        .collect();
+    for part in entries.chunks(TEXT_CHUNK) {
+        let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO message_text (rowid, lexemes) ");
+        query.push_values(part, |mut b, (id, lexemes)| {
+            b.push_bind(*id).push_bind(lexemes.as_str());
+        });
+        query.build().execute(&mut **tx).await.map_err(sqlite_error)?;
+    }
+    Ok(())
+}
+
+/// FTS5 entries per statement, far below the parameter limit (2 per entry).
+const TEXT_CHUNK: usize = 1000;
+
 /// One multi-row `INSERT … ON CONFLICT DO NOTHING`, rows in input order so
-/// ids follow it; returns the UUIDs (as stored) that were new.
+/// ids follow it; returns the ids and UUIDs (as stored) of the new rows.
 async fn insert_chunk(
     tx: &mut sqlx::Transaction<'static, Sqlite>,
     chunk: &[&IndexRow],
-) -> Result<Vec<String>, IndexError> {
+) -> Result<Vec<(i64, String)>, IndexError> {
     let mut query = QueryBuilder::<Sqlite>::new(format!("INSERT INTO messages ({}) ", super::INSERT_COLUMNS));
     query.push_values(chunk, |mut b, row| {
         b.push_bind(uuid_text(row.uuid))
@@ -374,8 +452,9 @@ async fn insert_chunk(
             .push_bind(row.timestamp_type.as_str())
             .push_bind(row.ingested_at)
             .push_bind(row.fingerprint.as_slice())
-            .push_bind(row.claimed_uuid.map(uuid_text));
+            .push_bind(row.claimed_uuid.map(uuid_text))
+            .push_bind(row.text_fully_indexed);
     });
-    query.push(" ON CONFLICT (uuid) DO NOTHING RETURNING uuid");
-    query.build_query_scalar().fetch_all(&mut **tx).await.map_err(sqlite_error)
+    query.push(" ON CONFLICT (uuid) DO NOTHING RETURNING id, uuid");
+    query.build_query_as().fetch_all(&mut **tx).await.map_err(sqlite_error)
 }

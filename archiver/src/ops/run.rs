@@ -76,6 +76,7 @@ async fn archive(
         metrics: Arc::clone(&metrics),
         archive_test_messages: p.archive_test_messages,
         public_topics: p.public_topics.clone(),
+        text: p.text.clone(),
         retry_initial_backoff_ms: p.retry_initial_backoff_ms,
         retry_max_backoff_ms: p.retry_max_backoff_ms,
         key_locks: Default::default(),

@@ -22,6 +22,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub archive_test_messages: bool,
     pub public_topics: Vec<String>,
+    /// Topics whose text is indexed for search, and how much.
+    pub text: crate::text::TextIndexing,
     pub retry_initial_backoff_ms: u64,
     pub retry_max_backoff_ms: u64,
     /// Held from each conditional create until its outcome is known.
@@ -139,6 +141,7 @@ async fn place(ctx: &Context, delivered: &Delivered, lookup: Lookup) -> Result<P
         ingested_at_ms: now_ms(),
         public: topics::matches_any(&ctx.public_topics, &message.topic),
         direct_upload: false,
+        text: ctx.text.for_topic(&message.topic),
     };
     let decision = identity::decide(&id, at_preferred, at_derived)?;
     let claim = Claim { message, id: &id, provenance: &provenance, decision, at_derived };

@@ -5,6 +5,7 @@ use crate::identity::{self, Fingerprint, Placement};
 use crate::index::{IndexRow, TimestampType};
 use crate::record::bson::EncodeError;
 use crate::record::{AnnotationFields, Message, Record};
+use crate::text::{self, TextLimits};
 
 /// Where a message came from and when it was archived; facts that belong to
 /// the index, never to the object.
@@ -17,6 +18,8 @@ pub struct Provenance {
     /// Whether the topic is publicly readable.
     pub public: bool,
     pub direct_upload: bool,
+    /// How much text to index for search; `None` for a topic whose text is not indexed.
+    pub text: Option<TextLimits>,
 }
 
 /// What to write for one message.
@@ -58,19 +61,37 @@ pub fn prepare(
     provenance: &Provenance,
     bucket: &str,
 ) -> Result<Prepared, PrepareError> {
-    let fields = annotations(message, placement, provenance);
+    let (fields, text) = annotations(message, placement, provenance);
     let object = Record::new(message, fields.to_annotations()).encode()?;
     let (timestamp, _) = identity::effective_timestamp(message.timestamp, provenance.ingested_at_ms);
     let key = identity::object_key(&message.topic, timestamp, placement.uuid);
     let stored = Stored { key: &key, bucket, object: &object, fallback_timestamp_ms: provenance.ingested_at_ms };
-    let row = index_row(message, fingerprint, placement, provenance, fields, &stored)?;
+    let row = index_row(message, fingerprint, placement, provenance, (fields, text), &stored)?;
     Ok(Prepared { key, object, row })
 }
 
 /// The annotations ingest writes into the object of `message` placed at
-/// `placement` (and whose texts its index row keeps).
-pub fn annotations(message: &Message, placement: &Placement, provenance: &Provenance) -> AnnotationFields {
-    identity::annotate(message, placement.uuid, placement.is_client_uuid, provenance.public, provenance.direct_upload)
+/// `placement` (and whose texts its index row keeps), and the message's
+/// searchable text when its topic's text is indexed (`text_fully_indexed`
+/// is then set, as upstream's `get_indexable_text` sets it).
+pub fn annotations(
+    message: &Message,
+    placement: &Placement,
+    provenance: &Provenance,
+) -> (AnnotationFields, Option<String>) {
+    let mut fields = identity::annotate(
+        message,
+        placement.uuid,
+        placement.is_client_uuid,
+        provenance.public,
+        provenance.direct_upload,
+    );
+    let text = provenance.text.map(|limits| {
+        let extracted = text::extract(message, &fields.media_type, &limits);
+        fields.text_fully_indexed = Some(extracted.fully_indexed);
+        extracted.text
+    });
+    (fields, text)
 }
 
 /// An object as it lies in the store, for the row that describes it.
@@ -86,14 +107,14 @@ pub struct Stored<'a> {
 }
 
 /// The index row describing `stored`, the object of `message` placed at
-/// `placement` with annotations `fields` ([`annotations`]): the one place
-/// a row is built, for ingest, direct uploads and reindex alike.
+/// `placement` with annotations and text `(fields, text)` ([`annotations`]):
+/// the one place a row is built, for ingest, direct uploads and reindex alike.
 pub fn index_row(
     message: &Message,
     fingerprint: Fingerprint,
     placement: &Placement,
     provenance: &Provenance,
-    fields: AnnotationFields,
+    (fields, text): (AnnotationFields, Option<String>),
     stored: &Stored<'_>,
 ) -> Result<IndexRow, PrepareError> {
     let size_bytes = stored.object.len();
@@ -123,6 +144,8 @@ pub fn index_row(
         ingested_at: provenance.ingested_at_ms,
         fingerprint: fingerprint.0,
         claimed_uuid: placement.claimed_uuid,
+        text_fully_indexed: fields.text_fully_indexed,
+        text,
     })
 }
 

@@ -155,6 +155,7 @@ mod tests {
             ingested_at_ms: 0,
             public: false,
             direct_upload: false,
+            text: None,
         };
         prepare(&message, id.fingerprint, &placement, &provenance, store.bucket()).expect("prepares")
     }

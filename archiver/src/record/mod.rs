@@ -119,23 +119,32 @@ pub struct AnnotationFields {
     pub sender: String,
     pub file_name: String,
     pub originator: String,
+    /// Upstream's `text_fully_indexed`, written last and only for a topic
+    /// whose text is indexed: other topics' objects stay byte-identical
+    /// to upstream's.
+    pub text_fully_indexed: Option<bool>,
 }
 
 impl AnnotationFields {
     pub fn to_annotations(&self) -> Annotations {
         let text = |s: &str| Value::String(s.to_owned());
-        Annotations(Document(vec![
-            ("con_text_uuid".into(), Value::String(self.text_uuid.hyphenated().to_string())),
-            ("con_is_client_uuid".into(), Value::Bool(self.is_client_uuid)),
-            ("con_message_crc32".into(), Value::int(i64::from(self.message_crc32))),
-            ("public".into(), Value::Bool(self.public)),
-            ("direct_upload".into(), Value::Bool(self.direct_upload)),
-            ("media_type".into(), text(&self.media_type)),
-            ("title".into(), text(&self.title)),
-            ("sender".into(), text(&self.sender)),
-            ("file_name".into(), text(&self.file_name)),
-            ("originator".into(), text(&self.originator)),
-        ]))
+        Annotations(Document(
+            vec![
+                ("con_text_uuid".into(), Value::String(self.text_uuid.hyphenated().to_string())),
+                ("con_is_client_uuid".into(), Value::Bool(self.is_client_uuid)),
+                ("con_message_crc32".into(), Value::int(i64::from(self.message_crc32))),
+                ("public".into(), Value::Bool(self.public)),
+                ("direct_upload".into(), Value::Bool(self.direct_upload)),
+                ("media_type".into(), text(&self.media_type)),
+                ("title".into(), text(&self.title)),
+                ("sender".into(), text(&self.sender)),
+                ("file_name".into(), text(&self.file_name)),
+                ("originator".into(), text(&self.originator)),
+            ]
+            .into_iter()
+            .chain(self.text_fully_indexed.map(|full| ("text_fully_indexed".into(), Value::Bool(full))))
+            .collect(),
+        ))
     }
 }
 

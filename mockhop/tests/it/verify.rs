@@ -64,6 +64,7 @@ impl Archive {
             ingested_at_ms: INGEST_MS,
             public: true,
             direct_upload: false,
+            text: None,
         };
         let placement = archiver::identity::Placement { uuid, ..expected.placement };
         let p = prepare(&expected.message, expected.fingerprint, &placement, &provenance, "test").expect("prepares");

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 const ARCHIVER_LAYERS: &[&[&str]] = &[
     // Leaves: the record codec, telemetry (metrics, logs, redaction), globs.
     &["record", "telemetry", "topics"],
+    // A message's searchable text and the search syntax.
+    &["text"],
     // The core: identity and the two storage seams.
     &["identity", "index", "store"],
     // Where messages come from (Kafka, hopauth's topic list).

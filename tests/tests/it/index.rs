@@ -9,8 +9,8 @@
 
 use crate::support::{self, admin_exec, with_database};
 use archiver::index::{
-    self, Cursor, Index, IndexEntry, IndexError, IndexRow, Lane, LaneCursor, ListQuery, PAGE_ROWS_MAX, RowFilter,
-    TimestampType, TopicStats,
+    self, ACTIVITY_BUCKETS_MAX, Activity, Buckets, Cursor, Index, IndexEntry, IndexError, IndexRow, Lane, LaneCursor,
+    ListQuery, PAGE_ROWS_MAX, RowFilter, TimestampType, TopicStats,
 };
 use futures::FutureExt;
 use sqlx::{AssertSqlSafe, Connection, Row};
@@ -173,6 +173,8 @@ conformance! {
         topic_stats_stay_exact_through_duplicates_and_retractions,
         topic_stats_since_count_the_rows_of_the_window,
         count_without_time_bounds_agrees_with_listing,
+        activity_counts_the_rows_of_each_bucket,
+        activity_buckets_negative_and_edge_timestamps,
         concurrent_writers_keep_the_topic_stats_exact,
         set_retracted_reports_whether_the_uuid_exists,
         concurrent_inserters_of_one_uuid_store_one_row,
@@ -232,6 +234,8 @@ fn row(n: u32) -> IndexRow {
         ingested_at: BASE_MS + 86_400_000 + i64::from(n),
         fingerprint: std::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ n as u8),
         claimed_uuid: (n % 2 == 1).then(Uuid::new_v4),
+        text_fully_indexed: None,
+        text: None,
     }
 }
 
@@ -259,6 +263,7 @@ async fn get(index: &dyn Index, uuid: Uuid) -> IndexEntry {
 
 fn query() -> ListQuery {
     ListQuery {
+        search: None,
         topics: Vec::new(),
         start_ms: None,
         end_ms: None,
@@ -727,6 +732,96 @@ async fn topic_stats_since_count_the_rows_of_the_window(db: Db) {
         assert_eq!(index.topic_stats_since(since).await.expect("since"), want, "since {since}");
     }
     assert_eq!(index.topic_stats_since(i64::MIN).await.expect("since"), index.topic_stats().await.expect("all"));
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// What an activity count must say about `rows`, counted here row by row:
+/// per topic of `topics` and per bucket (`floor(timestamp / width)`) of
+/// the rows inside the window, sorted by topic bytes, then bucket.
+fn activity_oracle(rows: &[IndexRow], topics: &[&str], start: i64, end: i64, width: i64) -> Vec<Activity> {
+    let mut counts: std::collections::BTreeMap<(Vec<u8>, i64), i64> = std::collections::BTreeMap::new();
+    for r in rows.iter().filter(|r| topics.contains(&r.topic.as_str()) && r.timestamp >= start && r.timestamp < end) {
+        *counts.entry((r.topic.as_bytes().to_vec(), r.timestamp.div_euclid(width) * width)).or_default() += 1;
+    }
+    let activity = counts.into_iter().map(|((topic, bucket_start_ms), count)| Activity {
+        topic: String::from_utf8(topic).expect("UTF-8 topic"),
+        bucket_start_ms,
+        count,
+    });
+    activity.collect()
+}
+
+async fn activity_of(index: &dyn Index, topics: &[&str], buckets: &Buckets) -> Vec<Activity> {
+    let topics: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
+    index.activity(&topics, buckets).await.unwrap_or_else(|e| panic!("activity of {topics:?} over {buckets:?}: {e}"))
+}
+
+async fn activity_counts_the_rows_of_each_bucket(db: Db) {
+    let index = &*db.index;
+    let hour = BASE_MS - BASE_MS.rem_euclid(HOUR_MS);
+    // Rows every 431 s from an hour before `hour` (crossing bucket edges
+    // off their boundaries), on topics whose byte order differs from a
+    // case-insensitive one, and a topic nobody asks for.
+    let mut rows = rows_on("a.topic", 40, |i| hour - HOUR_MS + i64::from(i) * 431_000);
+    rows.extend(rows_on("Z.topic", 10, |i| hour + i64::from(i) * 1_000_000));
+    rows.extend(rows_on("c.other", 5, |i| hour + i64::from(i)));
+    rows[7].retracted = true;
+    insert_new(index, &rows).await;
+    assert!(index.set_retracted(rows[9].uuid, true).await.expect("retract"));
+    let asked = ["a.topic", "Z.topic"];
+    for (start, end, width) in [
+        (hour - HOUR_MS / 2, hour + 3 * HOUR_MS + 5, HOUR_MS),
+        (hour - 10 * HOUR_MS, hour + 10 * HOUR_MS, 86_400_000),
+        (hour, hour + 1, HOUR_MS),
+        (hour + 17_000, hour + 2_000_000, 60_000),
+    ] {
+        let buckets = Buckets::new(start, end, width).expect("a bounded window");
+        let want = activity_oracle(&rows, &asked, start, end, width);
+        assert_eq!(activity_of(index, &asked, &buckets).await, want, "window [{start}, {end}) by {width} ms");
+    }
+    let everything = Buckets::new(hour - 2 * HOUR_MS, hour + 10 * HOUR_MS, HOUR_MS).expect("window");
+    let total: i64 = activity_of(index, &asked, &everything).await.iter().map(|a| a.count).sum();
+    assert_eq!(total, 50, "retracted rows count too");
+    assert_eq!(activity_of(index, &[], &everything).await, Vec::new(), "no topics count nothing, not every topic");
+    assert_eq!(activity_of(index, &["no.such"], &everything).await, Vec::new());
+}
+
+async fn activity_buckets_negative_and_edge_timestamps(db: Db) {
+    let index = &*db.index;
+    let stamps = [-HOUR_MS - 1, -HOUR_MS, -5_000, -1, 0, 1, HOUR_MS - 1, HOUR_MS, 2 * HOUR_MS];
+    let rows: Vec<IndexRow> =
+        stamps.iter().enumerate().map(|(i, &ts)| IndexRow { timestamp: ts, ..row(i as u32) }).collect();
+    insert_new(index, &rows).await;
+    for (start, end) in [(-HOUR_MS, 2 * HOUR_MS), (-HOUR_MS + 1, HOUR_MS), (-1, 1), (-2 * HOUR_MS, 3 * HOUR_MS)] {
+        let buckets = Buckets::new(start, end, HOUR_MS).expect("window");
+        let want = activity_oracle(&rows, &["sys.default"], start, end, HOUR_MS);
+        assert_eq!(activity_of(index, &["sys.default"], &buckets).await, want, "[{start}, {end})");
+    }
+}
+
+/// The window arithmetic the charts rely on, apart from any backend.
+#[test]
+fn buckets_are_aligned_and_bounded() {
+    let b = Buckets::new(5_400_000, 9_000_001, HOUR_MS).expect("window");
+    assert_eq!((b.origin_ms(), b.len()), (3_600_000, 2), "1:30 to 2:30 (and 1 ms) spans the 1:00 and 2:00 buckets");
+    assert_eq!(
+        [b.index_of(5_399_999), b.index_of(5_400_000), b.index_of(7_200_000), b.index_of(9_000_001)],
+        [None, Some(0), Some(1), None]
+    );
+    assert_eq!(b.bucket_start_ms(1), 7_200_000);
+    let negative = Buckets::new(-1, 1, HOUR_MS).expect("window");
+    assert_eq!(
+        (negative.origin_ms(), negative.len(), negative.index_of(-1), negative.index_of(0)),
+        (-HOUR_MS, 2, Some(0), Some(1))
+    );
+    let widest = ACTIVITY_BUCKETS_MAX * HOUR_MS;
+    assert_eq!(Buckets::new(0, widest, HOUR_MS).map(|b| b.len()), Some(ACTIVITY_BUCKETS_MAX as usize));
+    assert_eq!(Buckets::new(0, widest + 1, HOUR_MS), None, "one bucket too many");
+    assert_eq!(Buckets::new(1, widest + HOUR_MS, HOUR_MS), None, "an unaligned start adds a bucket");
+    for (start, end, width) in [(0, 0, 1), (5, 4, 1), (0, 10, 0), (0, 10, -3), (i64::MIN, i64::MAX, i64::MAX)] {
+        assert_eq!(Buckets::new(start, end, width), None, "[{start}, {end}) by {width}");
+    }
 }
 
 async fn count_without_time_bounds_agrees_with_listing(db: Db) {

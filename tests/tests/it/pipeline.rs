@@ -17,6 +17,7 @@ fn provenance() -> Provenance {
         ingested_at_ms: INGEST_MS,
         public: true,
         direct_upload: false,
+        text: None,
     }
 }
 
@@ -134,6 +135,7 @@ impl Archive {
             metrics: Arc::new(Metrics::new()),
             archive_test_messages: false,
             public_topics: vec!["gcn.*".into()],
+            text: Default::default(),
             retry_initial_backoff_ms: initial,
             retry_max_backoff_ms: max,
             key_locks: Default::default(),
@@ -529,6 +531,18 @@ impl Index for IndexDown {
     }
     async fn id_max(&self) -> Result<Option<i64>, archiver::index::IndexError> {
         self.inner.id_max().await
+    }
+    async fn set_texts(&self, texts: &[archiver::index::RowText]) -> Result<u64, archiver::index::IndexError> {
+        self.inner.set_texts(texts).await
+    }
+    async fn rows_without_text(
+        &self,
+        topics: &[String],
+        after_id: i64,
+        partial: bool,
+        limit: u32,
+    ) -> Result<Vec<archiver::index::IndexEntry>, archiver::index::IndexError> {
+        self.inner.rows_without_text(topics, after_id, partial, limit).await
     }
 }
 

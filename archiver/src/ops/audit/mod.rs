@@ -365,6 +365,7 @@ pub async fn audit(
             adoption: Adoption {
                 bucket: store.bucket().to_owned(),
                 public_topics: config.public_topics.clone(),
+                text: config.text.clone(),
                 ingested_at_ms: now_ms(),
             },
         }),

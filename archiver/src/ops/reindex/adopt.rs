@@ -17,12 +17,12 @@
 //! - partition and offset unknown (NULL); a negative Kafka timestamp gives
 //!   the start of the key's day and `not_available`; ingested_at now.
 
-use crate::api::auth::base_topic;
 use crate::identity::{self, Identity, ParsedKey};
 use crate::index::{IndexRow, TimestampType};
 use crate::pipeline::{self, Provenance, Stored};
 use crate::record::Record;
 use crate::topics;
+use crate::topics::base_topic;
 use uuid::Uuid;
 
 /// What every row of a run shares.
@@ -30,6 +30,8 @@ use uuid::Uuid;
 pub struct Adoption {
     pub bucket: String,
     pub public_topics: Vec<String>,
+    /// Topics whose text is indexed for search, as ingest indexes it.
+    pub text: crate::text::TextIndexing,
     pub ingested_at_ms: i64,
 }
 
@@ -61,6 +63,7 @@ pub fn adopt(adoption: &Adoption, key: &str, parsed: &ParsedKey, bytes: &[u8]) -
         ingested_at_ms: adoption.ingested_at_ms,
         public: topics::matches_any(&adoption.public_topics, public_topic),
         direct_upload,
+        text: adoption.text.for_topic(&message.topic),
     };
     let fields = pipeline::annotations(&message, &placement, &provenance);
     let stored = Stored { key, bucket: &adoption.bucket, object: bytes, fallback_timestamp_ms: parsed.day_start_ms };
@@ -78,7 +81,8 @@ mod tests {
     use crate::record::{Header, Key, Message};
 
     fn adoption() -> Adoption {
-        Adoption { bucket: "b".into(), public_topics: vec!["gcn.*".into()], ingested_at_ms: 99 }
+        let text = crate::text::TextIndexing { topics: vec!["gcn.*".into()], limits: Default::default() };
+        Adoption { bucket: "b".into(), public_topics: vec!["gcn.*".into()], text, ingested_at_ms: 99 }
     }
 
     fn message(timestamp: i64, id: Option<Uuid>) -> Message {
@@ -100,6 +104,7 @@ mod tests {
             ingested_at_ms: 5,
             public: true,
             direct_upload: false,
+            text: Some(Default::default()),
         };
         let id = Identity::of(message);
         pipeline::prepare(message, id.fingerprint, placement, &provenance, "b").expect("prepares")

@@ -195,6 +195,7 @@ pub async fn reindex(
         adoption: Arc::new(Adoption {
             bucket: store.bucket().to_owned(),
             public_topics: config.public_topics.clone(),
+            text: config.text.clone(),
             ingested_at_ms: now_ms(),
         }),
         args: args.clone(),

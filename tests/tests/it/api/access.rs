@@ -25,6 +25,7 @@ fn endpoints(topic: &str, uuid: Uuid) -> Vec<(Need, Method, String)> {
         (Need::Read, Method::GET, format!("/messages?topic={topic}")),
         (Need::Read, Method::GET, format!("/messages/count?topic={topic}")),
         (Need::Read, Method::GET, format!("/browse/topic/{topic}")),
+        (Need::Read, Method::GET, format!("/browse/messages?topic={topic}")),
         (Need::ReadMessage, Method::GET, format!("/browse/msg/{uuid}")),
         (Need::Write, Method::POST, format!("/topic/{topic}")),
         (Need::Write, Method::POST, format!("/topic/{topic}+oversized")),
@@ -77,7 +78,7 @@ async fn api_permission_matrix_every_endpoint_every_caller() {
             }
         }
     }
-    assert_eq!(checked, 2 * 11 * 5);
+    assert_eq!(checked, 2 * 12 * 5);
     assert!(failures.is_empty(), "{} of {checked} wrong:\n{}", failures.len(), failures.join("\n"));
 }
 

@@ -1,10 +1,13 @@
-//! The browse page in a real browser: headless Chromium driven through
-//! chromedriver's WebDriver HTTP API (plain `reqwest`, no browser crate).
-//! Needs Debian's `chromium` and `chromium-driver` (`scripts/deps.sh`).
+//! The browse pages in a real browser: headless Chromium driven through
+//! chromedriver's WebDriver HTTP API (plain `reqwest`, no browser crate),
+//! with axe-core checking every page's accessibility at desktop and phone
+//! width. Needs Debian's `chromium` and `chromium-driver`, and axe-core
+//! from npm in the cache (`scripts/deps.sh test` installs all three).
 
-use super::{PUBLIC, Server, message};
+use super::{PRIVATE, PUBLIC, Server, message};
 use archiver::record::Header;
 use serde_json::{Value, json};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -124,6 +127,47 @@ impl Browser {
             .to_owned()
     }
 
+    /// Runs `script` (a function body) in the page; a returned promise is
+    /// awaited. WebDriver's scripts are not the page's: its
+    /// Content-Security-Policy does not stop them.
+    async fn execute(&self, script: &str) -> Value {
+        self.execute_with(script, json!([])).await
+    }
+
+    /// [`Browser::execute`] with `arguments` (a JSON array).
+    async fn execute_with(&self, script: &str, arguments: Value) -> Value {
+        self.session(reqwest::Method::POST, "/execute/sync", Some(json!({"script": script, "args": arguments}))).await
+    }
+
+    /// Submits the filter form and waits (at most 10 s) until the page it
+    /// leads to, whose address contains `fragment`, has loaded: a click
+    /// may return while the navigation is still under way.
+    async fn submit_filters(&self, fragment: &str) {
+        self.click("form.filters button").await;
+        for _ in 0..100 {
+            let url = self.session(reqwest::Method::GET, "/url", None).await;
+            let ready = self.execute("return document.readyState;").await;
+            if url.as_str().is_some_and(|u| u.contains(fragment)) && ready == "complete" {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the filter form did not lead to a page with {fragment} in its address");
+    }
+
+    /// Sets a form field's value, as a person picking it would.
+    async fn set_value(&self, css: &str, value: &str) {
+        self.execute_with("document.querySelector(arguments[0]).value = arguments[1];", json!([css, value])).await;
+    }
+
+    /// Emulates a screen `width` CSS pixels wide (`mobile`: a phone, which
+    /// honours the page's viewport tag), through Chromium's DevTools.
+    async fn viewport(&self, width: u32, height: u32, mobile: bool) {
+        let params = json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile});
+        let command = json!({"cmd": "Emulation.setDeviceMetricsOverride", "params": params});
+        self.session(reqwest::Method::POST, "/goog/cdp/execute", Some(command)).await;
+    }
+
     async fn screenshot(&self, path: &std::path::Path) {
         use base64::Engine as _;
         let png = self.session(reqwest::Method::GET, "/screenshot", None).await;
@@ -147,18 +191,34 @@ async fn api_browse_page_in_headless_chromium() {
     let mut msg = message(PUBLIC, 1_700_000_000_123, br#"{"alert": "<b>not bold</b>"}"#);
     msg.headers.push(Header::new("title", Some(b"GRB 231114A")));
     let uuid = server.seed(&msg).await;
-    server.seed(&message(PUBLIC, 1_700_000_000_000, b"\x00\x01binary\xff")).await;
+    server.seed(&message(PUBLIC, 1_699_999_995_000, b"\x00\x01binary\xff")).await;
     let browser = Browser::start().await;
 
     browser.open(&format!("{}/", server.base)).await;
-    let topics = browser.text("#topics").await;
+    // The chart cell (an image) has no text; cells end up separated by spaces or line breaks.
+    let topics = browser.text("#topics").await.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
-        topics.contains(&format!("{PUBLIC} 2 2023-11-14 22:13:20.000 UTC 2023-11-14 22:13:20.123 UTC")),
+        topics.contains(&format!("{PUBLIC} 2 2023-11-14 22:13:15.000 UTC 2023-11-14 22:13:20.123 UTC")),
         "{topics}"
     );
     browser.click(&format!("a[href='/browse/topic/{PUBLIC}']")).await;
     let listing = browser.text("#messages").await;
     assert!(listing.contains("GRB 231114A") && listing.contains("alice"), "{listing}");
+    // The filter form sends the window; the page lists only what is in it.
+    browser.set_value("#until", "2023-11-14T22:13:20").await;
+    browser.submit_filters("until=2023-11-14T22%3A13%3A20").await;
+    let window = browser.text("#window").await;
+    assert_eq!(window, "Newest first, 50 a page; before 2023-11-14 22:13:20.000 UTC.");
+    let listing = browser.text("#messages").await;
+    assert!(!listing.contains("GRB 231114A"), "the later message is outside the window: {listing}");
+    assert_eq!(listing.lines().count(), 2, "the header and the earlier message: {listing}");
+    // And the search box: the words of the JSON payload are found.
+    browser.open(&format!("{}/browse/topic/{PUBLIC}", server.base)).await;
+    browser.set_value("#search_query", "bold").await;
+    browser.submit_filters("search_query=bold").await;
+    assert_eq!(browser.text("#window").await, "Newest first, 50 a page; all time; matching the search “bold”.");
+    let listing = browser.text("#messages").await;
+    assert!(listing.contains("GRB 231114A") && listing.lines().count() == 2, "{listing}");
     browser.click(&format!("a[href='/browse/msg/{uuid}']")).await;
 
     let title = browser.text("h1").await;
@@ -169,40 +229,121 @@ async fn api_browse_page_in_headless_chromium() {
     let annotations = browser.text("#annotations").await;
     assert!(annotations.contains("media_type application/json"), "{annotations}");
     // Markup in a payload is shown as text, never interpreted.
-    assert_eq!(browser.text("#payload").await, r#"{"alert": "<b>not bold</b>"}"#);
+    assert_eq!(browser.text("#payload").await, "{\n  \"alert\": \"<b>not bold</b>\"\n}");
     assert_eq!(browser.text("#download").await, "download payload");
-
-    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("api-browse-message.png");
-    browser.screenshot(&shot).await;
-    println!("screenshot: {}", shot.display());
-    assert!(std::fs::metadata(&shot).expect("screenshot written").len() > 1000);
 }
 
-/// The same pages over plain HTTP: binary payloads as hex, paging links,
-/// and no markup from the archive reaching the page unescaped.
-#[tokio::test]
-async fn api_browse_pages_show_hex_page_and_escape() {
-    let server = Server::start().await;
-    let binary = server.seed(&message(PUBLIC, 5, b"\x00\x01bin\xff")).await;
-    let mut hostile = message(PUBLIC, 6, b"x");
-    hostile.headers.push(Header::new("title", Some(b"<script>alert(1)</script>")));
-    server.seed(&hostile).await;
-    for i in 0..55 {
-        server.seed(&message(PUBLIC, 100 + i, b"filler")).await;
-    }
-    let page = server.get(&format!("/browse/msg/{binary}")).await;
-    assert_eq!(page.status, 200);
-    assert!(page.content_type().starts_with("text/html"));
-    assert!(page.headers["content-security-policy"].to_str().unwrap_or("").contains("default-src 'none'"));
-    let html = page.text();
-    assert!(html.contains("data-encoding=\"hex\">00000000  00 01 62 69 6e ff"), "{html}");
-    assert!(html.contains(&format!("href=\"/msg/{binary}/raw_file/{binary}.bin\"")), "download link");
+/// axe-core's script, as `scripts/deps.sh test` installs it.
+fn axe_script() -> String {
+    let path = mockhop::testing::cache_dir().join("axe-core/node_modules/axe-core/axe.min.js");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}: run scripts/deps.sh test (npm axe-core)", path.display()))
+}
 
-    let first = server.get(&format!("/browse/topic/{PUBLIC}")).await.text();
-    assert_eq!(first.matches("<a href=\"/browse/msg/").count(), 50, "50 per page, newest first");
-    let older = first.split("?page=").nth(1).and_then(|rest| rest.split('"').next()).expect("an older link");
-    let second = server.get(&format!("/browse/topic/{PUBLIC}?page={older}")).await.text();
-    assert_eq!(second.matches("<a href=\"/browse/msg/").count(), 7);
-    assert!(second.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !second.contains("<script>"), "{second}");
-    assert!(second.contains("← newer"));
+/// Runs axe-core on the page open in `browser` (its default rules: WCAG
+/// 2.0–2.2 A and AA and best practices); returns the serious and critical
+/// violations, one line each, and axe's version.
+async fn axe(browser: &Browser, axe_source: &str) -> (Vec<String>, String) {
+    let loaded = browser.execute(&format!("{axe_source}\n;return typeof window.axe;")).await;
+    assert_eq!(loaded, "object", "axe-core did not load into the page");
+    let report = browser
+        .execute(
+            "return axe.run(document, {resultTypes: ['violations']}).then(r => ({\
+               version: axe.version, passes: r.passes.length,\
+               violations: r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')\
+                 .map(v => v.impact + ' ' + v.id + ': ' + v.help + ' at ' +\
+                   v.nodes.map(n => n.target.join(' ')).join(', '))}));",
+        )
+        .await;
+    assert!(report["passes"].as_u64().unwrap_or(0) > 10, "axe checked next to nothing: {report}");
+    let violations = report["violations"].as_array().expect("violations").iter();
+    let violations = violations.map(|v| v.as_str().unwrap_or_default().to_owned()).collect();
+    (violations, report["version"].as_str().unwrap_or_default().to_owned())
+}
+
+/// Whether a script the page itself adds runs: the browse pages'
+/// Content-Security-Policy must stop it (while WebDriver's own run).
+async fn page_script_runs(browser: &Browser) -> bool {
+    let ran = browser
+        .execute(
+            "const s = document.createElement('script'); s.textContent = 'window.pageScriptRan = true;';\
+             document.body.appendChild(s); return window.pageScriptRan === true;",
+        )
+        .await;
+    ran.as_bool().expect("a boolean")
+}
+
+/// Every browse page — front, topic with a window, cross-topic (with and
+/// without a search), a message of each payload type (with the retracted and conflict notices), status
+/// — at desktop and phone width: no serious or critical axe-core
+/// violation, nothing wider than a phone's screen, page scripts blocked;
+/// a screenshot of each into `target/tmp/browse-screenshots/`.
+#[tokio::test]
+async fn api_browse_pages_are_accessible_at_desktop_and_phone_width() {
+    let server = Server::start().await;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
+    for i in 0..40 {
+        server.seed(&message(PUBLIC, now - (i * i) * 3_000_000, b"{\"n\": 1}")).await;
+        server.seed(&message(PRIVATE, now - i * 7_000_000, b"{\"n\": 2}")).await;
+    }
+    let formatted = |timestamp: i64, format: &str, payload: &[u8]| {
+        let mut msg = message(PUBLIC, timestamp, payload);
+        msg.headers.retain(|h| h.key != "_format");
+        msg.headers.push(Header::new("_format", Some(format.as_bytes())));
+        msg.headers.push(Header::new("title", Some(format!("A {format} alert").as_bytes())));
+        msg
+    };
+    let json = formatted(now, "json", br#"{"superevent_id": "S231114a", "far": 1.5e-10, "instruments": ["H1", "L1"]}"#);
+    let json = server.seed(&json).await;
+    server.index.set_retracted(json, true).await.expect("retract");
+    let xml = b"<?xml version=\"1.0\"?><voe:VOEvent role=\"observation\"><Who><Date>2023-11-14T22:13:20</Date></Who>\
+                <What><Param name=\"RA\" value=\"123.456\"/></What></voe:VOEvent>";
+    let xml = server.seed(&formatted(now - 1, "voevent", xml)).await;
+    let text = b"TITLE:   GCN CIRCULAR\nNUMBER:  35000\nSUBJECT: GRB 231114A: optical afterglow\n\nA long line of text that wraps \
+                 on a phone rather than making the page wider than the screen, as circulars often have.\n";
+    let text = server.seed(&formatted(now - 2, "circular", text)).await;
+    // Two messages claiming one `_id`: the second is a conflict.
+    let blob: Vec<u8> = (0..600u32).map(|i| (i * 13 % 256) as u8).collect();
+    let first = formatted(now - 3, "blob", b"\x00first");
+    server.seed(&first).await;
+    let mut conflict = formatted(now - 4, "blob", &blob);
+    conflict.headers = first.headers.clone();
+    let binary = server.seed(&conflict).await;
+
+    let pages = [
+        ("front", "/".to_owned()),
+        ("topic", format!("/browse/topic/{PUBLIC}?from={}&until={}", now - 2 * 86_400_000, now + 1)),
+        ("messages", "/browse/messages".to_owned()),
+        ("search", "/browse/messages?search_query=GRB".to_owned()),
+        ("message-json", format!("/browse/msg/{json}")),
+        ("message-xml", format!("/browse/msg/{xml}")),
+        ("message-text", format!("/browse/msg/{text}")),
+        ("message-binary", format!("/browse/msg/{binary}")),
+        ("status", "/browse/status".to_owned()),
+    ];
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browse-screenshots");
+    std::fs::create_dir_all(&shots).expect("screenshot dir");
+    let axe_source = axe_script();
+    let browser = Browser::start().await;
+    let mut failures = Vec::new();
+    let mut version = String::new();
+    for (width, height, mobile, size) in [(1280, 900, false, "desktop"), (375, 812, true, "phone")] {
+        browser.viewport(width, height, mobile).await;
+        for (name, path) in &pages {
+            browser.open(&format!("{}{path}", server.base)).await;
+            let inner = browser.execute("return window.innerWidth;").await;
+            assert_eq!(inner.as_u64(), Some(u64::from(width)), "{size} {name}: the emulated width");
+            let (violations, axe_version) = axe(&browser, &axe_source).await;
+            version = axe_version;
+            failures.extend(violations.into_iter().map(|v| format!("{size} {name}: {v}")));
+            let scroll = browser.execute("return document.documentElement.scrollWidth;").await;
+            if scroll.as_u64().unwrap_or(u64::MAX) > u64::from(width) {
+                failures.push(format!("{size} {name}: the page is {scroll} px wide on a {width} px screen"));
+            }
+            assert!(!page_script_runs(&browser).await, "{size} {name}: a page script ran despite the CSP");
+            browser.screenshot(&shots.join(format!("{name}-{size}.png"))).await;
+        }
+    }
+    println!("axe-core {version}; screenshots in {}", shots.display());
+    assert!(failures.is_empty(), "accessibility or layout failures:\n{}", failures.join("\n"));
 }

@@ -2,6 +2,7 @@
 //! in-memory archive (in-memory SQLite index + `MemoryStore`).
 
 mod access;
+mod browse;
 mod browser;
 mod cli;
 mod clients;
@@ -11,6 +12,7 @@ mod hostile;
 mod responses;
 mod streaming;
 
+use archiver::text::TextIndexing;
 use std::sync::Arc;
 
 use archiver::api::{self, Access, ApiLimits, ApiState, Credentials, token_sha256_hex};
@@ -60,6 +62,8 @@ pub struct Server {
     pub base: String,
     pub index: Arc<dyn Index>,
     pub store: Arc<dyn ObjectStore>,
+    /// Every topic's text is indexed, for seeded messages and uploads alike.
+    pub text: TextIndexing,
     client: reqwest::Client,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -133,10 +137,17 @@ impl Server {
 
     /// A server over `store` (a fault-injecting wrapper, say).
     pub async fn start_on(limits: ApiLimits, store: Arc<dyn ObjectStore>) -> Server {
+        let text = TextIndexing { topics: vec!["*".into()], limits: Default::default() };
+        Server::start_text(limits, store, text).await
+    }
+
+    /// A server that indexes the text of `text`'s topics only.
+    pub async fn start_text(limits: ApiLimits, store: Arc<dyn ObjectStore>, text: TextIndexing) -> Server {
         let index = index::open("sqlite::memory:").await.expect("in-memory index");
         let access =
             Access { public_topics: vec!["public.*".into()], credentials: credentials(), realm: "test-realm".into() };
-        let state = Arc::new(ApiState::new(Arc::clone(&index), Arc::clone(&store), access, limits));
+        let state =
+            Arc::new(ApiState::new(Arc::clone(&index), Arc::clone(&store), access, limits).with_text(text.clone()));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let addr = "127.0.0.1:0".parse().expect("address");
         let (bound, _task) = api::spawn(addr, state, async {
@@ -144,7 +155,7 @@ impl Server {
         })
         .await
         .expect("server starts");
-        Server { base: format!("http://{bound}"), index, store, client: reqwest::Client::new(), _stop: stop }
+        Server { base: format!("http://{bound}"), index, store, text, client: reqwest::Client::new(), _stop: stop }
     }
 
     /// Archives `message` the way ingest does (a Kafka message, not an upload).
@@ -156,6 +167,7 @@ impl Server {
             ingested_at_ms: message.timestamp,
             public: message.topic.starts_with("public."),
             direct_upload: false,
+            text: self.text.for_topic(&message.topic),
         };
         let locks = archiver::pipeline::KeyLocks::default();
         match place_upload(self.store.as_ref(), self.index.as_ref(), &locks, message, &provenance).await.expect("seed")

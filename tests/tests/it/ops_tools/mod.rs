@@ -183,6 +183,8 @@ pub async fn pipeline_archive_of(
         metrics: Arc::new(Metrics::new()),
         archive_test_messages: false,
         public_topics: vec!["gcn.*".into()],
+        // As `archiver reindex --public-topics gcn.*` indexes text by default.
+        text: archiver::text::TextIndexing { topics: vec!["gcn.*".into()], limits: Default::default() },
         retry_initial_backoff_ms: 1,
         retry_max_backoff_ms: 50,
         key_locks: Default::default(),

@@ -238,6 +238,7 @@ impl Archive {
             metrics: Arc::new(Metrics::new()),
             archive_test_messages: false,
             public_topics: vec!["gcn.*".into()],
+            text: Default::default(),
             retry_initial_backoff_ms: 1,
             retry_max_backoff_ms: 5,
             key_locks: KeyLocks::default(),
@@ -260,6 +261,7 @@ impl Archive {
                 ingested_at_ms: message.timestamp,
                 public: false,
                 direct_upload: true,
+                text: None,
             };
             match place_upload(&*store, &*index, &locks, &message, &provenance).await.expect("upload") {
                 UploadOutcome::Stored { uuid, .. } => uploads.insert(uuid, message),

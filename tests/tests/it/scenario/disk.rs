@@ -11,7 +11,7 @@
 //! keeps the runs deterministic and their archive the same as memory's.
 
 use archiver::index::{
-    self, Index, IndexEntry, IndexError, IndexRow, Lane, LaneCursor, ListQuery, Page, RowFilter, TopicStats,
+    self, Index, IndexEntry, IndexError, IndexRow, Lane, LaneCursor, ListQuery, Page, RowFilter, RowText, TopicStats,
 };
 use archiver::store::{FsStore, ListPage, ObjectMeta, ObjectStore, PutOutcome, StoreError};
 use async_trait::async_trait;
@@ -186,5 +186,21 @@ impl Index for DiskIndex {
     async fn id_max(&self) -> Result<Option<i64>, IndexError> {
         let inner = Arc::clone(&self.inner);
         self.io.wait(async move { inner.id_max().await })
+    }
+
+    async fn set_texts(&self, texts: &[RowText]) -> Result<u64, IndexError> {
+        let (inner, texts) = (Arc::clone(&self.inner), texts.to_vec());
+        self.io.wait(async move { inner.set_texts(&texts).await })
+    }
+
+    async fn rows_without_text(
+        &self,
+        topics: &[String],
+        after_id: i64,
+        partial: bool,
+        limit: u32,
+    ) -> Result<Vec<IndexEntry>, IndexError> {
+        let (inner, topics) = (Arc::clone(&self.inner), topics.to_vec());
+        self.io.wait(async move { inner.rows_without_text(&topics, after_id, partial, limit).await })
     }
 }

@@ -311,6 +311,8 @@ impl Driver {
             metrics: Arc::new(Metrics::new()),
             archive_test_messages: false,
             public_topics: self.public_topics.clone(),
+            // Off: the snapshots pin objects without `text_fully_indexed`.
+            text: Default::default(),
             retry_initial_backoff_ms: RETRY_INITIAL_BACKOFF_MS,
             retry_max_backoff_ms: RETRY_MAX_BACKOFF_MS,
             key_locks: Default::default(),
