@@ -9,6 +9,7 @@ mod architecture;
 mod config;
 mod identity;
 mod index;
+mod login;
 mod observability;
 mod ops_tools;
 mod pipeline;
