@@ -511,6 +511,37 @@ fn environment_credential_skips_auth_toml() {
     assert_eq!(load(&args, &plaintext).kafka.credential_source, CredentialSource::None);
 }
 
+/// Another program's login (mockhop's producer) is resolved by the same
+/// code as `run`'s: the auth.toml entry for the broker gives credential,
+/// protocol, mechanism and CA; its own password variable and flags are
+/// what its errors name.
+#[test]
+fn another_programs_kafka_login_is_resolved_as_run_resolves_its_own() {
+    const NAMES: config::CredentialNames =
+        config::CredentialNames { password_var: "OTHER_PASSWORD", username: "--user" };
+    let files = Files::new();
+    let auth = files.write("auth.toml", AUTH_TOML);
+    let login =
+        config::ClientLogin { brokers: BROKER.into(), auth_file: Some(auth.clone()), ..config::ClientLogin::default() };
+    let (connection, source) = config::client_connection(&login, NAMES, &BTreeMap::new()).unwrap();
+    assert_eq!(source, CredentialSource::AuthFile(auth.clone()));
+    assert_eq!(connection.username.as_deref(), Some("scimma-user"));
+    assert_eq!(connection.password.as_deref(), Some("scimma-secret"));
+    assert_eq!(connection.security_protocol, SecurityProtocol::SaslSsl);
+    assert_eq!(connection.sasl_mechanism, "SCRAM-SHA-512");
+    assert_eq!(connection.ca_location.as_deref(), Some("/etc/ssl/scimma.pem"));
+
+    // The program's own password variable, with a username, beats the file.
+    let from_env = config::ClientLogin { username: Some("u".into()), ..login.clone() };
+    let vars = BTreeMap::from([("OTHER_PASSWORD".to_string(), "other-Secret".to_string())]);
+    let (connection, source) = config::client_connection(&from_env, NAMES, &vars).unwrap();
+    assert_eq!((source, connection.password.as_deref()), (CredentialSource::Environment, Some("other-Secret")));
+    // ...and is what its errors name, never the archiver's.
+    let err = config::client_connection(&login, NAMES, &vars).unwrap_err().to_string();
+    assert!(err.contains("OTHER_PASSWORD is set but no Kafka username is (--user)"), "{err}");
+    assert!(!err.contains("ARCHIVER_") && !err.contains("other-Secret"), "{err}");
+}
+
 // ---------------------------------------------------------------------------
 // Topic selection settings
 

@@ -3,4 +3,5 @@
 //! library's server side (`hopauth`), and Kafka over SASL_SSL with
 //! SCRAM-SHA-512 against tansu behind stunnel (`broker`).
 
+mod broker;
 mod hopauth;
