@@ -38,7 +38,7 @@ scenario: ## replay one scenario: make scenario NAME=crash-after-object-write [S
 	SCENARIO_SEED="$(SEED)" cargo test -p hop-archiver-tests --test it -- --exact \
 		scenario::cases::$(subst -,_,$(NAME)) --nocapture
 
-services-start: ## start PostgreSQL, s3s-fs and tansu; addresses in .services/env
+services-start: ## start PostgreSQL, s3s-fs, tansu and the SASL_SSL/SCRAM tansu; addresses in .services/env
 	scripts/services.sh start
 
 services-stop: ## stop the servers services-start started (by their PID files)

@@ -209,6 +209,7 @@ start_kafka_scram() {
   tls_port=$(free_port)
   password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
   mkdir -p "$state/tansu-scram"
+  : >"$state/tansu-scram.log"
   # Users can be created only while logins are not required. tansu takes the
   # password only as an argument: a throw-away secret, in ps for a moment.
   run_tansu_scram "$bin" "$inner" "tcp://127.0.0.1:$inner"

@@ -4,8 +4,9 @@ mod ceiling;
 mod demo;
 
 use anyhow::{Context as _, bail};
+use archiver::config::{ClientLogin, CredentialNames};
 use archiver::record::kafka_bytes;
-use archiver::source::KafkaConnection;
+use archiver::source::{KafkaConnection, SecurityProtocol};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use mockhop::expect::{self, ArchiveRules, Expectation};
@@ -41,7 +42,7 @@ enum Command {
         #[command(flatten)]
         stream: StreamArgs,
         #[command(flatten)]
-        kafka: KafkaConnection,
+        kafka: KafkaArgs,
         /// Partitions of each topic created.
         #[arg(long, default_value_t = 3)]
         partitions: i32,
@@ -116,7 +117,7 @@ enum Command {
         #[arg(long)]
         run_tag: RunTag,
         #[command(flatten)]
-        kafka: KafkaConnection,
+        kafka: KafkaArgs,
         /// Delete the listed topics; without it, a dry run that only lists them.
         #[arg(long)]
         apply: bool,
@@ -174,6 +175,51 @@ impl StreamArgs {
     fn deliveries(&self) -> anyhow::Result<Vec<Delivery>> {
         let deliveries = generate::generate(&self.options())?;
         Ok(if self.as_produced { produce::as_produced(&deliveries) } else { deliveries })
+    }
+}
+
+/// How `produce` reaches Kafka. What is not given is found as `archiver
+/// run` finds it: the password in KAFKA_PASSWORD (with a username) or hop's
+/// auth.toml entry for the first broker, whose protocol, mechanism and CA
+/// file apply too.
+#[derive(Args)]
+struct KafkaArgs {
+    /// Bootstrap servers, host:port[,host:port...].
+    #[arg(long, env = "KAFKA_BROKERS")]
+    brokers: String,
+    /// [default: sasl-ssl with a credential, else plaintext]
+    #[arg(long, value_enum)]
+    security_protocol: Option<SecurityProtocol>,
+    /// [default: the auth.toml entry's, else SCRAM-SHA-512]
+    #[arg(long)]
+    sasl_mechanism: Option<String>,
+    /// The password comes from KAFKA_PASSWORD or hop's auth.toml, never a flag.
+    #[arg(long, env = "KAFKA_USERNAME")]
+    username: Option<String>,
+    /// CA certificate file for TLS [default: the auth.toml entry's].
+    #[arg(long)]
+    ca_location: Option<String>,
+    /// hop's auth.toml [default: $XDG_CONFIG_HOME/hop/auth.toml, else ~/.config/hop/auth.toml].
+    #[arg(long)]
+    auth_file: Option<PathBuf>,
+}
+
+/// mockhop's names for the inputs of its Kafka credential.
+const CREDENTIAL_NAMES: CredentialNames =
+    CredentialNames { password_var: "KAFKA_PASSWORD", username: "--username or KAFKA_USERNAME" };
+
+impl KafkaArgs {
+    fn connection(&self) -> anyhow::Result<KafkaConnection> {
+        let login = ClientLogin {
+            brokers: self.brokers.clone(),
+            security_protocol: self.security_protocol,
+            sasl_mechanism: self.sasl_mechanism.clone(),
+            username: self.username.clone(),
+            ca_location: self.ca_location.clone(),
+            auth_file: self.auth_file.clone(),
+        };
+        let vars = archiver::config::process_env();
+        Ok(archiver::config::client_connection(&login, CREDENTIAL_NAMES, &vars)?.0)
     }
 }
 
@@ -244,6 +290,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Generate { stream, format, out } => generate_file(&stream, format, out)?,
         Command::Produce { stream, kafka, partitions, archived, send_prefix, timing } => {
+            let kafka = kafka.connection()?;
             produce_stream(&stream, &kafka, partitions, &ProduceOptions { archived, send_prefix, timing })?;
         }
         Command::Expect { stream, rules } => print_expectation(&expectation(&stream, &rules)?)?,
@@ -256,7 +303,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             put_ceiling(&stream, &store, concurrency, create_bucket)?;
         }
         Command::GetCeiling { index, store, concurrency } => get_ceiling(&index, &store, concurrency)?,
-        Command::Cleanup { run_tag, kafka, apply } => clean_up(&run_tag, &kafka, apply)?,
+        Command::Cleanup { run_tag, kafka, apply } => clean_up(&run_tag, &kafka.connection()?, apply)?,
         Command::Profiles => {
             let mut out = std::io::stdout().lock();
             for p in PROFILES {
@@ -320,7 +367,7 @@ fn produce_stream(
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let runtime = tokio::runtime::Runtime::new()?;
-    let (summary, seconds) = runtime.block_on(async {
+    let produced = runtime.block_on(async {
         if let Some(tag) = &stream.run_tag {
             refuse_a_used_tag(kafka, tag).await?;
         }
@@ -328,7 +375,11 @@ fn produce_stream(
         let started = Instant::now();
         let summary = produce::produce(kafka, &deliveries, partitions, |_| progress.inc(1)).await?;
         anyhow::Ok((summary, started.elapsed().as_secs_f64()))
-    })?;
+    });
+    // A metadata request cut short by a refused login may still wait on a
+    // blocking thread until its timeout; the process does not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    let (summary, seconds) = produced?;
     progress.finish_and_clear();
     let mut out = std::io::stdout().lock();
     writeln!(out, "{:<40} {:>8} {:>14}", "topic", "sent", "payload bytes")?;

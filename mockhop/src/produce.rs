@@ -3,14 +3,16 @@
 
 use crate::Delivery;
 use archiver::record::{HeaderValue, Key};
-use archiver::source::KafkaConnection;
+use archiver::source::{KafkaConnection, LoginContext, LoginRefused, LoginWatch};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::types::RDKafkaErrorCode;
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long one send may wait for the broker before it fails.
@@ -19,6 +21,8 @@ const DELIVERY_TIMEOUT_MS: u64 = 30_000;
 const IN_FLIGHT_MAX: usize = 256;
 /// Messages up to Hopskotch's ~1 MB limit, plus headers and framing.
 const MESSAGE_BYTES_MAX: &str = "2000000";
+/// How long the first metadata request may wait for the cluster.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The timestamp a Kafka producer actually sends for `timestamp_ms`.
 ///
@@ -62,6 +66,53 @@ pub enum ProduceError {
         #[source]
         source: KafkaError,
     },
+    /// Wrong credentials or TLS settings: reported at once, not after the
+    /// delivery timeout.
+    #[error(transparent)]
+    LoginRefused(#[from] LoginRefused),
+    #[error("cannot reach Kafka: {0}")]
+    Unreachable(String),
+}
+
+type WatchedProducer = FutureProducer<LoginContext>;
+
+/// A producer for `connection`, and the watch on its login.
+fn producer(connection: &KafkaConnection) -> Result<(WatchedProducer, Arc<LoginWatch>), ProduceError> {
+    let mut config = connection.client_config();
+    config
+        .set("message.max.bytes", MESSAGE_BYTES_MAX)
+        .set("enable.idempotence", "true")
+        .set("compression.type", "none");
+    let context = LoginContext::new(&config);
+    let login = Arc::clone(&context.login);
+    let producer = config.create_with_context(context).map_err(ProduceError::Client)?;
+    Ok((producer, login))
+}
+
+/// One metadata request answered. The admin client's errors are never
+/// served (its requests just time out), so the cluster is asked first by a
+/// producer, whose refused login or lost connection ends the run now.
+async fn reachable(connection: &KafkaConnection) -> Result<(), ProduceError> {
+    let (producer, login) = producer(connection)?;
+    let asking = producer.clone();
+    let fetched = async {
+        tokio::task::spawn_blocking(move || asking.client().fetch_metadata(None, METADATA_TIMEOUT).map(|_| ()))
+            .await
+            .map_err(|e| ProduceError::Unreachable(format!("metadata task failed: {e}")))?
+            .map_err(|e| ProduceError::Unreachable(login.unreachable(&e)))
+    };
+    unless_refused(&login, fetched).await
+}
+
+/// `work`'s result, unless the broker refuses the login first.
+async fn unless_refused<T>(
+    login: &LoginWatch,
+    work: impl Future<Output = Result<T, ProduceError>>,
+) -> Result<T, ProduceError> {
+    tokio::select! {
+        done = work => done,
+        refused = login.wait() => Err(refused.into()),
+    }
 }
 
 /// Creates the stream's topics (with `partitions` each) where missing.
@@ -70,6 +121,7 @@ pub async fn create_topics(
     deliveries: &[Delivery],
     partitions: i32,
 ) -> Result<(), ProduceError> {
+    reachable(connection).await?;
     let admin: AdminClient<DefaultClientContext> = connection.client_config().create().map_err(ProduceError::Client)?;
     let names: BTreeSet<&str> = deliveries.iter().map(|d| d.message.topic.as_str()).collect();
     let topics: Vec<NewTopic> =
@@ -93,17 +145,12 @@ pub async fn produce(
     partitions: i32,
     mut on_sent: impl FnMut(&Delivery),
 ) -> Result<BTreeMap<String, TopicSummary>, ProduceError> {
-    let producer: FutureProducer = connection
-        .client_config()
-        .set("message.max.bytes", MESSAGE_BYTES_MAX)
-        .set("enable.idempotence", "true")
-        .set("compression.type", "none")
-        .create()
-        .map_err(ProduceError::Client)?;
+    let (producer, login) = producer(connection)?;
     let mut summary: BTreeMap<String, TopicSummary> = BTreeMap::new();
     for window in deliveries.chunks(IN_FLIGHT_MAX) {
         let sends = window.iter().map(|d| send(&producer, d, partitions));
-        for (delivery, result) in window.iter().zip(futures::future::join_all(sends).await) {
+        let results = unless_refused(&login, async { Ok(futures::future::join_all(sends).await) }).await?;
+        for (delivery, result) in window.iter().zip(results) {
             result?;
             let entry = summary.entry(delivery.message.topic.clone()).or_default();
             entry.sent += 1;
@@ -114,7 +161,7 @@ pub async fn produce(
     Ok(summary)
 }
 
-async fn send(producer: &FutureProducer, delivery: &Delivery, partitions: i32) -> Result<(), ProduceError> {
+async fn send(producer: &WatchedProducer, delivery: &Delivery, partitions: i32) -> Result<(), ProduceError> {
     let message = &delivery.message;
     let headers = message.headers.iter().fold(OwnedHeaders::new(), |headers, h| {
         let value = match &h.value {

@@ -4,6 +4,9 @@
 //! `ARCHIVER_KAFKA_PASSWORD`; otherwise the hop `auth.toml` entry for the
 //! first broker's host (and the username, if one is configured). The file is
 //! read only when needed, and a missing default file just means "no SASL".
+//! Other Kafka clients (mockhop's producer) resolve theirs the same way,
+//! with a password variable and username settings of their own
+//! ([`CredentialNames`]).
 //! hopauth: `topics.hopauth_username` plus `ARCHIVER_HOPAUTH_PASSWORD`, else
 //! the Kafka credential (hopauth issues both, and checks SCRAM against the
 //! same credential table).
@@ -29,10 +32,30 @@ impl KafkaCredential {
     }
 }
 
+/// What a program calls the inputs of its Kafka credential, for its errors.
+#[derive(Debug, Clone, Copy)]
+pub struct CredentialNames {
+    /// The environment variable holding the password.
+    pub password_var: &'static str,
+    /// Where the username is set.
+    pub username: &'static str,
+}
+
+/// `archiver`'s names.
+pub(super) const ARCHIVER: CredentialNames = CredentialNames {
+    password_var: env::KAFKA_PASSWORD,
+    username: "kafka.username, ARCHIVER_KAFKA_USERNAME or --kafka-username",
+};
+
 /// Resolves the Kafka credential for `kafka` (brokers already checked).
-pub fn kafka(kafka: &KafkaSection, env: Env<'_>, brokers: &str) -> Result<KafkaCredential, ConfigError> {
+pub fn kafka(
+    kafka: &KafkaSection,
+    env: Env<'_>,
+    brokers: &str,
+    names: CredentialNames,
+) -> Result<KafkaCredential, ConfigError> {
     let username = kafka.username.as_deref();
-    match (username, env.raw(env::KAFKA_PASSWORD)) {
+    match (username, env.raw(names.password_var)) {
         (Some(user), Some(password)) => {
             let credential = Credential { username: user.into(), password: password.into() };
             return Ok(KafkaCredential {
@@ -43,8 +66,8 @@ pub fn kafka(kafka: &KafkaSection, env: Env<'_>, brokers: &str) -> Result<KafkaC
         }
         (None, Some(_)) => {
             return Err(ConfigError::Incomplete(format!(
-                "{} is set but no Kafka username is (kafka.username, ARCHIVER_KAFKA_USERNAME or --kafka-username)",
-                env::KAFKA_PASSWORD
+                "{} is set but no Kafka username is ({})",
+                names.password_var, names.username
             )));
         }
         _ => {}
@@ -52,16 +75,21 @@ pub fn kafka(kafka: &KafkaSection, env: Env<'_>, brokers: &str) -> Result<KafkaC
     if matches!(kafka.security_protocol, Some(SecurityProtocol::Plaintext | SecurityProtocol::Ssl)) {
         return Ok(KafkaCredential::none());
     }
-    from_auth_file(kafka, env, brokers)
+    from_auth_file(kafka, env, brokers, names)
 }
 
-fn from_auth_file(kafka: &KafkaSection, env: Env<'_>, brokers: &str) -> Result<KafkaCredential, ConfigError> {
+fn from_auth_file(
+    kafka: &KafkaSection,
+    env: Env<'_>,
+    brokers: &str,
+    names: CredentialNames,
+) -> Result<KafkaCredential, ConfigError> {
     let username = kafka.username.as_deref();
     let explicit = kafka.auth_file.is_some();
     let path = kafka.auth_file.clone().or_else(|| auth_toml::default_path(env));
     let Some(path) = path.filter(|p| explicit || p.exists()) else {
         return match username {
-            Some(user) => Err(no_password(user, None)),
+            Some(user) => Err(no_password(user, None, names)),
             None => Ok(KafkaCredential::none()),
         };
     };
@@ -70,12 +98,12 @@ fn from_auth_file(kafka: &KafkaSection, env: Env<'_>, brokers: &str) -> Result<K
     match auth_toml::select(&entries, broker, username) {
         Ok(entry) => Ok(found(entry, path)),
         Err(NoMatch::None) => match username {
-            Some(user) => Err(no_password(user, Some(&path))),
+            Some(user) => Err(no_password(user, Some(&path), names)),
             // A hop user's auth.toml for another cluster: this one needs none.
             None if !explicit && kafka.security_protocol.is_none() => Ok(KafkaCredential::none()),
             None => Err(no_match(&path, broker)),
         },
-        Err(NoMatch::Ambiguous(candidates)) => Err(ambiguous(&path, broker, &candidates)),
+        Err(NoMatch::Ambiguous(candidates)) => Err(ambiguous(&path, broker, &candidates, names)),
     }
 }
 
@@ -88,11 +116,11 @@ fn found(entry: &AuthEntry, path: PathBuf) -> KafkaCredential {
     }
 }
 
-fn no_password(user: &str, path: Option<&Path>) -> ConfigError {
+fn no_password(user: &str, path: Option<&Path>, names: CredentialNames) -> ConfigError {
     let looked = path.map(|p| format!(" (no entry for it in {})", p.display())).unwrap_or_default();
     ConfigError::Incomplete(format!(
         "no password for Kafka user {user:?}{looked}: set {} or add the credential to hop's auth.toml",
-        env::KAFKA_PASSWORD
+        names.password_var
     ))
 }
 
@@ -100,12 +128,13 @@ fn no_match(path: &Path, broker: &str) -> ConfigError {
     ConfigError::AuthFile { path: path.into(), message: format!("no entry for host {broker:?}") }
 }
 
-fn ambiguous(path: &Path, broker: &str, candidates: &[String]) -> ConfigError {
+fn ambiguous(path: &Path, broker: &str, candidates: &[String], names: CredentialNames) -> ConfigError {
     ConfigError::AuthFile {
         path: path.into(),
         message: format!(
-            "several entries suit host {broker:?} ({}); choose one with kafka.username",
-            candidates.join("; ")
+            "several entries suit host {broker:?} ({}); choose one with {}",
+            candidates.join("; "),
+            names.username
         ),
     }
 }

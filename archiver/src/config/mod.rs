@@ -15,6 +15,7 @@
 
 mod args;
 pub mod auth_toml;
+mod client;
 mod credentials;
 mod env;
 mod file;
@@ -27,6 +28,8 @@ mod value;
 
 pub use crate::source::{Credential, TopicSelection};
 pub use args::{RunArgs, SOURCES_HELP};
+pub use client::{ClientLogin, client_connection};
+pub use credentials::CredentialNames;
 pub use file::{
     AuthFileArgs, BackendsArgs, KafkaArgs, LogFormatArgs, ObservabilityArgs, PipelineArgs, PublicTopicsArgs,
     RestoreLimitsArgs, ServeAccessArgs, ServeLimitsArgs, ServerArgs, StopArgs, TextIndexArgs, TopicsArgs,
@@ -182,7 +185,7 @@ pub fn load(args: &RunArgs) -> Result<RunConfig, ConfigError> {
 }
 
 /// The process environment, without the variables that are not Unicode.
-fn process_env() -> BTreeMap<String, String> {
+pub fn process_env() -> BTreeMap<String, String> {
     std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
 }
 

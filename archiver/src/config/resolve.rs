@@ -2,7 +2,7 @@
 //! [`RunConfig`]: computed defaults filled in, every range and combination
 //! checked, credentials found, and the effective keys kept for rendering.
 
-use super::credentials::{self, KafkaCredential};
+use super::credentials::{self, CredentialNames, KafkaCredential};
 use super::env::Env;
 use super::file::{
     BackendsSection, KafkaSection, Layer, ObservabilitySection, PipelineSection, RunSection, TopicsSection,
@@ -85,32 +85,44 @@ fn write_back_topics(section: &mut TopicsSection, topics: &TopicSettings, kafka:
 }
 
 pub(super) fn kafka(section: &KafkaSection, env: Env<'_>) -> Result<KafkaSettings, ConfigError> {
+    let (connection, credential_source) = connection(section, env, credentials::ARCHIVER)?;
+    let group_id = required("kafka.group_id", section.group_id.clone())?;
+    if group_id.trim().is_empty() {
+        return Err(ConfigError::Incomplete("kafka.group_id must not be empty".into()));
+    }
+    Ok(KafkaSettings {
+        connection,
+        group_id,
+        session_timeout_ms: ranged("kafka.session_timeout_ms", section.session_timeout_ms, 1_000..=3_600_000)?,
+        membership: required("kafka.membership", section.membership)?,
+        credential_source,
+    })
+}
+
+/// The brokers, TLS/SASL settings and credential of `section`: what is not
+/// set comes from the auth.toml entry, else the defaults.
+pub(super) fn connection(
+    section: &KafkaSection,
+    env: Env<'_>,
+    names: CredentialNames,
+) -> Result<(KafkaConnection, CredentialSource), ConfigError> {
     let brokers = brokers(section.brokers.as_deref())?;
-    let KafkaCredential { credential, source, entry } = credentials::kafka(section, env, &brokers)?;
+    let KafkaCredential { credential, source, entry } = credentials::kafka(section, env, &brokers, names)?;
     let fallback_protocol = if credential.is_some() { SecurityProtocol::SaslSsl } else { SecurityProtocol::Plaintext };
     let security_protocol =
         section.security_protocol.or(entry.as_ref().map(|e| e.protocol)).unwrap_or(fallback_protocol);
     let sasl_mechanism = section.sasl_mechanism.clone().or(entry.as_ref().map(|e| e.mechanism.clone()));
     let ca_location = section.ca_location.clone().or(entry.and_then(|e| e.ssl_ca_location));
-    let group_id = required("kafka.group_id", section.group_id.clone())?;
-    if group_id.trim().is_empty() {
-        return Err(ConfigError::Incomplete("kafka.group_id must not be empty".into()));
-    }
     let (username, password) = credential.map(|c| (c.username, c.password)).unzip();
-    Ok(KafkaSettings {
-        connection: KafkaConnection {
-            brokers,
-            security_protocol,
-            sasl_mechanism: sasl_mechanism.unwrap_or_else(|| SASL_MECHANISM.into()),
-            username,
-            password,
-            ca_location,
-        },
-        group_id,
-        session_timeout_ms: ranged("kafka.session_timeout_ms", section.session_timeout_ms, 1_000..=3_600_000)?,
-        membership: required("kafka.membership", section.membership)?,
-        credential_source: source,
-    })
+    let connection = KafkaConnection {
+        brokers,
+        security_protocol,
+        sasl_mechanism: sasl_mechanism.unwrap_or_else(|| SASL_MECHANISM.into()),
+        username,
+        password,
+        ca_location,
+    };
+    Ok((connection, source))
 }
 
 /// `host:port[,host:port…]`, required: an archive of record must not

@@ -128,8 +128,16 @@ impl HopauthClient {
         let scram = ScramClient::new(HASH, &credential.username, &credential.password).map_err(|e| self.auth(e))?;
         let first = format!("{} data={}", HASH.mechanism(), BASE64.encode(scram.client_first()));
         let response = self.get(Some(first)).await?;
-        if response.status() != StatusCode::UNAUTHORIZED {
-            return Ok(response);
+        match response.status() {
+            StatusCode::UNAUTHORIZED => {}
+            // hopauth's answer to a client-first for a user it does not know.
+            StatusCode::FORBIDDEN => return Err(self.auth("the user is unknown or not allowed (HTTP 403)")),
+            // Only a server that knows the credential can sign the exchange;
+            // one that skips it could be anyone.
+            status if status.is_success() => {
+                return Err(self.auth("the server answered without authenticating itself (no SCRAM exchange)"));
+            }
+            _ => return Ok(response),
         }
         let (sid, server_first) = self.challenge(&response)?;
         let client_final = scram.client_final(&server_first).map_err(|e| self.auth(e))?;

@@ -8,7 +8,7 @@
 //! arrive, and the subscription changes without a restart. Consumer lag per
 //! partition comes from librdkafka's statistics.
 
-use super::{Delivered, MessageSource, PartitionId, Position, SourceError};
+use super::{Delivered, LoginWatch, MessageSource, PartitionId, Position, SourceError};
 use crate::index::TimestampType;
 use crate::record::{Header, Key, Message};
 use crate::telemetry::metrics::Metrics;
@@ -74,17 +74,19 @@ const STATISTICS_INTERVAL_UNTIL_EOS_MS: u64 = 100;
 
 /// Feeds librdkafka's statistics into the lag gauge, and keeps each
 /// partition's consumed and high-water offsets for `--until-eos` (so that
-/// telling "drained" needs no blocking broker query).
+/// telling "drained" needs no blocking broker query). Watches librdkafka's
+/// errors for a refused login.
 pub struct LagContext {
     metrics: Arc<Metrics>,
     partitions: Mutex<BTreeMap<PartitionId, Progress>>,
     /// Signalled after each statistics report, for the `--until-eos` check.
     reported: tokio::sync::Notify,
+    login: LoginWatch,
 }
 
 impl LagContext {
-    fn new(metrics: Arc<Metrics>) -> LagContext {
-        LagContext { metrics, partitions: Mutex::default(), reported: tokio::sync::Notify::new() }
+    fn new(metrics: Arc<Metrics>, login: LoginWatch) -> LagContext {
+        LagContext { metrics, partitions: Mutex::default(), reported: tokio::sync::Notify::new(), login }
     }
 }
 
@@ -114,6 +116,7 @@ impl Progress {
 
 impl ClientContext for LagContext {
     fn error(&self, error: KafkaError, reason: &str) {
+        self.login.observe(&error, reason);
         match error {
             // The end of a partition is news only for --until-eos, which asks for it.
             KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF) => {
@@ -230,8 +233,9 @@ impl KafkaSource {
                 "statistics.interval.ms",
                 if options.until_eos { STATISTICS_INTERVAL_UNTIL_EOS_MS } else { STATISTICS_INTERVAL_MS }.to_string(),
             );
+        let context = LagContext::new(metrics, LoginWatch::new(&config));
         let consumer: StreamConsumer<LagContext> =
-            config.create_with_context(LagContext::new(metrics)).map_err(|e| fatal("cannot create consumer", &e))?;
+            config.create_with_context(context).map_err(|e| fatal("cannot create consumer", &e))?;
         let mut refresh = tokio::time::interval(Duration::from_millis(options.refresh_interval_ms.max(1000)));
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         refresh.tick().await;
@@ -244,7 +248,15 @@ impl KafkaSource {
             refresh,
             committed: BTreeMap::new(),
         };
-        source.resubscribe().await?;
+        // A refused login shows only among the consumer's events, which
+        // nothing serves before the first `recv`: serve them while the first
+        // topic listing waits, so a wrong password or CA ends the start at
+        // once, not after the metadata timeout.
+        let consumer = Arc::clone(&source.consumer);
+        tokio::select! {
+            subscribed = source.resubscribe() => subscribed?,
+            refused = refused_login(&consumer) => return Err(refused),
+        }
         Ok(source)
     }
 
@@ -267,7 +279,9 @@ impl KafkaSource {
         })
         .await
         .map_err(|e| SourceError::Unavailable(format!("metadata task failed: {e}")))?;
-        metadata.map_err(|e| SourceError::Unavailable(format!("cannot list topics: {e}")))
+        metadata.map_err(|e| {
+            SourceError::Unavailable(format!("cannot list topics: {}", self.consumer.context().login.unreachable(&e)))
+        })
     }
 
     /// Re-resolves the topic set; changes the subscription if it changed
@@ -337,7 +351,10 @@ impl KafkaSource {
             received = self.consumer.recv() => match received {
                 Ok(message) => Ok(Received::Message(delivered(&message))),
                 Err(KafkaError::PartitionEOF(_)) => Ok(Received::EndOfPartition),
-                Err(e) => Err(unavailable("receive failed", &e)),
+                Err(e) => match self.consumer.context().login.refused() {
+                    Some(refused) => Err(refused.into()),
+                    None => Err(unavailable("receive failed", &e)),
+                },
             },
         }
     }
@@ -356,6 +373,25 @@ impl KafkaSource {
         };
         let progress = self.consumer.context().partitions.lock().unwrap_or_else(|p| p.into_inner());
         Ok(!assigned.is_empty() && assigned.iter().all(|p| progress.get(p).is_some_and(|p| p.drained())))
+    }
+}
+
+/// Serves the consumer's events until one is a refused login. Only for the
+/// start, while nothing is subscribed or assigned: a message taken here
+/// would never reach the pipeline, so one is an error, never dropped.
+async fn refused_login(consumer: &StreamConsumer<LagContext>) -> SourceError {
+    loop {
+        match consumer.recv().await {
+            Ok(message) => {
+                let at = format!("{} [{}] at {}", message.topic(), message.partition(), message.offset());
+                return SourceError::Fatal(format!("a message ({at}) arrived before the subscription"));
+            }
+            Err(_) => {
+                if let Some(refused) = consumer.context().login.refused() {
+                    return refused.into();
+                }
+            }
+        }
     }
 }
 
@@ -505,7 +541,7 @@ mod tests {
     #[test]
     fn a_refused_commit_counts_as_a_retry_and_nothing_to_commit_does_not() {
         let metrics = Arc::new(Metrics::new());
-        let context = LagContext::new(Arc::clone(&metrics));
+        let context = LagContext::new(Arc::clone(&metrics), LoginWatch::new(&ClientConfig::new()));
         let list = TopicPartitionList::new();
         context.commit_callback(Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)), &list);
         context.commit_callback(Ok(()), &list);
@@ -520,7 +556,7 @@ mod tests {
         let metrics = Arc::new(Metrics::new());
         metrics.set_lag("t", 0, 5);
         metrics.set_lag("t", 1, 7);
-        let context = LagContext::new(Arc::clone(&metrics));
+        let context = LagContext::new(Arc::clone(&metrics), LoginWatch::new(&ClientConfig::new()));
         // Creating a client does not connect; the rebalance callback needs one.
         let consumer: BaseConsumer<LagContext> = ClientConfig::new()
             .set("group.id", "lag-test")

@@ -15,7 +15,7 @@ mod selection;
 pub mod selector;
 
 pub use hopauth::{HopauthClient, HopauthTopic, TopicsError, fetch_archivable};
-pub use kafka_connection::{Credential, KafkaConnection, SecurityProtocol};
+pub use kafka_connection::{Credential, KafkaConnection, LoginContext, LoginRefused, LoginWatch, SecurityProtocol};
 pub use selection::{INTERNAL_TOPIC_PREFIX, TopicSelection, select_topics, wanted_but_invisible};
 
 use crate::index::TimestampType;
@@ -48,6 +48,9 @@ pub enum SourceError {
     Unavailable(String),
     #[error("message source failed: {0}")]
     Fatal(String),
+    /// Credentials or TLS settings the broker refuses: not retried.
+    #[error(transparent)]
+    LoginRefused(#[from] LoginRefused),
 }
 
 impl SourceError {

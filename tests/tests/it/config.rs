@@ -1,7 +1,9 @@
 //! `archiver::config`: precedence of flags, environment, file and defaults;
 //! errors that name the key; credentials from the environment or hop's
-//! auth.toml; secrets masked; topic selection; the hopauth client (HTTP
-//! SCRAM-SHA-512) against wiremock.
+//! auth.toml; secrets masked; topic selection; the hopauth client's answers
+//! to what only a hand-made server sends (errors, malformed replies, a
+//! server skipping the SCRAM exchange) on wiremock. The exchange itself is
+//! tested against an independent server in `login::hopauth`.
 //!
 //! Every test passes its own environment map to `load_from`: the process
 //! environment is never read or changed, so tests run in parallel and a
@@ -9,7 +11,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use archiver::config::{
     self, AuthFileArgs, CredentialSource, KafkaArgs, Membership, PipelineArgs, RunArgs, RunConfig, ServeArgs,
@@ -20,12 +21,10 @@ use archiver::source::{
     wanted_but_invisible,
 };
 use archiver::telemetry::logging::LogFormat;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::{Parser, Subcommand};
 use tempfile::TempDir;
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
 
 // ---------------------------------------------------------------------------
 // Fixtures
@@ -512,6 +511,37 @@ fn environment_credential_skips_auth_toml() {
     assert_eq!(load(&args, &plaintext).kafka.credential_source, CredentialSource::None);
 }
 
+/// Another program's login (mockhop's producer) is resolved by the same
+/// code as `run`'s: the auth.toml entry for the broker gives credential,
+/// protocol, mechanism and CA; its own password variable and flags are
+/// what its errors name.
+#[test]
+fn another_programs_kafka_login_is_resolved_as_run_resolves_its_own() {
+    const NAMES: config::CredentialNames =
+        config::CredentialNames { password_var: "OTHER_PASSWORD", username: "--user" };
+    let files = Files::new();
+    let auth = files.write("auth.toml", AUTH_TOML);
+    let login =
+        config::ClientLogin { brokers: BROKER.into(), auth_file: Some(auth.clone()), ..config::ClientLogin::default() };
+    let (connection, source) = config::client_connection(&login, NAMES, &BTreeMap::new()).unwrap();
+    assert_eq!(source, CredentialSource::AuthFile(auth.clone()));
+    assert_eq!(connection.username.as_deref(), Some("scimma-user"));
+    assert_eq!(connection.password.as_deref(), Some("scimma-secret"));
+    assert_eq!(connection.security_protocol, SecurityProtocol::SaslSsl);
+    assert_eq!(connection.sasl_mechanism, "SCRAM-SHA-512");
+    assert_eq!(connection.ca_location.as_deref(), Some("/etc/ssl/scimma.pem"));
+
+    // The program's own password variable, with a username, beats the file.
+    let from_env = config::ClientLogin { username: Some("u".into()), ..login.clone() };
+    let vars = BTreeMap::from([("OTHER_PASSWORD".to_string(), "other-Secret".to_string())]);
+    let (connection, source) = config::client_connection(&from_env, NAMES, &vars).unwrap();
+    assert_eq!((source, connection.password.as_deref()), (CredentialSource::Environment, Some("other-Secret")));
+    // ...and is what its errors name, never the archiver's.
+    let err = config::client_connection(&login, NAMES, &vars).unwrap_err().to_string();
+    assert!(err.contains("OTHER_PASSWORD is set but no Kafka username is (--user)"), "{err}");
+    assert!(!err.contains("ARCHIVER_") && !err.contains("other-Secret"), "{err}");
+}
+
 // ---------------------------------------------------------------------------
 // Topic selection settings
 
@@ -754,98 +784,6 @@ const TOPICS_JSON: &str = r#"[
   {"name": "old.topic", "archivable": null}
 ]"#;
 
-/// hopauth's side of HTTP SCRAM-SHA-512 (scimma-admin
-/// `api_authentication.py`), written from RFC 5802 independently of the
-/// client under test.
-struct ScramServer {
-    username: String,
-    password: String,
-    /// Sign the exchange with a wrong key, as an impostor would.
-    impostor: bool,
-    /// client-first-bare and server-first of the exchange in progress.
-    exchange: Mutex<Option<(String, String)>>,
-}
-
-const SALT: &[u8] = b"hopauth-test-salt";
-const ITERATIONS: u32 = 4096;
-const SID: &str = "sid-42";
-
-impl ScramServer {
-    fn new(username: &str, password: &str) -> ScramServer {
-        ScramServer {
-            username: username.into(),
-            password: password.into(),
-            impostor: false,
-            exchange: Mutex::new(None),
-        }
-    }
-
-    fn salted_password(&self) -> Vec<u8> {
-        let mut out = vec![0u8; 64];
-        let rounds = std::num::NonZeroU32::new(ITERATIONS).unwrap();
-        aws_lc_rs::pbkdf2::derive(
-            aws_lc_rs::pbkdf2::PBKDF2_HMAC_SHA512,
-            rounds,
-            SALT,
-            self.password.as_bytes(),
-            &mut out,
-        );
-        out
-    }
-
-    fn first(&self, client_first: &str) -> ResponseTemplate {
-        let bare = client_first.strip_prefix("n,,").unwrap();
-        let (user, nonce) = bare.strip_prefix("n=").unwrap().split_once(",r=").unwrap();
-        if user != self.username {
-            return ResponseTemplate::new(401);
-        }
-        let server_first = format!("r={nonce}srv-nonce,s={},i={ITERATIONS}", BASE64.encode(SALT));
-        let header = format!("SCRAM-SHA-512 sid={SID}, data={}", BASE64.encode(&server_first));
-        *self.exchange.lock().unwrap() = Some((bare.to_owned(), server_first));
-        ResponseTemplate::new(401).insert_header("WWW-Authenticate", header)
-    }
-
-    fn last(&self, client_final: &str) -> ResponseTemplate {
-        use aws_lc_rs::{digest, hmac};
-        let Some((bare, server_first)) = self.exchange.lock().unwrap().clone() else {
-            return ResponseTemplate::new(400);
-        };
-        let (without_proof, proof) = client_final.split_once(",p=").unwrap();
-        let auth_message = format!("{bare},{server_first},{without_proof}");
-        let salted = hmac::Key::new(hmac::HMAC_SHA512, &self.salted_password());
-        let client_key = hmac::sign(&salted, b"Client Key");
-        let stored_key = digest::digest(&digest::SHA512, client_key.as_ref());
-        let signature = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA512, stored_key.as_ref()), auth_message.as_bytes());
-        let expected: Vec<u8> = client_key.as_ref().iter().zip(signature.as_ref()).map(|(k, s)| k ^ s).collect();
-        if BASE64.decode(proof).unwrap() != expected {
-            return ResponseTemplate::new(401);
-        }
-        let server_key_source = if self.impostor { b"Other Key".as_slice() } else { b"Server Key".as_slice() };
-        let server_key = hmac::Key::new(hmac::HMAC_SHA512, hmac::sign(&salted, server_key_source).as_ref());
-        let server_signature = hmac::sign(&server_key, auth_message.as_bytes());
-        let server_final = format!("v={}", BASE64.encode(server_signature.as_ref()));
-        ResponseTemplate::new(200)
-            .insert_header("Authentication-Info", format!("sid={SID}, data={}", BASE64.encode(server_final)))
-            .set_body_raw(TOPICS_JSON, "application/json")
-    }
-}
-
-impl Respond for ScramServer {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        let header = request.headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
-        let Some(params) = header.strip_prefix("SCRAM-SHA-512 ") else {
-            return ResponseTemplate::new(401).insert_header("WWW-Authenticate", "SCRAM-SHA-512");
-        };
-        let params: BTreeMap<&str, &str> = params.split(',').filter_map(|p| p.trim().split_once('=')).collect();
-        let data = String::from_utf8(BASE64.decode(params["data"]).unwrap()).unwrap();
-        match params.get("sid") {
-            Some(&sid) if sid == SID => self.last(&data),
-            Some(_) => ResponseTemplate::new(401),
-            None => self.first(&data),
-        }
-    }
-}
-
 async fn hopauth_with(responder: impl Respond + 'static) -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("GET")).and(path("/api/v1/topics")).respond_with(responder).mount(&server).await;
@@ -856,46 +794,27 @@ fn credential(password: &str) -> Credential {
     Credential { username: "archiver-user".into(), password: password.into() }
 }
 
+/// With a credential, only a signed answer is trusted: a server that
+/// serves the list without the SCRAM exchange could be anyone.
 #[tokio::test]
-async fn hopauth_scram_handshake_and_topic_list() {
-    let server = hopauth_with(ScramServer::new("archiver-user", "right-password")).await;
-    let url = format!("{}/api/", server.uri());
-    let topics = fetch_archivable(&url, Some(&credential("right-password"))).await.unwrap();
-    assert_eq!(
-        topics,
-        vec![
-            HopauthTopic { name: "gcn.notice".into(), archivable: true, publicly_readable: true },
-            hopauth_topic("lvk.alert", false),
-            hopauth_topic("old.topic", false),
-        ]
-    );
+async fn hopauth_answer_without_the_scram_exchange_is_refused() {
+    let server = hopauth_with(ResponseTemplate::new(200).set_body_raw(TOPICS_JSON, "application/json")).await;
+    let err = fetch_archivable(&format!("{}/api/", server.uri()), Some(&credential("a-Secret"))).await.unwrap_err();
+    assert!(matches!(err, TopicsError::Auth { .. }) && !err.is_transient(), "{err:?}");
+    assert!(err.to_string().contains("without authenticating"), "{err}");
     let requests = server.received_requests().await.unwrap();
-    let headers: Vec<String> =
-        requests.iter().map(|r| r.headers.get("authorization").unwrap().to_str().unwrap().to_owned()).collect();
-    assert_eq!(headers.len(), 2, "client-first, then client-final: {headers:?}");
-    assert!(headers[0].starts_with("SCRAM-SHA-512 data="), "{}", headers[0]);
-    assert!(headers[1].starts_with(&format!("SCRAM-SHA-512 sid={SID},data=")), "{}", headers[1]);
-    assert!(headers.iter().all(|h| !h.contains("right-password")));
+    assert_eq!(requests.len(), 1, "nothing after the client-first");
+    let header = requests[0].headers.get("authorization").unwrap().to_str().unwrap();
+    assert!(header.starts_with("SCRAM-SHA-512 data=") && !header.contains("a-Secret"), "{header}");
 }
 
 #[tokio::test]
-async fn hopauth_wrong_password_is_an_auth_error() {
-    let server = hopauth_with(ScramServer::new("archiver-user", "right-password")).await;
-    let url = format!("{}/api", server.uri());
-    let err = fetch_archivable(&url, Some(&credential("wrong-password"))).await.unwrap_err();
-    assert!(matches!(err, TopicsError::Auth { .. }), "{err:?}");
-    assert!(!err.is_transient());
-    let text = err.to_string();
-    assert!(text.contains("rejected") && !text.contains("wrong-password"), "{text}");
-}
-
-#[tokio::test]
-async fn hopauth_impostor_signature_is_refused() {
-    let impostor = ScramServer { impostor: true, ..ScramServer::new("archiver-user", "right-password") };
-    let server = hopauth_with(impostor).await;
-    let url = format!("{}/api", server.uri());
-    let err = fetch_archivable(&url, Some(&credential("right-password"))).await.unwrap_err();
-    assert!(err.to_string().contains("signature is wrong"), "{err}");
+async fn hopauth_malformed_scram_challenge_is_an_auth_error() {
+    for challenge in ["SCRAM-SHA-512 data=cj1hYmM=", "SCRAM-SHA-512 sid=1, data=%%%", "Basic realm=\"x\""] {
+        let server = hopauth_with(ResponseTemplate::new(401).insert_header("WWW-Authenticate", challenge)).await;
+        let err = fetch_archivable(&format!("{}/api", server.uri()), Some(&credential("a-Secret"))).await.unwrap_err();
+        assert!(matches!(err, TopicsError::Auth { .. }) && !err.is_transient(), "{challenge}: {err:?}");
+    }
 }
 
 #[tokio::test]

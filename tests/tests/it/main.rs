@@ -10,6 +10,7 @@ mod config;
 mod identity;
 mod index;
 mod live;
+mod login;
 mod observability;
 mod ops_tools;
 mod pipeline;
