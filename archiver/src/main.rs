@@ -19,7 +19,7 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "archiver", version, about = "The archive of record for Hopskotch")]
+#[command(name = "archiver", version = archiver::VERSION, about = "The archive of record for Hopskotch")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
