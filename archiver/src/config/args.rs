@@ -2,8 +2,8 @@
 //! with their settings in `file.rs`, each under its help heading.
 
 use super::file::{
-    AuthFileArgs, BackendsArgs, KafkaArgs, LogFormatArgs, ObservabilityArgs, PipelineArgs, PublicTopicsArgs, StopArgs,
-    TopicsArgs,
+    AuthFileArgs, BackendsArgs, KafkaArgs, LivenessArgs, LogFormatArgs, ObservabilityArgs, PipelineArgs,
+    PublicTopicsArgs, StopArgs, TopicsArgs,
 };
 use std::path::PathBuf;
 
@@ -83,6 +83,7 @@ command_args! {
         pipeline: PipelineArgs => "Pipeline",
         public_topics: PublicTopicsArgs => "Pipeline",
         observability: ObservabilityArgs => "Observability",
+        liveness: LivenessArgs => "Observability",
         log_format: LogFormatArgs => "Observability",
         stop: StopArgs => "Run",
     }
