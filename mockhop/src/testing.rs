@@ -1,5 +1,5 @@
 //! What the test suites of mockhop and of the archive share about the test
-//! machine: the real services' addresses and the Python venv that
+//! machine: the real services' addresses and the Python venvs that
 //! `scripts/deps.sh test` fills. Only tests call these; they panic, with
 //! what to do, when the machine lacks what they describe.
 
@@ -22,11 +22,22 @@ pub fn service(var: &str) -> String {
 /// The Python of the venv `scripts/deps.sh test` installs hop-client and
 /// kafka-python into.
 pub fn venv_python() -> PathBuf {
+    installed("hop-client-venv/bin/python")
+}
+
+/// The `docker-compose` (1.29, Python) that `scripts/deps.sh test` installs
+/// into a venv of its own; its Python is beside it.
+pub fn docker_compose() -> PathBuf {
+    installed("compose-venv/bin/docker-compose")
+}
+
+/// `path` under the directory `scripts/deps.sh` installs test tools into.
+fn installed(path: &str) -> PathBuf {
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(|| panic!("neither XDG_CACHE_HOME nor HOME is set"));
-    let python = cache.join("hop-archiver/hop-client-venv/bin/python");
-    assert!(python.exists(), "{} is missing: run scripts/deps.sh test", python.display());
-    python
+    let tool = cache.join("hop-archiver").join(path);
+    assert!(tool.exists(), "{} is missing: run scripts/deps.sh test", tool.display());
+    tool
 }
