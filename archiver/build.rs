@@ -22,13 +22,11 @@ fn main() {
 /// The short hash of HEAD, after asking cargo to watch what moves it.
 fn git_revision() -> Option<String> {
     let revision = git(&["rev-parse", "--short", "HEAD"])?;
-    let mut watched = vec![git_path("HEAD")?, git_path("packed-refs")?];
     // A detached HEAD names no branch; HEAD itself then changes on checkout.
-    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
-        watched.push(git_path(&branch)?);
-    }
+    let branch = git(&["symbolic-ref", "-q", "HEAD"]);
+    let watched = ["HEAD", "packed-refs"].into_iter().chain(branch.as_deref()).filter_map(git_path);
     // Cargo reruns a script on every build for a path that does not exist.
-    for path in watched.iter().filter(|p| p.exists()) {
+    for path in watched.filter(|p| p.exists()) {
         println!("cargo:rerun-if-changed={}", path.display());
     }
     Some(revision)
