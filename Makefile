@@ -40,13 +40,13 @@ compose-build: .env ## build the hop-archiver image for compose.yaml, labelled w
 compose-up: .env ## start the stack in the background: Kafka, MinIO, PostgreSQL, archiver run + serve, one mockhop produce
 	$(COMPOSE) up --detach
 
-compose-logs: ## follow the stack's logs (Ctrl-C stops following, not the stack)
+compose-logs: .env ## follow the stack's logs (Ctrl-C stops following, not the stack)
 	$(COMPOSE) logs --follow
 
-compose-down: ## stop the stack and remove its containers; the volumes (Kafka, objects, index) stay
+compose-down: .env ## stop the stack and remove its containers; the volumes (Kafka, objects, index) stay
 	$(COMPOSE) down
 
-compose-wipe: ## stop the stack and delete its volumes: Kafka's topics, the archive's objects and index
+compose-wipe: .env ## stop the stack and delete its volumes: Kafka's topics, the archive's objects and index
 	$(COMPOSE) down --volumes --remove-orphans
 
 # The stack's credentials, from the example on first use.

@@ -189,3 +189,30 @@ fn compose_dependencies_can_be_met() {
     }
     assert_eq!(services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"], "broker,controller", "KRaft mode");
 }
+
+/// The Makefile's `compose-*` targets (upstream's `launch --build`,
+/// `--logs`, `--down`, `--wipe`) run Compose subcommands with flags that
+/// docker-compose's own help lists.
+#[test]
+fn make_compose_targets_use_real_compose_flags() {
+    for (target, wanted) in [
+        ("compose-build", "build"),
+        ("compose-up", "up --detach"),
+        ("compose-logs", "logs --follow"),
+        ("compose-down", "down"),
+        ("compose-wipe", "down --volumes --remove-orphans"),
+    ] {
+        // `make -n`: the commands are printed, not run; COMPOSE marks ours.
+        let dry = Command::new("make").args(["-n", target, "COMPOSE=COMPOSE_CLI"]).current_dir(workspace()).output();
+        let dry = text(&dry.expect("make runs").stdout);
+        let line = dry.lines().find_map(|l| l.split_once("COMPOSE_CLI ")).map(|(_, rest)| rest.trim().to_owned());
+        assert_eq!(line.as_deref(), Some(wanted), "make {target}: {dry}");
+        let mut words = wanted.split_whitespace();
+        let subcommand = words.next().expect("a subcommand");
+        let help = Command::new(mockhop::testing::docker_compose()).args([subcommand, "--help"]).output();
+        let help = text(&help.expect("docker-compose runs").stdout);
+        for flag in words {
+            assert!(help.contains(flag), "docker-compose {subcommand} has no {flag}: {help}");
+        }
+    }
+}
