@@ -1,5 +1,9 @@
 # The project's commands. `make test` is the one CI runs; `make help` lists them all.
-.PHONY: demo help test test-fast check fmt bench bench-status services-start services-stop services-status clean scenario
+.PHONY: demo help test test-fast check fmt release bench bench-status services-start services-stop services-status clean scenario \
+	compose-build compose-up compose-logs compose-down compose-wipe
+
+# `docker compose` (the plugin); COMPOSE=docker-compose for the standalone one.
+COMPOSE ?= docker compose
 
 demo: ## archive a seeded stream end to end on an in-process Kafka into ./demo-archive
 	scripts/deps.sh build
@@ -26,6 +30,29 @@ check: ## format and lints only
 
 fmt: ## format the code (cargo fmt)
 	cargo fmt --all
+
+release: ## release build of archiver and mockhop into target/release (the container image's build runs the same script), ~12 min cold
+	scripts/build-release.sh
+
+compose-build: .env ## build the hop-archiver image for compose.yaml, labelled with this checkout's revision
+	SOURCE_REVISION=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) $(COMPOSE) build
+
+compose-up: .env ## start the stack in the background: Kafka, MinIO, PostgreSQL, archiver run + serve, one mockhop produce
+	$(COMPOSE) up --detach
+
+compose-logs: .env ## follow the stack's logs (Ctrl-C stops following, not the stack)
+	$(COMPOSE) logs --follow
+
+compose-down: .env ## stop the stack and remove its containers; the volumes (Kafka, objects, index) stay
+	$(COMPOSE) down
+
+compose-wipe: .env ## stop the stack and delete its volumes: Kafka's topics, the archive's objects and index
+	$(COMPOSE) down --volumes --remove-orphans
+
+# The stack's credentials, from the example on first use.
+.env:
+	cp .env.example $@
+	@echo "created .env from .env.example: change its passwords before the stack holds anything real"
 
 bench: ## throughput and peak RSS of `archiver run` and `archiver restore` vs their ceilings, ~20 min (BENCH_LARGE=0: 10k only)
 	scripts/bench.py

@@ -16,3 +16,7 @@ pub mod store;
 pub mod telemetry;
 pub mod text;
 pub mod topics;
+
+/// The release and the source revision it was built from (`build.rs`), as
+/// `archiver --version` and `mockhop --version` print them.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (revision ", env!("SOURCE_REVISION"), ")");

@@ -1,7 +1,7 @@
 //! The `archiver` command line.
 
 use anyhow::anyhow;
-use archiver::config::{self, RestoreArgs, RunArgs, ServeArgs, ToolArgs};
+use archiver::config::{self, HealthArgs, RestoreArgs, RunArgs, ServeArgs, ToolArgs};
 use archiver::ops::audit::{AuditArgs, Mode, RepairArgs};
 use archiver::ops::inspect::Found;
 use archiver::ops::reindex::ReindexArgs;
@@ -19,7 +19,7 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "archiver", version, about = "The archive of record for Hopskotch")]
+#[command(name = "archiver", version = archiver::VERSION, about = "The archive of record for Hopskotch")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -95,6 +95,12 @@ enum Command {
         #[command(flatten)]
         args: ToolArgs,
     },
+    /// Whether the `archiver run` or `archiver serve` of this host or container is healthy.
+    #[command(after_help = HEALTH_HELP)]
+    Health {
+        #[command(flatten)]
+        args: HealthArgs,
+    },
     /// Make a new bearer token for `archiver serve` and print its credentials-file entry.
     Token {
         /// The credential's name (shown in logs; the `_sender` of its uploads).
@@ -121,6 +127,17 @@ A TARGET that is a UUID and not an existing file is looked up: its index row (ev
 and its object are shown. Exit status: 0 shown, 1 the object re-encodes differently (--check), \
 2 bad input or an unusable backend, 3 not in the index or its object missing from the store.";
 
+const HEALTH_HELP: &str = "\
+With a liveness file configured (ARCHIVER_LIVENESS_FILE, as `archiver run` is given it), checks \
+that the file is fresh; otherwise asks the API's /health_check at ARCHIVER_LISTEN_ADDR (on loopback \
+when it listens on every address). Settings come from flags, ARCHIVER_* and the TOML file, as for \
+`run` and `serve`. Exit status: 0 healthy, 1 not (also for unusable settings), as container health \
+checks expect; one line on stdout says why.";
+
+/// Exit status of `archiver health` for anything but healthy (2 is reserved
+/// by container engines).
+const EXIT_UNHEALTHY: u8 = 1;
+
 /// Exit status when the object re-encodes to different bytes.
 const EXIT_DIFFERS: u8 = 1;
 /// Exit status for unreadable or malformed input.
@@ -144,6 +161,7 @@ fn main() -> ExitCode {
         Command::Serve { args } => run_serve(&args),
         Command::Restore { job, args } => run_restore(&args, &job),
         Command::Status { status, args } => run_status(&args, &status),
+        Command::Health { args } => run_health(&args),
         Command::Token { name } => new_token(&name),
         Command::Config { args } => print_config(&args),
     };
@@ -358,6 +376,26 @@ fn run_status(args: &ToolArgs, status: &StatusArgs) -> anyhow::Result<ExitCode> 
         false => stdout::print(&archiver::ops::status::render_text(&report))?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn run_health(args: &HealthArgs) -> anyhow::Result<ExitCode> {
+    let verdict = config::load_health(args).map_err(|e| e.to_string()).and_then(|check| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        runtime.block_on(archiver::ops::health::check(&check))
+    });
+    match verdict {
+        Ok(seen) => {
+            stdout::print(&format!("healthy: {seen}\n"))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(wrong) => {
+            stdout::print(&format!("unhealthy: {wrong}\n"))?;
+            Ok(ExitCode::from(EXIT_UNHEALTHY))
+        }
+    }
 }
 
 /// Prints the token once (it is not stored anywhere) and the entry to add.

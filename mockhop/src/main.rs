@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 #[derive(Parser)]
-#[command(name = "mockhop", version, about = "A seeded, deterministic simulator of Hopskotch traffic")]
+#[command(name = "mockhop", version = archiver::VERSION, about = "A seeded, deterministic simulator of Hopskotch traffic")]
 struct Cli {
     #[command(subcommand)]
     command: Command,

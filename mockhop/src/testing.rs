@@ -1,5 +1,5 @@
 //! What the test suites of mockhop and of the archive share about the test
-//! machine: the real services' addresses and the cache (the Python venv,
+//! machine: the real services' addresses and the cache (the Python venvs,
 //! axe-core) that `scripts/deps.sh test` fills. Only tests call these;
 //! they panic, with what to do, when the machine lacks what they describe.
 
@@ -32,7 +32,23 @@ pub fn cache_dir() -> PathBuf {
 /// The Python of the venv `scripts/deps.sh test` installs hop-client and
 /// kafka-python into.
 pub fn venv_python() -> PathBuf {
-    let python = cache_dir().join("hop-client-venv/bin/python");
-    assert!(python.exists(), "{} is missing: run scripts/deps.sh test", python.display());
-    python
+    installed("hop-client-venv/bin/python")
+}
+
+/// The `docker-compose` (1.29, Python) that `scripts/deps.sh test` installs
+/// into the container tools' venv; its Python is beside it.
+pub fn docker_compose() -> PathBuf {
+    installed("container-venv/bin/docker-compose")
+}
+
+/// The Dockerfile linter hadolint, in the same venv.
+pub fn hadolint() -> PathBuf {
+    installed("container-venv/bin/hadolint")
+}
+
+/// `path` under the directory `scripts/deps.sh` installs test tools into.
+fn installed(path: &str) -> PathBuf {
+    let tool = cache_dir().join(path);
+    assert!(tool.exists(), "{} is missing: run scripts/deps.sh test", tool.display());
+    tool
 }

@@ -2,8 +2,8 @@
 //! with their settings in `file.rs`, each under its help heading.
 
 use super::file::{
-    AuthFileArgs, BackendsArgs, KafkaArgs, LogFormatArgs, ObservabilityArgs, PipelineArgs, PublicTopicsArgs, StopArgs,
-    TextIndexArgs, TopicsArgs,
+    AuthFileArgs, BackendsArgs, KafkaArgs, LivenessArgs, LogFormatArgs, ObservabilityArgs, PipelineArgs,
+    PublicTopicsArgs, StopArgs, TextIndexArgs, TopicsArgs,
 };
 use std::path::PathBuf;
 
@@ -84,6 +84,7 @@ command_args! {
         public_topics: PublicTopicsArgs => "Pipeline",
         text: TextIndexArgs => "Pipeline",
         observability: ObservabilityArgs => "Observability",
+        liveness: LivenessArgs => "Observability",
         log_format: LogFormatArgs => "Observability",
         stop: StopArgs => "Run",
     }

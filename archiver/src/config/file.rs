@@ -69,6 +69,9 @@ macro_rules! section {
         }
 
         impl $name {
+            /// The `ARCHIVER_*` variable of every key of the section.
+            pub const VARIABLES: &'static [&'static str] = &[$($($env,)*)*];
+
             /// Each value from `self`, else from `lower`.
             pub fn or(self, lower: Self) -> Self {
                 Self { $($($key: self.$key.or(lower.$key),)*)* }
@@ -309,21 +312,30 @@ section! {
 section! {
     /// `[observability]`: metrics, liveness, logs, progress.
     [observability] ObservabilitySection {
-        /// Metrics, liveness, progress.
+        /// Metrics, progress.
         ObservabilityArgs {
             /// Where /metrics listens, or `none`.
             #[arg(value_name = "ADDR")]
             #[serde(with = "text")]
             metrics_addr: MetricsAddr = MetricsAddr::local(9464) => metrics_addr, "ARCHIVER_METRICS_ADDR";
+            /// How often a one-line progress summary is logged.
+            #[arg(value_name = "MS")]
+            progress_interval_ms: u64 = 30_000 => progress_interval_ms, "ARCHIVER_PROGRESS_INTERVAL_MS";
+        }
+        /// The liveness file (`run` writes it, `health` reads it).
+        LivenessArgs {
             /// File touched on a timer while the archiver is healthy.
             #[arg(value_name = "FILE")]
             liveness_file: PathBuf => liveness_file, "ARCHIVER_LIVENESS_FILE";
             /// How often the liveness file is refreshed.
             #[arg(value_name = "MS")]
             liveness_interval_ms: u64 = 10_000 => liveness_interval_ms, "ARCHIVER_LIVENESS_INTERVAL_MS";
-            /// How often a one-line progress summary is logged.
+        }
+        /// How old the liveness file may be (`health`).
+        LivenessAgeArgs {
+            /// Oldest liveness file `archiver health` accepts [default: 3 × the liveness interval].
             #[arg(value_name = "MS")]
-            progress_interval_ms: u64 = 30_000 => progress_interval_ms, "ARCHIVER_PROGRESS_INTERVAL_MS";
+            liveness_max_age_ms: u64 => liveness_max_age_ms, "ARCHIVER_LIVENESS_MAX_AGE_MS";
         }
         /// The log format (`run` and `serve`).
         LogFormatArgs {
@@ -515,6 +527,23 @@ impl Layer {
         let body = toml::to_string(&layer).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
         let blocks: Vec<&str> = body.split("\n\n").filter(|block| block.contains('=')).collect();
         blocks.join("\n\n")
+    }
+
+    /// The `ARCHIVER_*` variable of every key, section by section.
+    pub fn variables() -> impl Iterator<Item = &'static str> {
+        [
+            KafkaSection::VARIABLES,
+            TopicsSection::VARIABLES,
+            BackendsSection::VARIABLES,
+            PipelineSection::VARIABLES,
+            ObservabilitySection::VARIABLES,
+            RunSection::VARIABLES,
+            ServeSection::VARIABLES,
+            RestoreSection::VARIABLES,
+        ]
+        .into_iter()
+        .flatten()
+        .copied()
     }
 
     /// Every key the environment gives.

@@ -19,6 +19,7 @@ mod client;
 mod credentials;
 mod env;
 mod file;
+mod health;
 mod render;
 mod resolve;
 mod restore;
@@ -31,9 +32,11 @@ pub use args::{RunArgs, SOURCES_HELP};
 pub use client::{ClientLogin, client_connection};
 pub use credentials::CredentialNames;
 pub use file::{
-    AuthFileArgs, BackendsArgs, KafkaArgs, LogFormatArgs, ObservabilityArgs, PipelineArgs, PublicTopicsArgs,
-    RestoreLimitsArgs, ServeAccessArgs, ServeLimitsArgs, ServerArgs, StopArgs, TextIndexArgs, TopicsArgs,
+    AuthFileArgs, BackendsArgs, KafkaArgs, LivenessAgeArgs, LivenessArgs, LogFormatArgs, ObservabilityArgs,
+    PipelineArgs, PublicTopicsArgs, RestoreLimitsArgs, ServeAccessArgs, ServeLimitsArgs, ServerArgs, StopArgs,
+    TextIndexArgs, TopicsArgs,
 };
+pub use health::{HealthArgs, HealthCheck, load_health, load_health_from};
 pub use render::Effective;
 pub use resolve::durable_store_url;
 pub use restore::{RestoreArgs, RestoreConfig, RestoreLimits, load_restore, load_restore_from};
@@ -176,6 +179,12 @@ pub struct RunControl {
     pub until_eos: bool,
     /// Stop after this many messages.
     pub max_messages: Option<u64>,
+}
+
+/// Every `ARCHIVER_*` variable the archiver reads: one per declared setting,
+/// the two passwords and the config file's.
+pub fn variables() -> impl Iterator<Item = &'static str> {
+    file::Layer::variables().chain([env::KAFKA_PASSWORD, env::HOPAUTH_PASSWORD, env::CONFIG])
 }
 
 /// The configuration from `args`, the process environment, the config file

@@ -126,15 +126,20 @@ pub fn load_serve_from(args: &ServeArgs, vars: &BTreeMap<String, String>) -> Res
     resolve(layer, config_file)
 }
 
+/// `serve.listen_addr` as a socket address (`archiver health` asks there too).
+pub(super) fn listen_addr(value: Option<String>) -> Result<SocketAddr, ConfigError> {
+    let listen = required("serve.listen_addr", value)?;
+    listen.trim().parse().map_err(|_| ConfigError::Invalid {
+        origin: "serve.listen_addr".into(),
+        message: format!("invalid value '{listen}': expected an address such as 127.0.0.1:8000"),
+    })
+}
+
 fn resolve(layer: Layer, config_file: Option<PathBuf>) -> Result<ServeConfig, ConfigError> {
     let mut effective = ServeArgs::own_keys(&layer);
     let s = layer.serve;
     let limits = resolve_limits(&s)?;
-    let listen = required("serve.listen_addr", s.listen_addr)?;
-    let listen_addr: SocketAddr = listen.trim().parse().map_err(|_| ConfigError::Invalid {
-        origin: "serve.listen_addr".into(),
-        message: format!("invalid value '{listen}': expected an address such as 127.0.0.1:8000"),
-    })?;
+    let listen_addr = listen_addr(s.listen_addr)?;
     let auth_realm = required("serve.auth_realm", s.auth_realm)?;
     // The realm is quoted in a response header: keep it to printable ASCII without quotes.
     if auth_realm.is_empty()

@@ -70,8 +70,14 @@ async fn refresh_forever(path: &Path, interval: Duration, progressing: impl Fn()
     }
 }
 
+/// The timestamp a liveness file holds (what [`spawn_liveness`] writes), if
+/// `text` is one.
+pub fn parse_stamp(text: &str) -> Option<u128> {
+    text.strip_suffix('\n')?.parse().ok()
+}
+
 /// The current time as the file holds it: milliseconds since the UNIX epoch.
-fn now_millis() -> u128 {
+pub fn now_millis() -> u128 {
     // A clock before 1970 is broken; 0 then reads as "stale", which it is.
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis()
 }

@@ -241,7 +241,7 @@ fn decode_text(data: &str) -> Option<String> {
 }
 
 /// A reqwest error with its causes, without the URL (shown masked elsewhere).
-fn describe(error: reqwest::Error) -> String {
+pub fn describe(error: reqwest::Error) -> String {
     let error = error.without_url();
     let mut text = error.to_string();
     let mut cause = std::error::Error::source(&error);

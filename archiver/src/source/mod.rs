@@ -14,7 +14,7 @@ pub mod scram;
 mod selection;
 pub mod selector;
 
-pub use hopauth::{HopauthClient, HopauthTopic, TopicsError, fetch_archivable};
+pub use hopauth::{HopauthClient, HopauthTopic, TopicsError, describe as describe_http_error, fetch_archivable};
 pub use kafka_connection::{Credential, KafkaConnection, LoginContext, LoginRefused, LoginWatch, SecurityProtocol};
 pub use selection::{INTERNAL_TOPIC_PREFIX, TopicSelection, select_topics, wanted_but_invisible};
 

@@ -18,6 +18,7 @@ mod record;
 mod restore;
 mod run;
 mod scenario;
+mod shipping;
 mod status;
 mod store;
 mod strategies;

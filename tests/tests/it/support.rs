@@ -41,6 +41,33 @@ pub fn binary(name: &str) -> std::path::PathBuf {
     path
 }
 
+/// `archiver serve` (the real binary) on an empty archive in `dir` (SQLite
+/// and files), listening on `listen`; returns the process and the address
+/// it logged once listening. The caller stops it.
+pub fn spawn_serve(dir: &std::path::Path, listen: &str) -> (std::process::Child, String) {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(binary("archiver"))
+        .args(["serve", "--listen-addr", listen, "--log-format", "json"])
+        .arg(format!("--index-url=sqlite://{}", dir.join("index.db").display()))
+        .arg(format!("--store-url=file://{}", dir.join("objects").display()))
+        .env_remove("ARCHIVER_CONFIG")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start archiver serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines.next().expect("serve logs its address before exiting").expect("log line");
+        let log: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if let Some(addr) = log["addr"].as_str() {
+            break addr.to_owned();
+        }
+    };
+    // Keep reading, so that later log lines neither fill the pipe nor hit a closed one.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr)
+}
+
 /// The s3s-fs server binary that `scripts/services.sh` installs.
 pub fn s3s_fs_binary() -> std::path::PathBuf {
     let on_path = std::env::var_os("PATH")

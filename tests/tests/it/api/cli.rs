@@ -4,8 +4,7 @@
 use crate::support;
 use archiver::config::{ServeArgs, ServerArgs, load_serve_from};
 use std::collections::BTreeMap;
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 #[test]
@@ -55,23 +54,7 @@ fn api_serve_config_precedence_flags_env_file_defaults() {
 #[test]
 fn api_serve_binary_serves_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(support::binary("archiver"))
-        .args(["serve", "--listen-addr", "127.0.0.1:0", "--log-format", "json"])
-        .arg(format!("--index-url=sqlite://{}", dir.path().join("index.db").display()))
-        .arg(format!("--store-url=file://{}", dir.path().join("objects").display()))
-        .env_remove("ARCHIVER_CONFIG")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start archiver serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines.next().expect("serve logs its address before exiting").expect("log line");
-        let log: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if let Some(addr) = log["addr"].as_str() {
-            break addr.to_owned();
-        }
-    };
+    let (mut child, addr) = support::spawn_serve(dir.path(), "127.0.0.1:0");
     assert_eq!(status_of(&format!("http://{addr}/health_check")), 200);
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
     assert!(status.success());
