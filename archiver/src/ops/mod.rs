@@ -1,6 +1,6 @@
 //! The application layer: the wiring of `archiver run` over every other
 //! module, and the operator tools behind the `archiver` subcommands
-//! (audit and repair, inspect, reindex, restore, status, the liveness file, the `/metrics` endpoint).
+//! (audit and repair, inspect, reindex, reindex-text, restore, status, the liveness file, the `/metrics` endpoint).
 //!
 //! Architecture Invariant: nothing else in the crate imports `ops`.
 
@@ -10,6 +10,7 @@ pub mod common;
 pub mod inspect;
 pub mod liveness;
 pub mod reindex;
+pub mod reindex_text;
 pub mod restore;
 pub mod run;
 pub mod server;

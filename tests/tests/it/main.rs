@@ -16,6 +16,7 @@ mod record;
 mod restore;
 mod run;
 mod scenario;
+mod search;
 mod status;
 mod store;
 mod strategies;
