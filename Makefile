@@ -1,5 +1,5 @@
 # The project's commands. `make test` is the one CI runs; `make help` lists them all.
-.PHONY: demo help test test-fast check fmt bench bench-status services-start services-stop services-status clean scenario
+.PHONY: demo help test test-fast check fmt bench bench-status bench-search services-start services-stop services-status clean scenario
 
 demo: ## archive a seeded stream end to end on an in-process Kafka into ./demo-archive
 	scripts/deps.sh build
@@ -32,6 +32,9 @@ bench: ## throughput and peak RSS of `archiver run` and `archiver restore` vs th
 
 bench-status: ## `archiver status`, GET /topics and /messages/count on 10 million PostgreSQL rows vs 100 ms, ~6 min, ~7 GB in TMPDIR
 	scripts/bench_status.py
+
+bench-search: ## GET /messages?search_query=… on 1 million PostgreSQL rows vs 200 ms, ~1.5 GB in TMPDIR (BENCH_SEARCH_ROWS=100000: quick)
+	scripts/bench_search.py
 
 scenario: ## replay one scenario: make scenario NAME=crash-after-object-write [SEED=7] (memory backends, seconds)
 	@test -n "$(NAME)" || { echo "usage: make scenario NAME=<scenarios/NAME.toml> [SEED=<u64>]"; exit 2; }
