@@ -979,7 +979,10 @@ fn text_topics_default_to_the_public_topics_in_every_command() {
     let files = Files::new();
     let file = files.write("text.toml", "[pipeline]\ntext_topics = [\"lvk.*\"]\ntext_chars_max = 10\n");
     let from_file = load(&with_config(&file), &env(&[]));
-    assert_eq!((from_file.pipeline.text.topics, from_file.pipeline.text.limits.text_chars_max), (vec!["lvk.*".into()], 10));
+    assert_eq!(
+        (from_file.pipeline.text.topics, from_file.pipeline.text.limits.text_chars_max),
+        (vec!["lvk.*".into()], 10)
+    );
     let parsed = parse_run(&["--text-topics", "a.*,b"]).expect("flag");
     assert_eq!(load(&parsed, &env(&[])).pipeline.text.topics, ["a.*", "b"]);
 }
