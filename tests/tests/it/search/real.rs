@@ -196,3 +196,39 @@ async fn regression_a_failed_text_write_leaves_no_row_on_postgres() {
     .expect("orphans");
     assert_eq!(orphans, 0, "every row of a text-indexed topic has its entry, and every entry its row");
 }
+
+/// `set_texts` (what `reindex-text` writes) on both backends: the flag and
+/// the entry change together, a second write replaces the first, unknown
+/// UUIDs are skipped, and `rows_without_text` selects what is missing (or
+/// partial, when asked).
+#[tokio::test(flavor = "multi_thread")]
+async fn set_texts_writes_and_replaces_entries_on_both_backends() {
+    use archiver::index::RowText;
+    let pg = index::open(&fresh_database("search_set_texts").await).await.expect("postgres");
+    let sqlite = index::open("sqlite::memory:").await.expect("sqlite");
+    let rows: Vec<_> = (1..=4u128)
+        .map(|n| hop_archiver_tests::rows::row(Uuid::from_u128(n), "t", &format!("t/{n}"), 10))
+        .collect();
+    let topics = vec!["t".to_owned()];
+    for index in [&pg, &sqlite] {
+        index.insert_batch(&rows).await.expect("insert");
+        let missing = index.rows_without_text(&topics, 0, false, 1000).await.expect("rows");
+        assert_eq!(missing.len(), 4, "{index:?}: rows written without text");
+        let text = |n: u128, text: &str, fully_indexed| RowText { uuid: Uuid::from_u128(n), text: text.into(), fully_indexed };
+        let first = [text(1, "kilonova", true), text(2, "kilonova afterglow", false), text(99, "kilonova", true)];
+        assert_eq!(index.set_texts(&first).await.expect("set_texts"), 2, "{index:?}: the unknown UUID is skipped");
+        assert_eq!(matches(&**index, "kilonova").await, BTreeSet::from([rows[0].uuid, rows[1].uuid]), "{index:?}");
+        assert_eq!(index.get(rows[1].uuid).await.expect("get").expect("row").row.text_fully_indexed, Some(false));
+        let topics = &topics;
+        let after = |partial| async move { index.rows_without_text(topics, 0, partial, 1000).await.expect("rows") };
+        let uuids = |entries: Vec<archiver::index::IndexEntry>| entries.iter().map(|e| e.row.uuid).collect::<Vec<_>>();
+        assert_eq!(uuids(after(false).await), [rows[2].uuid, rows[3].uuid], "{index:?}");
+        assert_eq!(uuids(after(true).await), [rows[1].uuid, rows[2].uuid, rows[3].uuid], "{index:?}: partial too");
+        let first_id = index.get(rows[0].uuid).await.expect("get").expect("row").id;
+        assert_eq!(uuids(index.rows_without_text(topics, first_id + 1, false, 1).await.expect("rows")), [rows[2].uuid]);
+        assert_eq!(index.set_texts(&[text(2, "neutrino", true)]).await.expect("set_texts"), 1);
+        assert_eq!(matches(&**index, "kilonova").await, BTreeSet::from([rows[0].uuid]), "{index:?}: replaced");
+        assert_eq!(matches(&**index, "neutrino").await, BTreeSet::from([rows[1].uuid]), "{index:?}");
+        assert_eq!(index.get(rows[1].uuid).await.expect("get").expect("row").row.text_fully_indexed, Some(true));
+    }
+}
