@@ -206,15 +206,15 @@ async fn set_texts_writes_and_replaces_entries_on_both_backends() {
     use archiver::index::RowText;
     let pg = index::open(&fresh_database("search_set_texts").await).await.expect("postgres");
     let sqlite = index::open("sqlite::memory:").await.expect("sqlite");
-    let rows: Vec<_> = (1..=4u128)
-        .map(|n| hop_archiver_tests::rows::row(Uuid::from_u128(n), "t", &format!("t/{n}"), 10))
-        .collect();
+    let rows: Vec<_> =
+        (1..=4u128).map(|n| hop_archiver_tests::rows::row(Uuid::from_u128(n), "t", &format!("t/{n}"), 10)).collect();
     let topics = vec!["t".to_owned()];
     for index in [&pg, &sqlite] {
         index.insert_batch(&rows).await.expect("insert");
         let missing = index.rows_without_text(&topics, 0, false, 1000).await.expect("rows");
         assert_eq!(missing.len(), 4, "{index:?}: rows written without text");
-        let text = |n: u128, text: &str, fully_indexed| RowText { uuid: Uuid::from_u128(n), text: text.into(), fully_indexed };
+        let text =
+            |n: u128, text: &str, fully_indexed| RowText { uuid: Uuid::from_u128(n), text: text.into(), fully_indexed };
         let first = [text(1, "kilonova", true), text(2, "kilonova afterglow", false), text(99, "kilonova", true)];
         assert_eq!(index.set_texts(&first).await.expect("set_texts"), 2, "{index:?}: the unknown UUID is skipped");
         assert_eq!(matches(&**index, "kilonova").await, BTreeSet::from([rows[0].uuid, rows[1].uuid]), "{index:?}");
