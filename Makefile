@@ -1,5 +1,5 @@
 # The project's commands. `make test` is the one CI runs; `make help` lists them all.
-.PHONY: demo help test test-fast check fmt release bench bench-status services-start services-stop services-status clean scenario \
+.PHONY: demo help test test-fast check fmt release bench bench-status bench-search services-start services-stop services-status clean scenario \
 	compose-build compose-up compose-logs compose-down compose-wipe
 
 # `docker compose` (the plugin); COMPOSE=docker-compose for the standalone one.
@@ -59,6 +59,9 @@ bench: ## throughput and peak RSS of `archiver run` and `archiver restore` vs th
 
 bench-status: ## `archiver status`, GET /topics and /messages/count on 10 million PostgreSQL rows vs 100 ms, ~6 min, ~7 GB in TMPDIR
 	scripts/bench_status.py
+
+bench-search: ## GET /messages?search_query=… on 1 million PostgreSQL rows vs 200 ms, ~1.5 GB in TMPDIR (BENCH_SEARCH_ROWS=100000: quick)
+	scripts/bench_search.py
 
 scenario: ## replay one scenario: make scenario NAME=crash-after-object-write [SEED=7] (memory backends, seconds)
 	@test -n "$(NAME)" || { echo "usage: make scenario NAME=<scenarios/NAME.toml> [SEED=<u64>]"; exit 2; }

@@ -5,6 +5,7 @@ use archiver::config::{self, HealthArgs, RestoreArgs, RunArgs, ServeArgs, ToolAr
 use archiver::ops::audit::{AuditArgs, Mode, RepairArgs};
 use archiver::ops::inspect::Found;
 use archiver::ops::reindex::ReindexArgs;
+use archiver::ops::reindex_text::{self, ReindexTextArgs};
 use archiver::ops::restore::{JobArgs, Outcome};
 use archiver::ops::status::StatusArgs;
 use archiver::ops::{audit, inspect, reindex, stdout};
@@ -58,6 +59,14 @@ enum Command {
     Reindex {
         #[command(flatten)]
         reindex: ReindexArgs,
+        #[command(flatten)]
+        args: ToolArgs,
+    },
+    /// Index the text of archived messages that have none yet (or, with --partial, a partial one).
+    #[command(after_help = archiver::config::SOURCES_HELP)]
+    ReindexText {
+        #[command(flatten)]
+        reindex: ReindexTextArgs,
         #[command(flatten)]
         args: ToolArgs,
     },
@@ -153,6 +162,7 @@ fn main() -> ExitCode {
             None => run_inspect(&PathBuf::from(target), json, check),
         },
         Command::Reindex { reindex, args } => run_reindex(&args, &reindex),
+        Command::ReindexText { reindex, args } => run_reindex_text(&args, &reindex),
         Command::Audit { audit, args } => run_audit(&args, &audit, Mode::Audit),
         Command::Repair { audit, repair, args } => {
             run_audit(&args, &audit, Mode::Repair { apply: repair.apply, delete_orphans: repair.delete_orphans })
@@ -276,6 +286,20 @@ fn run_reindex(args: &ToolArgs, reindex_args: &ReindexArgs) -> anyhow::Result<Ex
         stdout::print(&format!("{}\n", reindex::render_json(&report)))?;
     } else {
         stdout::print(&reindex::render_text(&report))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_reindex_text(args: &ToolArgs, reindex_args: &ReindexTextArgs) -> anyhow::Result<ExitCode> {
+    let config = config::load_tool(args, false)?;
+    archiver::telemetry::logging::init(config.log_format, "info");
+    let runtime = new_runtime()?;
+    let report = runtime.block_on(reindex_text::reindex_text(&config, reindex_args, archiver::ops::run::signal()));
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    let report = report?;
+    match reindex_args.json {
+        true => stdout::print(&format!("{}\n", reindex_text::render_json(&report)))?,
+        false => stdout::print(&reindex_text::render_text(&report))?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -189,6 +189,7 @@ pub fn entry_json(entry: &IndexEntry) -> Json {
         "media_type": clip(&row.media_type, ROW_TEXT_BYTES_MAX),
         "file_name": clip(&row.file_name, ROW_TEXT_BYTES_MAX),
         "originator": clip(&row.originator, ROW_TEXT_BYTES_MAX),
+        "text_fully_indexed": row.text_fully_indexed,
     })
 }
 

@@ -12,7 +12,7 @@ use super::{
     Cursor, Index, IndexEntry, IndexError, IndexRow, Lane, LaneCursor, ListQuery, Page, RowFilter, RowText, TopicStats,
     clamp_limit, finish_page, first_occurrences, lane_total, page_limit,
 };
-use crate::text::lexemes::lexemes;
+use crate::text::lexemes::tokens;
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
@@ -24,7 +24,7 @@ struct Table {
     by_id: BTreeMap<i64, IndexEntry>,
     id_of: HashMap<Uuid, i64>,
     next_id: i64,
-    /// The lexemes of each text entry, by row id (as SQLite's FTS5 holds them).
+    /// The tokens of each text entry, by row id (as SQLite's FTS5 holds them).
     texts: HashMap<i64, Vec<String>>,
 }
 
@@ -68,7 +68,7 @@ impl Index for MemoryIndex {
             let id = table.next_id;
             table.id_of.insert(row.uuid, id);
             if row.text_fully_indexed.is_some() {
-                table.texts.insert(id, lexemes(row.text.as_deref().unwrap_or_default()));
+                table.texts.insert(id, tokens(row.text.as_deref().unwrap_or_default()));
             }
             table.by_id.insert(id, IndexEntry { id, row: IndexRow { text: None, ..row.clone() } });
             inserted.insert(row.uuid);
@@ -178,7 +178,7 @@ impl Index for MemoryIndex {
             if let Some(entry) = table.by_id.get_mut(&id) {
                 entry.row.text_fully_indexed = Some(text.fully_indexed);
             }
-            table.texts.insert(id, lexemes(&text.text));
+            table.texts.insert(id, tokens(&text.text));
             written += 1;
         }
         Ok(written)

@@ -46,9 +46,10 @@ pub(super) trait Dialect: Database {
     /// (never empty: [`push_search`] handles a query that matches nothing).
     fn push_text_match(query: &mut QueryBuilder<Self>, search: &SearchQuery);
 
-    /// The statement that bounds the search statements after it in the
-    /// same transaction, if the backend has one.
-    const SEARCH_TIMEOUT: Option<&'static str>;
+    /// The statement that sets up the search statements after it in the
+    /// same transaction (a time bound, how they are planned), if the
+    /// backend needs one.
+    const SEARCH_SETTINGS: Option<&'static str>;
 
     /// Sorts a search statement's error: a timeout is the caller's to narrow.
     fn search_error(err: sqlx::Error) -> IndexError {
@@ -363,7 +364,7 @@ where
     <B::Db as Database>::Arguments: IntoArguments<B::Db>,
 {
     let mut query = query;
-    let Some(bound) = B::Db::SEARCH_TIMEOUT.filter(|_| search) else {
+    let Some(bound) = B::Db::SEARCH_SETTINGS.filter(|_| search) else {
         return query.build().fetch_all(pool).await.map_err(B::Db::error);
     };
     let mut tx = pool.begin().await.map_err(B::Db::error)?;

@@ -199,7 +199,7 @@ impl Dialect for Sqlite {
     }
 
     /// SQLite has no statement timeout; FTS5 answers from its index.
-    const SEARCH_TIMEOUT: Option<&'static str> = None;
+    const SEARCH_SETTINGS: Option<&'static str> = None;
 }
 
 /// Appends `column IN (?, ?, …)` bound to `values`: SQLite has no arrays.

@@ -3,10 +3,11 @@
 //! (the embedded default) and the memory index.
 //!
 //! A word is a run of letters and digits (any script); it is lower-cased;
-//! a word of letters only is dropped if it is one of PostgreSQL's English
-//! stop words, else reduced to its Snowball English stem (PostgreSQL's
-//! `english_stem`); a word holding a digit is kept as is (PostgreSQL's
-//! `simple` dictionary for numbers). Where PostgreSQL's parser sees more
+//! a word of letters only that is one of PostgreSQL's English stop words
+//! keeps only its place ([`STOP`], so that a phrase never matches across
+//! it: PostgreSQL counts its position too), any other is reduced to its
+//! Snowball English stem (PostgreSQL's `english_stem`); a word holding a
+//! digit is kept as is (PostgreSQL's `simple` dictionary for numbers). Where PostgreSQL's parser sees more
 //! than words — e-mail addresses, host names, URLs, file paths, decimal
 //! numbers and versions kept whole, hyphenated words indexed whole and in
 //! parts — this splits at every other character: README.md lists what
@@ -148,26 +149,35 @@ const STOP_WORDS: &[&str] = &[
 
 static STEMMER: LazyLock<Stemmer> = LazyLock::new(|| Stemmer::create(Algorithm::English));
 
-/// The lexemes of `text`, in order; stop words leave no trace.
-pub fn lexemes(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).filter_map(lexeme).collect()
+/// A stop word's place among the tokens: a private-use character, which
+/// FTS5's `unicode61` tokenizer keeps as a token and no word ever becomes
+/// (words are letters and digits).
+pub const STOP: &str = "\u{e000}";
+
+/// The tokens of `text`, in order: each word's lexeme, or [`STOP`].
+pub fn tokens(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(token).collect()
 }
 
-/// The lexeme of one word, `None` for a stop word.
-fn lexeme(word: &str) -> Option<String> {
+/// The lexemes of `text`: its tokens without the stop words.
+pub fn lexemes(text: &str) -> Vec<String> {
+    tokens(text).into_iter().filter(|t| t != STOP).collect()
+}
+
+fn token(word: &str) -> String {
     let lower = word.to_lowercase();
     if lower.chars().any(|c| c.is_numeric()) {
-        return Some(lower);
+        return lower;
     }
     if STOP_WORDS.contains(&lower.as_str()) {
-        return None;
+        return STOP.to_owned();
     }
-    Some(STEMMER.stem(&lower).into_owned())
+    STEMMER.stem(&lower).into_owned()
 }
 
-/// `text` as the embedded index stores it: its lexemes, space-separated.
+/// `text` as the embedded index stores it: its tokens, space-separated.
 pub fn indexed_form(text: &str) -> String {
-    lexemes(text).join(" ")
+    tokens(text).join(" ")
 }
 
 #[cfg(test)]
@@ -182,6 +192,7 @@ mod tests {
         );
         assert_eq!(lexemes("a.b@c-d_e 12.5"), ["b", "c", "d", "e", "12", "5"]);
         assert!(lexemes("the and or").is_empty());
+        assert_eq!(indexed_form("optical the afterglow"), format!("optic {STOP} afterglow"));
         assert_eq!(STOP_WORDS.len(), 127);
     }
 }

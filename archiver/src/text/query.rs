@@ -17,7 +17,7 @@
 //! which no index can answer: it would read every row. A query of stop
 //! words only (`the`) is allowed and matches nothing, as in PostgreSQL.
 
-use super::lexemes::lexemes;
+use super::lexemes::{STOP, tokens};
 
 /// Longest `search_query` accepted, in bytes.
 pub const QUERY_BYTES_MAX: usize = 1024;
@@ -32,11 +32,24 @@ pub struct SearchQuery {
     branches: Vec<Vec<Term>>,
 }
 
-/// One operand: a word (one lexeme) or a phrase, maybe excluded.
+/// One operand: a word (one lexeme) or a phrase, maybe excluded. A stop
+/// word inside a phrase stays as [`STOP`], so `"optical the afterglow"`
+/// needs a stop word between (PostgreSQL: any word); at either end it is
+/// dropped, as PostgreSQL drops it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Term {
     excluded: bool,
     lexemes: Vec<String>,
+}
+
+/// The tokens of an operand's text without stop words at either end.
+fn operand(text: &str) -> Vec<String> {
+    let mut tokens = tokens(text);
+    while tokens.last().is_some_and(|t| t == STOP) {
+        tokens.pop();
+    }
+    let start = tokens.iter().position(|t| t != STOP).unwrap_or(tokens.len());
+    tokens.split_off(start)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -110,7 +123,7 @@ impl SearchQuery {
             if operands > TERMS_MAX {
                 return Err(QueryError::TooManyTerms);
             }
-            let lexemes = lexemes(text);
+            let lexemes = operand(text);
             if !lexemes.is_empty()
                 && let Some(branch) = branches.last_mut()
             {
@@ -152,8 +165,8 @@ impl SearchQuery {
         self.branches.iter().map(branch).collect::<Vec<_>>().join(" OR ")
     }
 
-    /// Whether a text of these lexemes (see [`super::lexemes::lexemes`])
-    /// matches, as FTS5 decides it over the same lexemes.
+    /// Whether a text of these tokens (see [`super::lexemes::tokens`])
+    /// matches, as FTS5 decides it over the same tokens.
     pub fn matches(&self, text: &[String]) -> bool {
         let holds = |t: &Term| text.windows(t.lexemes.len()).any(|w| w == t.lexemes.as_slice());
         self.branches.iter().any(|b| b.iter().all(|t| holds(t) != t.excluded))
@@ -188,7 +201,8 @@ mod tests {
     fn syntax_as_websearch_to_tsquery_reads_it() {
         assert_eq!(fts("cat dog or fish bird"), r#"("cat" AND "dog") OR ("fish" AND "bird")"#);
         assert_eq!(fts(r#"cat -"dog fish""#), r#"(("cat") NOT "dog fish")"#);
-        assert_eq!(fts(r#""cat or dog""#), r#"("cat dog")"#);
+        assert_eq!(fts(r#""cat or dog""#), format!(r#"("cat {STOP} dog")"#));
+        assert_eq!(fts(r#""the cat""#), r#"("cat")"#);
         assert_eq!(fts("cat - dog"), r#"(("cat") NOT "dog")"#);
         assert_eq!(fts("cat or"), r#"("cat")"#);
         assert_eq!(fts("or cat"), r#"("cat")"#);
@@ -212,7 +226,7 @@ mod tests {
 
     #[test]
     fn matching_over_lexemes() {
-        let text = lexemes("The quick brown foxes jumped over lazy dogs");
+        let text = tokens("The quick brown foxes jumped over lazy dogs");
         let m = |q: &str| SearchQuery::parse(q).is_ok_and(|q| q.matches(&text));
         assert!(m("fox"));
         assert!(m("\"quick brown fox\""));
@@ -221,5 +235,7 @@ mod tests {
         assert!(!m("fox -lazy"));
         assert!(m("fox -cat"));
         assert!(!m("the"));
+        assert!(m("\"jumped over lazy\""), "the stop word's place is kept");
+        assert!(!m("\"jumped lazy\""));
     }
 }

@@ -860,3 +860,48 @@ fn metrics_addr_setting_round_trips() {
     let err = load_err(&RunArgs::default(), &env(&[("ARCHIVER_METRICS_ADDR", "localhost")]));
     assert!(err.starts_with("ARCHIVER_METRICS_ADDR: invalid value 'localhost'"), "{err}");
 }
+
+// ---------------------------------------------------------------------------
+// Text indexing: one setting for `run`, `serve` and the tools
+
+/// The text-indexed topics default to the public topics, whatever command
+/// reads them; an explicit list (even empty) replaces them; the limits
+/// come from the same sources as every setting.
+#[test]
+fn text_topics_default_to_the_public_topics_in_every_command() {
+    let tool = |vars: &BTreeMap<String, String>| {
+        config::load_tool_from(&config::ToolArgs::default(), false, vars).expect("tool config").text
+    };
+    let public = env(&[("ARCHIVER_PUBLIC_TOPICS", "gcn.*,sys.metadata")]);
+    let run = load(&RunArgs::default(), &public).pipeline.text;
+    assert_eq!(run.topics, ["gcn.*", "sys.metadata"]);
+    assert_eq!(load_serve(&ServeArgs::default(), &public).text, run, "serve indexes uploads alike");
+    assert_eq!(tool(&public), run, "reindex, repair and reindex-text alike");
+    assert_eq!(run.for_topic("gcn.notice+oversized"), Some(run.limits), "+oversized counts as its topic");
+    assert_eq!(run.for_topic("private.x"), None);
+    assert_eq!(run.limits, archiver::text::TextLimits { message_size_bytes_max: 1 << 22, text_chars_max: 1 << 14 });
+
+    let explicit = env(&[
+        ("ARCHIVER_PUBLIC_TOPICS", "gcn.*"),
+        ("ARCHIVER_TEXT_TOPICS", "igwn.*"),
+        ("ARCHIVER_TEXT_CHARS_MAX", "100"),
+        ("ARCHIVER_TEXT_MESSAGE_SIZE_BYTES_MAX", "2048"),
+    ]);
+    let text = load(&RunArgs::default(), &explicit).pipeline.text;
+    assert_eq!(text.topics, ["igwn.*"]);
+    assert_eq!((text.limits.text_chars_max, text.limits.message_size_bytes_max), (100, 2048));
+    let none = env(&[("ARCHIVER_PUBLIC_TOPICS", "gcn.*"), ("ARCHIVER_TEXT_TOPICS", "")]);
+    assert!(load(&RunArgs::default(), &none).pipeline.text.topics.is_empty(), "an empty list turns it off");
+    let err = load_err(&RunArgs::default(), &env(&[("ARCHIVER_TEXT_CHARS_MAX", "99999999")]));
+    assert!(err.contains("text_chars_max"), "{err}");
+
+    let files = Files::new();
+    let file = files.write("text.toml", "[pipeline]\ntext_topics = [\"lvk.*\"]\ntext_chars_max = 10\n");
+    let from_file = load(&with_config(&file), &env(&[]));
+    assert_eq!(
+        (from_file.pipeline.text.topics, from_file.pipeline.text.limits.text_chars_max),
+        (vec!["lvk.*".into()], 10)
+    );
+    let parsed = parse_run(&["--text-topics", "a.*,b"]).expect("flag");
+    assert_eq!(load(&parsed, &env(&[])).pipeline.text.topics, ["a.*", "b"]);
+}

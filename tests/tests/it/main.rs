@@ -19,6 +19,7 @@ mod restore;
 mod run;
 mod scenario;
 mod shipping;
+mod search;
 mod status;
 mod store;
 mod strategies;

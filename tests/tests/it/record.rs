@@ -94,10 +94,45 @@ fn upstream_vector_encodes_from_its_logical_inputs() {
     let id = identity::Identity::of(&message);
     let uuid = id.client_uuid.expect("the vector has a 16-byte _id");
     let mut annotations = identity::annotate(&message, uuid, true, true, false).to_annotations();
-    // Written by upstream for text-indexed topics; never by this archiver.
+    // Written by upstream, and by ingest, for text-indexed topics only.
     annotations.0.push("text_fully_indexed", Value::Bool(true));
     let bytes = Record::new(&message, annotations).encode().expect("encodes");
     assert_eq!(bytes, unhex(UPSTREAM_VECTOR_HEX));
+}
+
+/// Ingest writes upstream's vector byte for byte for a text-indexed topic
+/// (`text_fully_indexed` last), and the same object without it otherwise.
+#[test]
+fn ingest_writes_the_upstream_vector_for_a_text_indexed_topic() {
+    use archiver::identity::Placement;
+    use archiver::index::TimestampType;
+    use archiver::pipeline::{Provenance, prepare};
+    let message = vector_message();
+    let id = identity::Identity::of(&message);
+    let uuid = id.client_uuid.expect("the vector has a 16-byte _id");
+    let placement = Placement { uuid, is_client_uuid: true, claimed_uuid: None };
+    let prepared = |text| {
+        let provenance = Provenance {
+            partition: Some(0),
+            offset: Some(0),
+            timestamp_type: TimestampType::Create,
+            ingested_at_ms: 0,
+            public: true,
+            direct_upload: false,
+            text,
+        };
+        prepare(&message, id.fingerprint, &placement, &provenance, "b").expect("prepares")
+    };
+    let indexed = prepared(Some(archiver::text::TextLimits::default()));
+    assert_eq!(indexed.object, unhex(UPSTREAM_VECTOR_HEX), "the upstream vector, byte for byte");
+    assert_eq!(indexed.row.text_fully_indexed, Some(true));
+    assert_eq!(indexed.row.text.as_deref(), Some("sender alice"), "`_sender`, and no string in {{\"a\": 1}}");
+    let plain = prepared(None);
+    let without = Record::new(&message, identity::annotate(&message, uuid, true, true, false).to_annotations());
+    assert_eq!(plain.object, without.encode().expect("encodes"), "no text indexing: no annotation");
+    assert_eq!((plain.row.text_fully_indexed, plain.row.text), (None, None));
+    let decoded = Record::decode(&plain.object).expect("decodes");
+    assert_eq!(decoded.annotations.and_then(|a| a.flag("text_fully_indexed")), None);
 }
 
 #[test]

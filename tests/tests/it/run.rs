@@ -571,13 +571,15 @@ async fn regression_sigterm_ends_the_run_in_time_while_the_broker_is_down() {
 }
 
 /// `archiver run` on the fixture's topics in consumer group `group`,
-/// writing small batches so that a kill finds writes in flight.
+/// writing small batches so that a kill finds writes in flight; every
+/// topic's text is indexed, so a kill also finds text entries in flight.
 fn archiver_in_group(f: &Fixture, group: &str, index: &str, store: &str) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(support::binary("archiver"));
     cmd.args(["run", "--until-eos", "--kafka-brokers", &f.brokers, "--kafka-session-timeout-ms", "6000"])
         .args(["--kafka-group-id", &format!("{}{group}", f.prefix), "--topics", &f.topics().join(",")])
         .args(["--index", index, "--store", store, "--metrics-addr", "none"])
         .args(["--batch-rows-max", "7", "--in-flight-max", "8", "--retry-max-backoff-ms", "500"])
+        .args(["--text-topics", "*"])
         .env("AWS_ACCESS_KEY_ID", service("ARCHIVER_TEST_S3_ACCESS_KEY"))
         .env("AWS_SECRET_ACCESS_KEY", service("ARCHIVER_TEST_S3_SECRET_KEY"))
         .env("RUST_LOG", "warn")
@@ -617,12 +619,31 @@ async fn counted_and_kept(url: &str) -> (Vec<archiver::index::TopicStats>, Vec<a
     (full, kept)
 }
 
+/// Rows without their text entry, and text entries without their row.
+async fn unpaired_text_entries(url: &str) -> (i64, i64) {
+    let pool = sqlx::PgPool::connect(url).await.expect("raw pg");
+    let count = async |sql: &'static str| -> i64 {
+        sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    };
+    let rows = count(
+        "SELECT count(*) FROM messages m WHERE text_fully_indexed IS NOT NULL \
+         AND NOT EXISTS (SELECT 1 FROM message_ts t WHERE t.uuid = m.uuid)",
+    )
+    .await;
+    let entries =
+        count("SELECT count(*) FROM message_ts t WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.uuid = t.uuid)")
+            .await;
+    (rows, entries)
+}
+
 /// Issue 14: per-topic statistics that stay exact under concurrent
 /// archivers, crashes and retractions. Two archivers in different consumer
 /// groups archive the same stream into one PostgreSQL + S3 archive (every
 /// message is raced for), each SIGKILLed and restarted in turn, while a
 /// third client retracts and unretracts messages; after every kill, in one
-/// snapshot, and at the end, the statistics equal a full count.
+/// snapshot, and at the end, the statistics equal a full count. Issue 16:
+/// every topic's text is indexed, and after every kill no row lacks its
+/// text entry and no entry its row.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_kill_storm_leaves_the_topic_statistics_exact() {
     let f = Fixture::produced("run-storm", 43, 400).await;
@@ -668,6 +689,11 @@ async fn a_kill_storm_leaves_the_topic_statistics_exact() {
         }
         let (full, kept) = counted_and_kept(&index_url).await;
         assert_eq!(kept, full, "after kill {round}: the statistics differ from a full count");
+        assert_eq!(
+            unpaired_text_entries(&index_url).await,
+            (0, 0),
+            "after kill {round}: rows and text entries unpaired"
+        );
         children[victim] = spawn(groups[victim]);
     }
     for (child, group) in children.iter_mut().zip(groups) {
@@ -689,6 +715,9 @@ async fn a_kill_storm_leaves_the_topic_statistics_exact() {
     assert_eq!(index.topic_stats().await.expect("stats"), full, "Index::topic_stats");
     assert_eq!(full.iter().map(|s| s.count).sum::<i64>(), messages, "one row per distinct message");
     assert!(full.iter().map(|s| s.retracted).sum::<i64>() > 0, "some messages are retracted");
+    assert_eq!(unpaired_text_entries(&index_url).await, (0, 0), "at the end: rows and text entries unpaired");
+    let untexted = index.rows_without_text(&f.topics(), 0, false, 1000).await.expect("rows");
+    assert_eq!(untexted, vec![], "every archived row has its text entry");
 
     // `archiver status` says the same. (Its `--lag` is tested on
     // librdkafka's mock cluster: tansu answers ListOffsets with stale high

@@ -10,6 +10,7 @@ mod endpoints;
 mod hop_client;
 mod hostile;
 mod responses;
+mod search;
 mod streaming;
 
 use archiver::text::TextIndexing;
