@@ -57,7 +57,7 @@ compose-wipe: .env ## stop the stack and delete its volumes: Kafka's topics, the
 bench: ## throughput and peak RSS of `archiver run` and `archiver restore` vs their ceilings, ~20 min (BENCH_LARGE=0: 10k only)
 	scripts/bench.py
 
-bench-status: ## `archiver status`, GET /topics and /messages/count on 10 million PostgreSQL rows vs 100 ms, ~6 min, ~7 GB in TMPDIR
+bench-status: ## `archiver status`, GET /topics, /messages/count (vs 100 ms) and the browse pages (vs 300 ms) on 10 million PostgreSQL rows, ~7 min, ~7 GB in TMPDIR
 	scripts/bench_status.py
 
 bench-search: ## GET /messages?search_query=… on 1 million PostgreSQL rows vs 200 ms, ~1.5 GB in TMPDIR (BENCH_SEARCH_ROWS=100000: quick)

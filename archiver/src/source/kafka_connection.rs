@@ -194,7 +194,7 @@ impl LoginWatch {
             format!("{error} ({})", self.attempt)
         } else {
             format!(
-                "{error} ({}: a broker that requires a SASL login, as Hopskotch's does, closes the connection at once)",
+                "{error} ({}: the broker is down or unreachable, or it requires a SASL login, as Hopskotch's does, and closed the connection)",
                 self.attempt
             )
         }
