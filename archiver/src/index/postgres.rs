@@ -143,6 +143,15 @@ impl Dialect for Postgres {
         query.push_bind(search.raw().to_owned()).push("))");
     }
 
+    fn text_hits(search: &SearchQuery, limit: i64) -> Option<QueryBuilder<Postgres>> {
+        let mut query = QueryBuilder::new(format!(
+            "SELECT uuid FROM message_ts WHERE text_data @@ websearch_to_tsquery('{}', ",
+            super::TEXT_SEARCH_CONFIG
+        ));
+        query.push_bind(search.raw().to_owned()).push(") LIMIT ").push_bind(limit);
+        Some(query)
+    }
+
     /// At most `SEARCH_TIMEOUT_MS` per statement; and a plan for each
     /// query's own words: after five runs a prepared statement may get a
     /// generic plan, blind to how rare the words are, which walked the

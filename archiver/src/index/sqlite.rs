@@ -199,6 +199,11 @@ impl Dialect for Sqlite {
     }
 
     /// SQLite has no statement timeout; FTS5 answers from its index.
+    /// FTS5 drives the statement from its own index already.
+    fn text_hits(_: &SearchQuery, _: i64) -> Option<QueryBuilder<Sqlite>> {
+        None
+    }
+
     const SEARCH_SETTINGS: Option<&'static str> = None;
 }
 
