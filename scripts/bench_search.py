@@ -35,7 +35,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,9 +43,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_status import BenchError, Cluster, free_port, get, whole  # noqa: E402
+from bench_status import BenchError, Cluster, build_archiver, get, start_serve, stop_serve, whole  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 TARGET_MS = 200.0
 TOPICS = 40
 CHUNK = 200_000
@@ -104,12 +102,7 @@ class Bench:
         if self.archiver:
             return
         say("building the archiver (cargo build -p hop-archiver; may wait for cargo's lock)")
-        with open(self.work / "build.log", "wb") as out:
-            built = subprocess.run(["cargo", "build", "-p", "hop-archiver"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-        if built.returncode != 0:
-            raise BenchError(f"build failed; see {self.work / 'build.log'}")
-        target = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
-        self.archiver = str((target if target.is_absolute() else ROOT / target) / "debug" / "archiver")
+        self.archiver = build_archiver(self.work)
 
     def env(self) -> dict:
         return {k: v for k, v in os.environ.items() if not k.startswith("ARCHIVER_")}
@@ -142,23 +135,8 @@ class Bench:
         self.cluster.psql("VACUUM ANALYZE messages; VACUUM ANALYZE message_ts; VACUUM ANALYZE topic_counts;")
 
     def start_serve(self) -> int:
-        port = free_port()
-        log = open(self.work / "serve.log", "wb")
-        self.serve = subprocess.Popen(
-            [self.archiver, "serve", "--index-url", self.cluster.url("bench"), "--store-url",
-             f"file://{self.work / 'objects'}", "--listen-addr", f"127.0.0.1:{port}", "--public-topics", "*"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=self.env(),
-        )
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.serve.poll() is not None:
-                raise BenchError(f"archiver serve exited; see {self.work / 'serve.log'}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return port
-            except OSError:
-                time.sleep(0.1)
-        raise BenchError("archiver serve did not listen within 60 s")
+        self.serve, port = start_serve(self.archiver, self.work, self.cluster.url("bench"))
+        return port
 
     def measure(self, port: int, what: str, query: str, targeted: bool) -> None:
         encoded = "".join(c if c.isalnum() else f"%{ord(c):02X}" for c in query)
@@ -202,12 +180,7 @@ class Bench:
         return "\n".join(lines) + "\n"
 
     def stop(self) -> None:
-        if self.serve is not None and self.serve.poll() is None:
-            self.serve.send_signal(signal.SIGTERM)
-            try:
-                self.serve.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.serve.kill()
+        stop_serve(self.serve)
         self.cluster.stop()
 
 

@@ -217,6 +217,52 @@ def get(port: int, path: str, accept: str = "application/json") -> tuple[float, 
     return (time.perf_counter() - started) * 1000, response.status, body
 
 
+def build_archiver(work: Path) -> str:
+    """The debug `archiver` (`cargo build -p hop-archiver`), its log in `work`."""
+    log = work / "build.log"
+    with open(log, "wb") as out:
+        built = subprocess.run(["cargo", "build", "-p", "hop-archiver"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    if built.returncode != 0:
+        raise BenchError(f"build failed; see {log}")
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
+    return str((target if target.is_absolute() else ROOT / target) / "debug" / "archiver")
+
+
+def start_serve(archiver: str, work: Path, index_url: str) -> tuple[subprocess.Popen, int]:
+    """`archiver serve` on `index_url`, every topic public, once it listens:
+    (the process, its port). The environment's ARCHIVER_* settings are not
+    passed on, so only the flags configure it."""
+    port = free_port()
+    log = open(work / "serve.log", "wb")
+    serve = subprocess.Popen(
+        [archiver, "serve", "--index-url", index_url, "--store-url", f"file://{work / 'objects'}",
+         "--listen-addr", f"127.0.0.1:{port}", "--public-topics", "*"],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("ARCHIVER_")},
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if serve.poll() is not None:
+            raise BenchError(f"archiver serve exited; see {work / 'serve.log'}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return serve, port
+        except OSError:
+            time.sleep(0.1)
+    stop_serve(serve)
+    raise BenchError("archiver serve did not listen within 60 s")
+
+
+def stop_serve(serve: subprocess.Popen | None) -> None:
+    if serve is not None and serve.poll() is None:
+        serve.send_signal(signal.SIGTERM)
+        try:
+            serve.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+            serve.wait()
+
+
 class Bench:
     def __init__(self, work: Path):
         self.work = work
@@ -233,13 +279,7 @@ class Bench:
         if self.archiver:
             return
         say("building the archiver (cargo build -p hop-archiver; may wait for cargo's lock)")
-        log = self.work / "build.log"
-        with open(log, "wb") as out:
-            built = subprocess.run(["cargo", "build", "-p", "hop-archiver"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-        if built.returncode != 0:
-            raise BenchError(f"build failed; see {log}")
-        target = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
-        self.archiver = str((target if target.is_absolute() else ROOT / target) / "debug" / "archiver")
+        self.archiver = build_archiver(self.work)
 
     def status(self, database: str = "bench") -> tuple[float, dict]:
         started = time.perf_counter()
@@ -333,24 +373,8 @@ class Bench:
         return doc
 
     def start_serve(self) -> int:
-        port = free_port()
-        log = open(self.work / "serve.log", "wb")
-        self.serve = subprocess.Popen(
-            [self.archiver, "serve", "--index-url", self.cluster.url("bench"), "--store-url",
-             f"file://{self.work / 'objects'}", "--listen-addr", f"127.0.0.1:{port}", "--public-topics", "*"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env={k: v for k, v in os.environ.items() if not k.startswith("ARCHIVER_")},
-        )
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.serve.poll() is not None:
-                raise BenchError(f"archiver serve exited; see {self.work / 'serve.log'}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return port
-            except OSError:
-                time.sleep(0.1)
-        raise BenchError("archiver serve did not listen within 60 s")
+        self.serve, port = start_serve(self.archiver, self.work, self.cluster.url("bench"))
+        return port
 
     def requests_ms(self, port: int, path: str, pause_s: float = 0.0, accept: str = "application/json") -> list[float]:
         runs = []
@@ -422,13 +446,7 @@ class Bench:
         return "\n".join(lines) + "\n"
 
     def stop(self) -> None:
-        if self.serve is not None and self.serve.poll() is None:
-            self.serve.send_signal(signal.SIGTERM)
-            try:
-                self.serve.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.serve.kill()
-                self.serve.wait()
+        stop_serve(self.serve)
         self.cluster.stop()
 
 

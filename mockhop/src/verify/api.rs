@@ -194,6 +194,18 @@ impl ApiClient {
         }
     }
 
+    /// A JSON answer of `url` (a `what`, for errors), which must be 200.
+    async fn get_json(&self, url: &Url, what: &str) -> Result<serde_json::Value, ApiError> {
+        let response = self.get(url, true).await?;
+        let status = response.status();
+        let body = body_bytes(url, response).await?;
+        if status != StatusCode::OK {
+            return Err(refused_or_status(url, status, &body));
+        }
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::Malformed { url: url.to_string(), reason: format!("{what} is not JSON: {e}") })
+    }
+
     /// One page of `topic`'s rows (retracted included) and the next page's token.
     async fn rows(&self, topic: &str, page: Option<&str>) -> Result<(Vec<Row>, Option<String>), ApiError> {
         let mut url = self.endpoint(&["topic", topic]);
@@ -204,15 +216,8 @@ impl ApiClient {
                 query.append_pair("page", token);
             }
         }
-        let response = self.get(&url, true).await?;
-        let status = response.status();
-        let body = body_bytes(&url, response).await?;
-        if status != StatusCode::OK {
-            return Err(refused_or_status(&url, status, &body));
-        }
+        let listing = self.get_json(&url, "listing").await?;
         let malformed = |reason: String| ApiError::Malformed { url: url.to_string(), reason };
-        let listing: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| malformed(format!("listing is not JSON: {e}")))?;
         let messages = listing
             .get("messages")
             .and_then(serde_json::Value::as_array)
@@ -245,15 +250,8 @@ impl ApiClient {
             if let Some(after) = &after {
                 url.query_pairs_mut().append_pair("after", after);
             }
-            let response = self.get(&url, true).await?;
-            let status = response.status();
-            let body = body_bytes(&url, response).await?;
-            if status != StatusCode::OK {
-                return Err(refused_or_status(&url, status, &body));
-            }
+            let listing = self.get_json(&url, "topic list").await?;
             let malformed = |reason: String| ApiError::Malformed { url: url.to_string(), reason };
-            let listing: serde_json::Value =
-                serde_json::from_slice(&body).map_err(|e| malformed(format!("topic list is not JSON: {e}")))?;
             let topics = listing
                 .get("topics")
                 .and_then(serde_json::Value::as_array)
